@@ -1,0 +1,191 @@
+"""Checkpoint directories: ``config.json`` + ``model.safetensors`` (DESIGN.md, "Contracts").
+
+``config.json`` holds::
+
+    {"format": "talkinghead-checkpoint", "format_version": 1, "talkinghead_version": "0.1.0",
+     "component": "dreamtalk.denoiser", "preset": "cpu", "config": {...every constructor argument...},
+     "layout": {...channel layout or null...}, "audio_features": {...feature spec or null...},
+     "extra": {...free-form: training command, seed, metrics...}}
+
+Weights are stored only as safetensors. Pickle files (``.pt``, ``.pth``, ``.bin``, ``.ckpt``,
+``.pkl``) are refused: unpickling an untrusted file can run arbitrary code.
+
+Modules get ``save_pretrained``/``from_pretrained`` from :class:`PretrainedMixin`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from talkinghead import __version__
+from talkinghead.config import Config
+from talkinghead.errors import TalkingHeadError
+
+FORMAT = "talkinghead-checkpoint"
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar")
+
+
+@dataclass
+class CheckpointInfo:
+    """What ``config.json`` says besides the weights."""
+
+    component: str
+    config: dict[str, Any]
+    preset: str = "custom"
+    layout: dict[str, Any] | None = None
+    audio_features: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def save_checkpoint(directory: str | Path, info: CheckpointInfo, state: dict[str, torch.Tensor]) -> Path:
+    """Write a checkpoint directory atomically (a temp dir renamed into place)."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "talkinghead_version": __version__,
+            "component": info.component,
+            "preset": info.preset,
+            "config": info.config,
+            "layout": info.layout,
+            "audio_features": info.audio_features,
+            "extra": info.extra,
+        }
+        (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"component": info.component})
+        if directory.exists():
+            backup = directory.with_name(f".{directory.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(directory, backup)
+            os.replace(tmp, directory)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def read_checkpoint_info(directory: str | Path, component: str | None = None) -> CheckpointInfo:
+    """Read and validate ``config.json``; refuse pickles and other versions."""
+    directory = Path(directory)
+    if directory.is_file():
+        if directory.suffix.lower() in PICKLE_SUFFIXES:
+            raise TalkingHeadError(
+                f"{directory} is a pickle file; talkinghead loads only safetensors checkpoint directories "
+                "because unpickling an untrusted file can run arbitrary code."
+            )
+        raise TalkingHeadError(f"{directory} is a file; a checkpoint is a directory with config.json.")
+    if not directory.is_dir():
+        raise TalkingHeadError(f"Checkpoint directory {directory} does not exist.")
+    cfg_path = directory / CONFIG_NAME
+    if not (directory / WEIGHTS_NAME).exists():
+        pickles = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+        if pickles:
+            raise TalkingHeadError(
+                f"{directory} holds pickle weights ({', '.join(pickles)}) and no {WEIGHTS_NAME}; "
+                "talkinghead refuses pickle because unpickling can run arbitrary code."
+            )
+        raise TalkingHeadError(f"{directory} has no {WEIGHTS_NAME}; it is not a talkinghead checkpoint.")
+    if not cfg_path.exists():
+        raise TalkingHeadError(f"{directory} has no {CONFIG_NAME}; it is not a talkinghead checkpoint.")
+    try:
+        meta = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise TalkingHeadError(f"{cfg_path} is not valid JSON ({err.msg if hasattr(err, 'msg') else err}).") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise TalkingHeadError(f"{cfg_path} is not a talkinghead checkpoint config.")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise TalkingHeadError(
+            f"{directory} uses checkpoint format version {meta.get('format_version')}, "
+            f"but this talkinghead {__version__} reads version {FORMAT_VERSION}."
+        )
+    if component is not None and meta.get("component") != component:
+        raise TalkingHeadError(
+            f"{directory} holds a '{meta.get('component')}' checkpoint, not the '{component}' that was asked for."
+        )
+    return CheckpointInfo(
+        component=meta["component"],
+        config=meta.get("config") or {},
+        preset=meta.get("preset", "custom"),
+        layout=meta.get("layout"),
+        audio_features=meta.get("audio_features"),
+        extra=meta.get("extra") or {},
+    )
+
+
+def load_checkpoint(
+    directory: str | Path, component: str | None = None
+) -> tuple[CheckpointInfo, dict[str, torch.Tensor]]:
+    """Return the checkpoint's info and its tensors (CPU)."""
+    info = read_checkpoint_info(directory, component)
+    try:
+        state = load_file(str(Path(directory) / WEIGHTS_NAME), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise TalkingHeadError(f"{Path(directory) / WEIGHTS_NAME} is corrupt or truncated ({err}).") from err
+    return info, state
+
+
+M = TypeVar("M", bound="PretrainedMixin")
+
+
+class PretrainedMixin:
+    """``save_pretrained``/``from_pretrained`` for a ``torch.nn.Module`` built from one Config.
+
+    Subclasses set ``component`` (a stable name) and ``config_class``, keep the config as
+    ``self.config`` and may set ``self.layout`` / ``self.audio_features`` (JSON-ready dicts).
+    """
+
+    component: ClassVar[str]
+    config_class: ClassVar[type[Config]]
+    config: Config
+    preset_name: str = "custom"
+
+    def save_pretrained(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        module = self  # a torch.nn.Module by contract
+        info = CheckpointInfo(
+            component=self.component,
+            config=self.config.to_dict(),
+            preset=self.preset_name,
+            layout=getattr(self, "layout", None),
+            audio_features=getattr(self, "audio_features", None),
+            extra=extra or {},
+        )
+        return save_checkpoint(directory, info, module.state_dict())  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_pretrained(cls: type[M], directory: str | Path, **kwargs: Any) -> M:
+        info, state = load_checkpoint(directory, cls.component)
+        config = cls.config_class.from_dict(info.config)
+        model = cls._build_from_checkpoint(config, info, **kwargs)
+        try:
+            model.load_state_dict(state, strict=True)  # type: ignore[attr-defined]
+        except RuntimeError as err:
+            first = str(err).splitlines()[0]
+            raise TalkingHeadError(f"{directory} does not match its config ({first}).") from err
+        model.preset_name = info.preset
+        model.eval()  # type: ignore[attr-defined]
+        return model
+
+    @classmethod
+    def _build_from_checkpoint(cls: type[M], config: Config, info: CheckpointInfo, **kwargs: Any) -> M:
+        """Construct the module; override when layout or feature spec are constructor inputs."""
+        return cls(config, **kwargs)  # type: ignore[call-arg]

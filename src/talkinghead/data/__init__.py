@@ -1,0 +1,1 @@
+"""Datasets: the on-disk format, the synthetic corpus, and preparation of real videos."""

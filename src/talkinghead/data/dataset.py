@@ -1,0 +1,242 @@
+"""The dataset format (DESIGN.md, "Contracts").
+
+A dataset is a directory::
+
+    dataset.json        {"format": "talkinghead-dataset", "schema_version": 1, "fps": 25,
+                         "sample_rate": 16000, "layout": {...}, "audio_features": {...}, "extra": {...}}
+    manifest.csv        one row per clip: id, speaker, emotion, intensity, split, duration, num_frames,
+                        source
+    clips/<id>.npz      one file per clip (no pickle):
+                          audio [N] float32 16 kHz, expression [T, E], pose [T, 6],
+                          feature/<name> [T, D] frame-aligned audio features (optional),
+                          phones_label [P] str, phones_start [P], phones_end [P] seconds (optional),
+                          identity/<key> arrays, meta (JSON: the manifest row + transcript)
+
+Clip files are written atomically, so an interrupted writer never leaves a half clip; the manifest
+is rebuilt from the clip files by :meth:`DatasetWriter.finalize`, which makes resuming trivial:
+clips already on disk are skipped by ``DatasetWriter.has_clip``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from talkinghead.errors import TalkingHeadError
+from talkinghead.io.files import atomic_path
+from talkinghead.motion.sequence import ChannelLayout, MotionSequence
+
+SCHEMA_VERSION = 1
+DATASET_FILE = "dataset.json"
+MANIFEST_FILE = "manifest.csv"
+CLIPS_DIR = "clips"
+SPLITS = ("train", "val", "test")
+MANIFEST_FIELDS = ("id", "speaker", "emotion", "intensity", "split", "duration", "num_frames", "source")
+
+
+@dataclass(frozen=True)
+class ClipMeta:
+    """One manifest row."""
+
+    id: str
+    speaker: str
+    emotion: str = "neutral"
+    intensity: int = 1
+    split: str = "train"
+    duration: float = 0.0
+    num_frames: int = 0
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class PhoneSegment:
+    label: str
+    start: float
+    end: float
+
+
+@dataclass
+class Clip:
+    """A clip read from (or to be written to) a dataset."""
+
+    meta: ClipMeta
+    audio: np.ndarray
+    motion: MotionSequence
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    phones: list[PhoneSegment] = field(default_factory=list)
+    transcript: str = ""
+
+
+@dataclass
+class DatasetInfo:
+    fps: float
+    layout: ChannelLayout
+    sample_rate: int = 16_000
+    audio_features: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "talkinghead-dataset", "schema_version": SCHEMA_VERSION, "fps": self.fps,
+                "sample_rate": self.sample_rate, "layout": self.layout.to_dict(),
+                "audio_features": self.audio_features, "extra": self.extra}
+
+
+def _check_id(clip_id: str) -> None:
+    if not clip_id or any(c in clip_id for c in "/\\\0") or clip_id.startswith("."):
+        raise TalkingHeadError(f"'{clip_id}' is not a valid clip id (no slashes, not empty, no leading dot).")
+
+
+class DatasetWriter:
+    """Writes clips into a dataset directory; resumable (existing clips are kept)."""
+
+    def __init__(self, root: str | Path, info: DatasetInfo) -> None:
+        self.root = Path(root)
+        self.info = info
+        (self.root / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
+        info_path = self.root / DATASET_FILE
+        if info_path.exists():
+            existing = _read_info(self.root)
+            if existing.layout.channels != info.layout.channels or existing.fps != info.fps:
+                raise TalkingHeadError(
+                    f"{self.root} already holds a dataset with another channel layout or fps; "
+                    "choose an empty output folder."
+                )
+        with atomic_path(info_path) as tmp:
+            tmp.write_text(json.dumps(info.to_dict(), indent=2) + "\n")
+
+    def clip_path(self, clip_id: str) -> Path:
+        _check_id(clip_id)
+        return self.root / CLIPS_DIR / f"{clip_id}.npz"
+
+    def has_clip(self, clip_id: str) -> bool:
+        return self.clip_path(clip_id).exists()
+
+    def write_clip(self, clip: Clip) -> Path:
+        m = clip.meta
+        if m.split not in SPLITS:
+            raise TalkingHeadError(f"Clip {m.id} has split '{m.split}'; use one of {', '.join(SPLITS)}.")
+        if clip.motion.layout.channels != self.info.layout.channels:
+            raise TalkingHeadError(f"Clip {m.id} uses another channel layout than the dataset.")
+        meta = asdict(m)
+        meta.update(num_frames=len(clip.motion), duration=len(clip.audio) / self.info.sample_rate,
+                    transcript=clip.transcript)
+        arrays: dict[str, np.ndarray] = {
+            "audio": np.asarray(clip.audio, dtype=np.float32),
+            "expression": clip.motion.expression,
+            "pose": clip.motion.pose,
+            "meta": np.array(json.dumps(meta)),
+        }
+        for name, value in clip.features.items():
+            arrays[f"feature/{name}"] = np.asarray(value, dtype=np.float32)
+        for key, value in clip.motion.identity.items():
+            arrays[f"identity/{key}"] = np.asarray(value)
+        if clip.phones:
+            arrays["phones_label"] = np.array([p.label for p in clip.phones])
+            arrays["phones_start"] = np.array([p.start for p in clip.phones], dtype=np.float64)
+            arrays["phones_end"] = np.array([p.end for p in clip.phones], dtype=np.float64)
+        path = self.clip_path(m.id)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+        return path
+
+    def finalize(self) -> Path:
+        """Rebuild manifest.csv from the clip files on disk (sorted by id)."""
+        rows = []
+        for path in sorted((self.root / CLIPS_DIR).glob("*.npz")):
+            if path.name.startswith("."):
+                continue
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+            rows.append({k: meta.get(k, "") for k in MANIFEST_FIELDS})
+        with atomic_path(self.root / MANIFEST_FILE) as tmp:
+            with open(tmp, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
+                writer.writeheader()
+                writer.writerows(rows)
+        return self.root / MANIFEST_FILE
+
+
+def _read_info(root: Path) -> DatasetInfo:
+    path = root / DATASET_FILE
+    if not path.exists():
+        raise TalkingHeadError(f"{root} is not a talkinghead dataset (no {DATASET_FILE}).")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise TalkingHeadError(f"{path} is not valid JSON.") from err
+    if data.get("format") != "talkinghead-dataset":
+        raise TalkingHeadError(f"{path} is not a talkinghead dataset description.")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise TalkingHeadError(
+            f"{root} uses dataset schema version {data.get('schema_version')}, but this talkinghead reads "
+            f"version {SCHEMA_VERSION}; re-create it with this version."
+        )
+    return DatasetInfo(float(data["fps"]), ChannelLayout.from_dict(data["layout"]), int(data["sample_rate"]),
+                       data.get("audio_features") or {}, data.get("extra") or {})
+
+
+class Dataset:
+    """Reads a dataset directory. ``len``, iteration and ``clip(id)``; ``ids(split=...)``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise TalkingHeadError(f"The dataset folder {self.root} does not exist.")
+        self.info = _read_info(self.root)
+        manifest = self.root / MANIFEST_FILE
+        if not manifest.exists():
+            raise TalkingHeadError(f"{self.root} has no {MANIFEST_FILE}; the dataset was not finalized.")
+        with open(manifest, newline="") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ()) != MANIFEST_FIELDS:
+                raise TalkingHeadError(f"{manifest} has unexpected columns; it was written by another version.")
+            self.rows = [
+                ClipMeta(r["id"], r["speaker"], r["emotion"], int(r["intensity"]), r["split"],
+                         float(r["duration"]), int(r["num_frames"]), r["source"])
+                for r in reader
+            ]
+        self._by_id = {r.id: r for r in self.rows}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def ids(self, split: str | None = None) -> list[str]:
+        if split is not None and split not in SPLITS:
+            raise TalkingHeadError(f"Unknown split '{split}'; use one of {', '.join(SPLITS)}.")
+        return [r.id for r in self.rows if split is None or r.split == split]
+
+    def meta(self, clip_id: str) -> ClipMeta:
+        if clip_id not in self._by_id:
+            raise TalkingHeadError(f"The dataset {self.root} has no clip '{clip_id}'.")
+        return self._by_id[clip_id]
+
+    def clip(self, clip_id: str) -> Clip:
+        meta = self.meta(clip_id)
+        path = self.root / CLIPS_DIR / f"{clip_id}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                extra = json.loads(str(data["meta"]))
+                identity = {k[len("identity/"):]: data[k] for k in data.files if k.startswith("identity/")}
+                features = {k[len("feature/"):]: data[k] for k in data.files if k.startswith("feature/")}
+                motion = MotionSequence(data["expression"], data["pose"], self.info.layout, self.info.fps,
+                                        identity, f"{self.root.name}/{clip_id}")
+                phones = []
+                if "phones_label" in data.files:
+                    phones = [PhoneSegment(str(lab), float(s), float(e)) for lab, s, e in
+                              zip(data["phones_label"], data["phones_start"], data["phones_end"], strict=True)]
+                return Clip(meta, data["audio"], motion, features, phones, extra.get("transcript", ""))
+        except TalkingHeadError:
+            raise
+        except (OSError, ValueError, KeyError) as err:
+            raise TalkingHeadError(f"The clip file {path} is missing or corrupt ({type(err).__name__}).") from err
+
+    def __iter__(self) -> Iterator[Clip]:
+        for row in self.rows:
+            yield self.clip(row.id)

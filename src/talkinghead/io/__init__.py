@@ -1,0 +1,1 @@
+"""Reading and writing audio, images, video and output files."""

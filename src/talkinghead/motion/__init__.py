@@ -1,0 +1,1 @@
+"""Motion generators (diffusion over face-motion coefficients) and the motion file format."""

@@ -1,0 +1,154 @@
+"""The motion file and channel layouts (DESIGN.md, "Face motion representation").
+
+A :class:`MotionSequence` is what every motion generator produces and every renderer consumes:
+
+- ``fps``: frames per second (25 by default);
+- ``layout``: a :class:`ChannelLayout`, the ordered expression channel names and named groups
+  (e.g. ``mouth`` = Dimitra's lip parameters, ``face`` = the rest);
+- ``expression``: ``[T, E]`` float32 coefficients, one column per channel name;
+- ``pose``: ``[T, 6]`` float32 head pose ``(pitch, yaw, roll, tx, ty, tz)``: rotation in radians
+  (XYZ Euler angles of the face model), ``tx, ty`` translation in face-model units and ``tz`` the
+  log of the scale relative to the identity's reference frame (weak-perspective camera);
+- ``identity``: named arrays describing the face (e.g. ``neutral [468, 3]``, ``descriptor [K]``);
+- ``source``: provenance (what file or model it came from).
+
+On disk it is a ``.npz`` written without pickle (``allow_pickle=False``); strings are stored as
+unicode arrays and the metadata as a JSON string, so it can be read safely from untrusted files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from talkinghead.errors import TalkingHeadError
+from talkinghead.io.files import atomic_path
+
+MOTION_FORMAT_VERSION = 1
+POSE_NAMES = ("pitch", "yaw", "roll", "tx", "ty", "tz")
+
+
+@dataclass(frozen=True)
+class ChannelLayout:
+    """Ordered expression channel names and named groups of them."""
+
+    name: str
+    channels: tuple[str, ...]
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(set(self.channels)) != len(self.channels):
+            raise TalkingHeadError(f"Channel layout '{self.name}' repeats a channel name.")
+        for group, names in self.groups.items():
+            missing = [n for n in names if n not in self.channels]
+            if missing:
+                raise TalkingHeadError(f"Group '{group}' of layout '{self.name}' names unknown channels {missing}.")
+
+    @property
+    def size(self) -> int:
+        return len(self.channels)
+
+    def indices(self, group: str) -> list[int]:
+        """Column indices of a named group, in layout order."""
+        if group not in self.groups:
+            raise TalkingHeadError(f"Layout '{self.name}' has no channel group '{group}'.")
+        wanted = set(self.groups[group])
+        return [i for i, n in enumerate(self.channels) if n in wanted]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "channels": list(self.channels),
+                "groups": {k: list(v) for k, v in self.groups.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChannelLayout:
+        try:
+            return cls(str(data["name"]), tuple(data["channels"]),
+                       {k: tuple(v) for k, v in data.get("groups", {}).items()})
+        except (KeyError, TypeError) as err:
+            raise TalkingHeadError("A channel layout needs a name and a list of channels.") from err
+
+
+@dataclass
+class MotionSequence:
+    """Face motion over time. ``expression: [T, E]``, ``pose: [T, 6]``."""
+
+    expression: np.ndarray
+    pose: np.ndarray
+    layout: ChannelLayout
+    fps: float = 25.0
+    identity: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.expression = np.asarray(self.expression, dtype=np.float32)
+        self.pose = np.asarray(self.pose, dtype=np.float32)
+        if self.expression.ndim != 2 or self.expression.shape[1] != self.layout.size:
+            raise TalkingHeadError(
+                f"Expression must be [T, {self.layout.size}] for layout '{self.layout.name}', "
+                f"got {list(self.expression.shape)}."
+            )
+        if self.pose.shape != (len(self.expression), 6):
+            raise TalkingHeadError(f"Pose must be [T, 6] with T={len(self.expression)}, got {list(self.pose.shape)}.")
+        if self.fps <= 0:
+            raise TalkingHeadError("Motion fps must be positive.")
+
+    def __len__(self) -> int:
+        return len(self.expression)
+
+    @property
+    def duration(self) -> float:
+        return len(self) / self.fps
+
+    def channel(self, name: str) -> np.ndarray:
+        """One expression channel's curve ``[T]``."""
+        if name not in self.layout.channels:
+            raise TalkingHeadError(f"Motion has no channel '{name}'.")
+        return self.expression[:, self.layout.channels.index(name)]
+
+    def slice(self, start: int, stop: int) -> MotionSequence:
+        return MotionSequence(self.expression[start:stop], self.pose[start:stop], self.layout, self.fps,
+                              self.identity, self.source)
+
+    def save(self, path: str | Path) -> Path:
+        """Write a ``.npz`` motion file atomically."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise TalkingHeadError(f"A motion file should end in .npz, got {path.name}.")
+        meta = {"format": "talkinghead-motion", "version": MOTION_FORMAT_VERSION, "fps": self.fps,
+                "layout": self.layout.to_dict(), "source": self.source, "pose_names": list(POSE_NAMES),
+                "identity_keys": sorted(self.identity)}
+        arrays = {"expression": self.expression, "pose": self.pose, "meta": np.array(json.dumps(meta)),
+                  "channels": np.array(self.layout.channels)}
+        for key, value in self.identity.items():
+            arrays[f"identity/{key}"] = np.asarray(value)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> MotionSequence:
+        path = Path(path)
+        if not path.is_file():
+            raise TalkingHeadError(f"The motion file {path} does not exist.")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                if meta.get("format") != "talkinghead-motion":
+                    raise TalkingHeadError(f"{path} is not a talkinghead motion file.")
+                if meta.get("version") != MOTION_FORMAT_VERSION:
+                    raise TalkingHeadError(
+                        f"{path} is motion format version {meta.get('version')}; this talkinghead reads "
+                        f"version {MOTION_FORMAT_VERSION}."
+                    )
+                identity = {k: data[f"identity/{k}"] for k in meta.get("identity_keys", [])}
+                return cls(data["expression"], data["pose"], ChannelLayout.from_dict(meta["layout"]),
+                           float(meta["fps"]), identity, meta.get("source", ""))
+        except TalkingHeadError:
+            raise
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
+            raise TalkingHeadError(f"{path} is not a readable motion file ({type(err).__name__}).") from err
