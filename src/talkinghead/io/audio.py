@@ -52,14 +52,16 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Audio:
         if not container.streams.audio:
             raise TalkingHeadError(f"{path} has no audio track.")
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        # Keep the channel layout through resampling and average the channels ourselves: FFmpeg's
+        # downmix to mono sums channels at -3 dB, which changes the level of identical channels.
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
         chunks: list[np.ndarray] = []
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    chunks.append(out.to_ndarray().mean(axis=0))
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                chunks.append(out.to_ndarray().mean(axis=0))
         except (av.error.FFmpegError, ValueError) as err:
             if not chunks:
                 raise TalkingHeadError(f"{path} is corrupt: its audio could not be decoded.") from err

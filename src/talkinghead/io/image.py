@@ -57,8 +57,8 @@ def load_image(path: str | Path, background: tuple[int, int, int] = (255, 255, 2
                         "resize it first."
                     )
                 img.load()
-                img = ImageOps.exif_transpose(img) or img
-                rgb = _to_rgb(img, background)
+                oriented: Image.Image = ImageOps.exif_transpose(img) or img
+                rgb = _to_rgb(oriented, background)
     except TalkingHeadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:

@@ -44,9 +44,9 @@ def inspect_path(path_str: str) -> dict[str, Any]:
         from talkinghead.io.video import probe_video, read_video
 
         video = read_video(path)
-        info = probe_video(path)
+        vinfo = probe_video(path)
         return {"kind": "video", "frames": int(len(video.frames)), "fps": round(video.fps, 3),
-                "width": info.width, "height": info.height,
+                "width": vinfo.width, "height": vinfo.height,
                 "audio_duration": round(video.audio.duration, 3) if video.audio else None}
     if suffix == ".npz":
         from talkinghead.motion.sequence import MotionSequence
