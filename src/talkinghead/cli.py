@@ -16,7 +16,11 @@ from talkinghead import __version__
 from talkinghead.errors import TalkingHeadError
 
 COMMAND_MODULES = (
+    "talkinghead.face.cli",
     "talkinghead.io.cli",
+    "talkinghead.audio.cli",
+    "talkinghead.render.cli",
+    "talkinghead.training.cli",
 )
 
 

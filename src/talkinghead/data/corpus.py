@@ -1,0 +1,296 @@
+"""The synthetic talking-face corpus (issue 5; DESIGN.md "The synthetic corpus"): the stand-in for MEAD.
+
+``generate_corpus(out, CorpusConfig(...))`` writes a dataset (:mod:`talkinghead.data.dataset`) of
+``speakers x emotions x intensities x sentences`` clips. Each clip is made in numbered stages:
+
+1. the speaker (:func:`talkinghead.data.speakers.make_speaker`): voice, face shape, habits;
+2. speech: espeak-ng with the speaker's voice and the emotion's prosody at the MEAD intensity, with
+   exact phoneme timings (:func:`talkinghead.audio.tts.synthesize`); IPA phones are mapped to the shared
+   ARPAbet vocabulary (:func:`talkinghead.audio.phonemes.ipa_to_arpabet`);
+3. mouth motion from the timed phones with coarticulation (:mod:`talkinghead.data.articulation`) in the
+   speaker's (and emotion's) articulation style;
+4. emotion expression, blinks and head pose (:mod:`talkinghead.data.behaviour`);
+5. audio augmentation (:mod:`talkinghead.data.augment`) and frame-aligned audio features
+   (:func:`talkinghead.audio.features.extract_features`, one dataset feature per kind: ``logmel``,
+   ``mfcc``, ``fbank``, ``f0``, ``voicing``, ``energy``);
+6. the clip file, written atomically; the manifest is rebuilt at the end.
+
+Every random draw comes from a generator seeded by ``(seed, speaker, emotion, intensity, sentence)``,
+so a clip is the same whichever process makes it and in whatever order: the same seed gives
+byte-identical clips, and an interrupted run resumes by skipping the clips already on disk. Splits are
+by speaker (test and validation speakers are never seen in training).
+
+Per-frame phoneme tokens are not stored: they follow from the clip's phone segments with
+:func:`talkinghead.audio.phonemes.frame_tokens`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from talkinghead.audio.tts import EMOTIONS, INTENSITIES, Speech, stress_of, synthesize
+from talkinghead.config import Config
+from talkinghead.data.articulation import ArticulationStyle, TimedPhone, mouth_motion
+from talkinghead.data.augment import AugmentConfig, augment_audio
+from talkinghead.data.behaviour import EMOTION_DYNAMICS, blinks, emotion_expression, head_pose
+from talkinghead.data.dataset import Clip, ClipMeta, DatasetInfo, DatasetWriter, PhoneSegment
+from talkinghead.data.sentences import SENTENCES
+from talkinghead.data.speakers import Speaker, make_speaker, perturbed_identity, seed_for
+from talkinghead.errors import TalkingHeadError
+from talkinghead.face.model import ARKIT_LAYOUT
+from talkinghead.io.audio import Audio
+from talkinghead.log import log_event, progress
+from talkinghead.motion.sequence import MotionSequence
+
+
+@dataclass(frozen=True)
+class CorpusConfig(Config):
+    """What to generate. ``features``: an :class:`AudioFeatureSpec` preset name, or ``"none"``."""
+
+    speakers: int = 30
+    sentences: int = 3
+    seed: int = 0
+    emotions: tuple[str, ...] = EMOTIONS
+    intensities: tuple[int, ...] = INTENSITIES
+    fps: float = 25.0
+    features: str = "lowlevel"
+    augment: bool = True
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    workers: int = 2
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"speakers": 2, "sentences": 1, "emotions": ("neutral", "happy"), "intensities": (3,),
+                 "features": "tiny", "workers": 1},
+        "cpu": {},
+        "paper": {"speakers": 60, "sentences": 10},
+    }
+
+    def check(self) -> None:
+        if self.speakers < 1 or self.sentences < 1:
+            raise TalkingHeadError("A corpus needs at least one speaker and one sentence.")
+        if self.sentences > len(SENTENCES):
+            raise TalkingHeadError(f"The built-in list has {len(SENTENCES)} sentences; ask for at most that many.")
+        bad = [e for e in self.emotions if e not in EMOTIONS]
+        if bad or not self.emotions:
+            raise TalkingHeadError(f"Unknown emotion(s) {', '.join(bad) or '(none)'}; use {', '.join(EMOTIONS)}.")
+        if not self.intensities or any(i not in INTENSITIES for i in self.intensities):
+            raise TalkingHeadError("Intensities must be among 1, 2 and 3.")
+        if not 0 <= self.val_fraction < 1 or not 0 <= self.test_fraction < 1:
+            raise TalkingHeadError("Split fractions must be in [0, 1).")
+        if self.workers < 1:
+            raise TalkingHeadError("Use at least one worker.")
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """One clip to make."""
+
+    id: str
+    speaker_index: int
+    emotion: str
+    intensity: int
+    sentence: int
+    split: str
+
+
+def assign_splits(num_speakers: int, seed: int, val_fraction: float = 0.1, test_fraction: float = 0.1
+                  ) -> list[str]:
+    """Split of each speaker: at least one test speaker from 2 speakers on, one validation from 3 on."""
+    n_test = max(1, round(test_fraction * num_speakers)) if num_speakers >= 2 and test_fraction > 0 else 0
+    n_val = max(1, round(val_fraction * num_speakers)) if num_speakers >= 3 and val_fraction > 0 else 0
+    order = np.random.default_rng(seed_for("splits", seed, num_speakers)).permutation(num_speakers)
+    splits = ["train"] * num_speakers
+    for k, s in enumerate(order):
+        if k < n_test:
+            splits[s] = "test"
+        elif k < n_test + n_val:
+            splits[s] = "val"
+    return splits
+
+
+def plan_corpus(config: CorpusConfig) -> list[ClipPlan]:
+    """All clips of the corpus, in a fixed order. A speaker's first sentence is read in every emotion
+    and intensity (parallel data for style references); the others differ per emotion and intensity."""
+    config.check()
+    splits = assign_splits(config.speakers, config.seed, config.val_fraction, config.test_fraction)
+    plans = []
+    for s in range(config.speakers):
+        order = np.random.default_rng(seed_for("sentences", config.seed, s)).permutation(len(SENTENCES))
+        combo = 0
+        for emotion in config.emotions:
+            for intensity in config.intensities:
+                for k in range(config.sentences):
+                    pick = 0 if k == 0 else 1 + (combo * (config.sentences - 1) + k - 1) % (len(SENTENCES) - 1)
+                    plans.append(ClipPlan(f"s{s:03d}_{emotion}_{intensity}_{k:02d}", s, emotion, intensity,
+                                          int(order[pick]), splits[s]))
+                combo += 1
+    return plans
+
+
+def timed_phones(speech: Speech) -> list[TimedPhone]:
+    """espeak IPA phone segments -> ARPAbet :class:`TimedPhone` s (multi-phone symbols split evenly)."""
+    from talkinghead.audio.phonemes import ipa_to_arpabet
+
+    out = []
+    for seg in speech.phones:
+        phones = ipa_to_arpabet(seg.label)
+        width = (seg.end - seg.start) / len(phones)
+        stress = stress_of(seg.label)
+        for j, p in enumerate(phones):
+            out.append(TimedPhone(p, seg.start + j * width, seg.start + (j + 1) * width, stress))
+    return out
+
+
+def _frame_loudness(samples: np.ndarray, num_frames: int, sample_rate: int, fps: float) -> np.ndarray:
+    hop = sample_rate / fps
+    rms = np.array([np.sqrt(np.mean(samples[int(i * hop):int((i + 1) * hop)] ** 2) + 1e-12)
+                    for i in range(num_frames)])
+    return np.clip(rms / (rms.max() + 1e-9), 0.0, 1.0)
+
+
+def synthesize_clip(plan: ClipPlan, speaker: Speaker, config: CorpusConfig, identity: dict[str, np.ndarray],
+                    feature_spec: Any = None) -> Clip:
+    """Make one clip (stages 2-5 of the module docstring)."""
+    from talkinghead.audio.frames import frame_count
+
+    rng = np.random.default_rng(seed_for("clip", config.seed, plan.id))
+    text = SENTENCES[plan.sentence]
+    # 2. speech with exact phoneme timings
+    speech = synthesize(text, speaker.voice_config(plan.emotion, plan.intensity), seed=int(rng.integers(2 ** 31)))
+    clean = speech.audio.samples
+    num_frames = frame_count(len(clean), config.fps)
+    phones = timed_phones(speech)
+    # 3. coarticulated mouth motion in the speaker's style, scaled by the emotion
+    habit = speaker.emotion_habits[plan.emotion]
+    emo_gain = 1.0 + (EMOTION_DYNAMICS[plan.emotion][0] - 1.0) * plan.intensity / 3.0
+    base = speaker.articulation
+    style = ArticulationStyle(base.amplitude * emo_gain * habit.articulation, base.jaw, base.rounding,
+                              base.spread, base.stress_gain)
+    expression = mouth_motion(phones, num_frames, config.fps, style).astype(np.float64)
+    # 4. emotion, blinks, head pose
+    expression += emotion_expression(speaker, plan.emotion, plan.intensity, num_frames, config.fps, rng)
+    blink = blinks(speaker, plan.emotion, num_frames, config.fps, phones, rng)
+    ch = ARKIT_LAYOUT.channels
+    for j, side in enumerate(("Left", "Right")):
+        col = ch.index(f"eyeBlink{side}")
+        expression[:, col] = np.maximum(expression[:, col], blink[:, j])
+    expression = np.clip(expression, 0.0, 1.0)
+    loudness = _frame_loudness(clean, num_frames, speech.audio.sample_rate, config.fps)
+    pose = head_pose(speaker, plan.emotion, plan.intensity, num_frames, config.fps, phones, loudness, rng)
+    # 5. audio variety and frame-aligned features
+    audio = augment_audio(clean, rng)[0] if config.augment else clean
+    features: dict[str, np.ndarray] = {}
+    if feature_spec is not None:
+        from talkinghead.audio.features import extract_features
+
+        stacked = extract_features(Audio(audio), feature_spec)
+        for kind, cols in feature_spec.slices().items():
+            features[kind] = stacked[:num_frames, cols]
+    motion = MotionSequence(expression, pose, ARKIT_LAYOUT, config.fps, identity, f"synthetic:{plan.id}")
+    meta = ClipMeta(plan.id, speaker.id, plan.emotion, plan.intensity, plan.split,
+                    source=f"synthetic:espeak-ng:{speech.voice}")
+    segments = [PhoneSegment(p.label, p.start, p.end) for p in phones]
+    return Clip(meta, audio, motion, features, segments, text)
+
+
+# ------------------------------------------------------------------------------ parallel generation
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(out: str, info: dict[str, Any], config: dict[str, Any], base: dict[str, np.ndarray]) -> None:
+    from talkinghead.log import set_quiet
+
+    set_quiet(True)
+    _WORKER.update(out=out, info=info, config=CorpusConfig.from_dict(config), base=base, speakers={})
+
+
+def _make_one(plan: ClipPlan) -> str:
+    config: CorpusConfig = _WORKER["config"]
+    speakers: dict[int, tuple[Speaker, dict[str, np.ndarray]]] = _WORKER["speakers"]
+    if plan.speaker_index not in speakers:
+        speaker = make_speaker(plan.speaker_index, config.seed)
+        speakers[plan.speaker_index] = (speaker, perturbed_identity(np.array(speaker.shape), _WORKER["base"]))
+    speaker, identity = speakers[plan.speaker_index]
+    writer: DatasetWriter | None = _WORKER.get("writer")
+    if writer is None:
+        writer = _WORKER["writer"] = _open_writer(Path(_WORKER["out"]), _WORKER["info"])
+    if not writer.has_clip(plan.id):
+        writer.write_clip(synthesize_clip(plan, speaker, config, identity, _feature_spec(config)))
+    return plan.id
+
+
+def _feature_spec(config: CorpusConfig) -> Any:
+    if config.features == "none":
+        return None
+    from talkinghead.audio.spec import AudioFeatureSpec
+
+    return AudioFeatureSpec.preset(config.features)
+
+
+def _open_writer(out: Path, info: dict[str, Any]) -> DatasetWriter:
+    from talkinghead.motion.sequence import ChannelLayout
+
+    return DatasetWriter(out, DatasetInfo(info["fps"], ChannelLayout.from_dict(info["layout"]), info["sample_rate"],
+                                          info["audio_features"], info["extra"]))
+
+
+@dataclass(frozen=True)
+class CorpusReport:
+    root: Path
+    clips: int
+    made: int
+    seconds: float
+
+
+def generate_corpus(out: str | Path, config: CorpusConfig | None = None) -> CorpusReport:
+    """Generate (or finish generating) the corpus into ``out``; returns counts and the time taken."""
+    from talkinghead.data.speakers import base_identity
+
+    config = config or CorpusConfig()
+    plans = plan_corpus(config)
+    spec = _feature_spec(config)
+    out = Path(out)
+    speakers = {s: make_speaker(s, config.seed) for s in range(config.speakers)}
+    splits = assign_splits(config.speakers, config.seed, config.val_fraction, config.test_fraction)
+    extra = {
+        "generator": "talkinghead corpus (synthetic: espeak-ng speech, rule-based face motion)",
+        "config": config.to_dict(),
+        "phones": "ARPAbet (talkinghead.audio.phonemes.PHONEME_VOCAB); SIL for pauses",
+        "speakers": {sp.id: {"voice": sp.voice, "variant": sp.variant, "pitch": sp.pitch, "rate": sp.rate,
+                             "split": splits[s]} for s, sp in speakers.items()},
+    }
+    features = {} if spec is None else {"spec": spec.to_dict(),
+                                        "kinds": {k: spec.kind_dims(k) for k in spec.kinds}}
+    info = DatasetInfo(config.fps, ARKIT_LAYOUT, 16_000, features, extra)
+    writer = DatasetWriter(out, info)
+    todo = [p for p in plans if not writer.has_clip(p.id)]
+    start = time.perf_counter()
+    base = {k: np.array(v) for k, v in base_identity().items()}
+    args = (str(out), {"fps": info.fps, "layout": info.layout.to_dict(), "sample_rate": info.sample_rate,
+                       "audio_features": info.audio_features, "extra": info.extra}, config.to_dict(), base)
+    if todo:
+        workers = min(config.workers, len(todo))
+        if workers == 1:
+            _worker_init(*args)
+            _WORKER["writer"] = writer
+            for plan in progress(todo, "corpus clips"):
+                _make_one(plan)
+            _WORKER.clear()
+        else:
+            ctx = mp.get_context("spawn")  # no fork after MediaPipe's threads
+            with ctx.Pool(workers, initializer=_worker_init, initargs=args) as pool:
+                for _ in progress(pool.imap_unordered(_make_one, todo, chunksize=4), "corpus clips",
+                                  total=len(todo)):
+                    pass
+    writer.finalize()
+    seconds = time.perf_counter() - start
+    log_event("corpus written", root=str(out), clips=len(plans), made=len(todo), seconds=round(seconds, 1))
+    return CorpusReport(out, len(plans), len(todo), seconds)

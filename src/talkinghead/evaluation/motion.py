@@ -1,0 +1,178 @@
+"""Head-motion metrics: diversity and Beat Align Score (FD2Talk), rotation velocity statistics (EMO).
+
+- Diversity (FD2Talk Sec. 4.2, Tab. 1): "extracting head motion feature embeddings using Hopenet and
+  calculating their standard deviations". Hopenet regresses yaw, pitch and roll per frame; here the
+  head rotation comes from the tracked or generated pose (MotionSequence.pose columns pitch, yaw,
+  roll, in radians), so no pose network is needed. Diversity = the standard deviation over the frames
+  of a clip, averaged over the three angles and then over clips.
+- Beat Align Score (FD2Talk Sec. 4.2, ref. [38] Bailando, Li et al. 2022, Eq. 12)::
+
+      BAS = 1/|B^a| sum_{t^a in B^a} exp(-min_{t^m in B^m} ||t^m - t^a||^2 / (2 sigma^2))
+
+  with B^a the audio beats and B^m the motion beats (frame indices), sigma = 3 frames, as in Bailando's
+  released evaluation. Motion beats are the local minima of the Gaussian-smoothed (sigma 5 frames)
+  head speed (Bailando uses the kinetic speed of body joints; a talking head has only the head, so the
+  speed is the head's angular speed). Audio beats are speech onsets from librosa (``method="onset"``,
+  the default, because speech has no musical beat) or librosa's beat tracker (``method="beat"``, as
+  Bailando does for music).
+- Head rotation velocity (EMO Sec. 4.1 and Tab. 2): "the rotational degrees between frames": the
+  geodesic angle of R_{t+1} R_t^T in degrees per frame. "Mean Velocity" is the mean over clips of each
+  clip's mean velocity, "Velocity Variance" "the average variance of the velocities across individual
+  video sequences" and "VMV" (Variance of Mean Velocities) "the variance of the mean velocities across
+  different clips" (population variances).
+
+Rotation convention: ``R = Rz(roll) Ry(yaw) Rx(pitch)`` (extrinsic x-y-z Euler angles, scipy's
+``Rotation.from_euler("xyz", [pitch, yaw, roll])``). For motion about one axis the angle between
+frames is the same under any convention; in general it is not, so if the face model composes its
+rotation otherwise, pass its rotation matrices to :func:`head_rotation_velocity` directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage, signal
+from scipy.spatial.transform import Rotation
+
+from talkinghead.errors import TalkingHeadError
+from talkinghead.evaluation._checks import as_array, clip_list, pose_of
+from talkinghead.io.audio import Audio
+
+BAS_SIGMA = 3.0  # frames (Bailando's evaluation code)
+MOTION_BEAT_SMOOTHING = 5.0  # frames, Gaussian sigma on the speed envelope (Bailando)
+
+
+def rotation_matrices(pose: Any) -> np.ndarray:
+    """Head rotation matrices from a pose. ``pose: [T, 6]`` (pitch, yaw, roll, ...) or a
+    MotionSequence -> ``[T, 3, 3]`` with ``R = Rz(roll) Ry(yaw) Rx(pitch)``."""
+    p = pose_of(pose, "The pose")
+    return Rotation.from_euler("xyz", p[:, :3]).as_matrix()
+
+
+def head_rotation_velocity(motion: Any) -> np.ndarray:
+    """Head rotation speed between consecutive frames, in degrees per frame (EMO Sec. 4.1).
+
+    ``motion``: a MotionSequence, a pose ``[T, 6]`` or rotation matrices ``[T, 3, 3]`` (T >= 2)
+    -> ``[T - 1]``: ``angle(R_{t+1} R_t^T)``, the geodesic distance on SO(3).
+    """
+    array = motion if not hasattr(motion, "pose") else None
+    if array is not None and np.asarray(array).ndim == 3:
+        rot = as_array(array, "The rotation matrices", (3,))
+        if rot.shape[1:] != (3, 3):
+            raise TalkingHeadError(f"Rotation matrices must be [T, 3, 3], got {list(rot.shape)}.")
+    else:
+        rot = rotation_matrices(motion)
+    if rot.shape[0] < 2:
+        raise TalkingHeadError("Head velocity needs at least two frames.")
+    relative = np.einsum("tij,tkj->tik", rot[1:], rot[:-1])  # R_{t+1} R_t^T
+    cos = (np.trace(relative, axis1=1, axis2=2) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+@dataclass(frozen=True)
+class VelocityStatistics:
+    """EMO Tab. 2: mean velocity, mean within-clip variance and variance of clip means (deg/frame)."""
+
+    mean_velocity: float
+    velocity_variance: float
+    vmv: float
+    num_clips: int
+
+
+def velocity_statistics(clips: Any) -> VelocityStatistics:
+    """EMO Tab. 2 statistics over a set of clips.
+
+    ``clips``: a list of MotionSequences, poses ``[T, 6]`` or rotation matrices ``[T, 3, 3]``.
+    For clip velocities v_c (``[T_c - 1]``): Mean Velocity = mean_c mean(v_c); Velocity Variance =
+    mean_c var(v_c); VMV = var_c mean(v_c).
+    """
+    if isinstance(clips, np.ndarray) and clips.ndim == 3 and clips.shape[1:] == (3, 3):
+        items: list[Any] = [clips]  # one clip of rotation matrices
+    else:
+        items = clip_list(clips, "The clips")
+    velocities = [head_rotation_velocity(c) for c in items]
+    means = np.array([v.mean() for v in velocities])
+    variances = np.array([v.var() for v in velocities])
+    return VelocityStatistics(float(means.mean()), float(variances.mean()), float(means.var()), len(items))
+
+
+def head_motion_diversity(clips: Any) -> float:
+    """Head-motion diversity (FD2Talk Sec. 4.2, Tab. 1), in radians.
+
+    ``clips``: a list of MotionSequences or poses ``[T, 6]``. For each clip the standard deviation over
+    frames of pitch, yaw and roll, averaged over the three angles; then the mean over clips.
+    """
+    values = []
+    for i, clip in enumerate(clip_list(clips, "The clips")):
+        pose = pose_of(clip, f"Clip {i}")
+        if pose.shape[0] < 2:
+            raise TalkingHeadError("Diversity needs clips of at least two frames.")
+        values.append(pose[:, :3].std(axis=0).mean())
+    return float(np.mean(values))
+
+
+def motion_beats(motion: Any, smoothing: float = MOTION_BEAT_SMOOTHING) -> np.ndarray:
+    """Kinematic beats of head motion: frames where the smoothed head speed has a local minimum.
+
+    ``motion``: MotionSequence, pose ``[T, 6]`` or rotations ``[T, 3, 3]`` -> frame indices ``[K]``.
+    Speed is the angular velocity (degrees per frame, assigned to the later frame; frame 0 has speed 0
+    as in Bailando), smoothed by a Gaussian of ``smoothing`` frames (0 for none).
+    """
+    speed = np.concatenate([[0.0], head_rotation_velocity(motion)])
+    if smoothing > 0:
+        speed = ndimage.gaussian_filter1d(speed, smoothing)
+    return signal.argrelextrema(speed, np.less)[0]
+
+
+def audio_beats(audio: Any, fps: float = 25.0, sample_rate: int = 16_000, method: str = "onset",
+                num_frames: int | None = None) -> np.ndarray:
+    """Audio beats as video frame indices ``[K]``.
+
+    ``audio``: an :class:`~talkinghead.io.audio.Audio` or samples ``[N]`` at ``sample_rate``. The hop is
+    one video frame (``sample_rate / fps`` samples), so librosa's frame indices are video frames.
+    ``method``: "onset" (speech onsets, the default) or "beat" (librosa's beat tracker, as Bailando).
+    """
+    import librosa
+
+    if isinstance(audio, Audio):
+        samples, sample_rate = np.asarray(audio.samples, dtype=np.float32), audio.sample_rate
+    else:
+        samples = as_array(audio, "The audio", (1,), dtype=np.float32)
+    if fps <= 0 or sample_rate <= 0:
+        raise TalkingHeadError("fps and sample_rate must be positive.")
+    hop = int(round(sample_rate / fps))
+    if abs(hop - sample_rate / fps) > 1e-6:
+        raise TalkingHeadError(f"The sample rate {sample_rate} is not a whole number of samples per frame "
+                               f"at {fps} fps.")
+    envelope = librosa.onset.onset_strength(y=samples, sr=sample_rate, hop_length=hop)
+    if method == "onset":
+        beats = librosa.onset.onset_detect(onset_envelope=envelope, sr=sample_rate, hop_length=hop)
+    elif method == "beat":
+        _, beats = librosa.beat.beat_track(onset_envelope=envelope, sr=sample_rate, hop_length=hop)
+    else:
+        raise TalkingHeadError(f"Unknown audio beat method '{method}'; use 'onset' or 'beat'.")
+    beats = np.asarray(beats, dtype=np.int64)
+    if num_frames is not None:
+        beats = beats[beats < num_frames]
+    return beats
+
+
+def beat_align_score(audio_beat_frames: Any, motion_beat_frames: Any, sigma: float = BAS_SIGMA) -> float:
+    """Beat Align Score (Bailando Eq. 12, FD2Talk Tab. 1), in [0, 1]; higher is better aligned.
+
+    ``audio_beat_frames: [Ka]``, ``motion_beat_frames: [Km]`` (frame indices, Ka >= 1). Every audio
+    beat scores ``exp(-d^2 / (2 sigma^2))`` with d its distance to the nearest motion beat; the score
+    is the mean over audio beats. No motion beat at all scores 0.
+    """
+    a = np.asarray(audio_beat_frames, dtype=np.float64).reshape(-1)
+    m = np.asarray(motion_beat_frames, dtype=np.float64).reshape(-1)
+    if a.size == 0:
+        raise TalkingHeadError("The Beat Align Score needs at least one audio beat.")
+    if sigma <= 0:
+        raise TalkingHeadError("The Beat Align Score sigma must be positive.")
+    if m.size == 0:
+        return 0.0
+    nearest = np.min((a[:, None] - m[None, :]) ** 2, axis=1)
+    return float(np.mean(np.exp(-nearest / (2.0 * sigma**2))))

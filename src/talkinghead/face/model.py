@@ -1,0 +1,542 @@
+"""A linear, named-blendshape face model on MediaPipe's 468-vertex topology.
+
+Issue 3, item 2; DESIGN.md "Face motion representation". It stands in for the Basel Face Model
+coefficients that Deep3DFace (Deng et al. 2019) gives DreamTalk (Sec. 3.1) and Dimitra (Sec. 3),
+and for PIRenderer's 3DMM input: ``vertices = neutral + sum_k c_k B_k`` with named channels
+``c_k`` (Apple ARKit names, mostly in [0, 1]) and a head pose.
+
+No canonical 3D face ships with MediaPipe, so there is no PCA basis to load. Instead the basis is
+*built per identity* from its own neutral shape (:meth:`FaceModel.for_identity`) by geometric rules
+on region index sets of the mesh (lips, eyelids, brows, cheeks): jaw open is a rotation of the
+lower face about a jaw axis behind the face with a smooth weight falloff (linearised as the
+displacement of a 15 degree rotation), blink moves the upper lid onto the lower lid, smile moves
+the mouth corners up and out and raises the cheeks, and so on (see ``_build_basis``). The model is
+linear in the coefficients; one unit of a channel is its full ARKit extent.
+
+Conventions (the renderer and the motion file rely on them):
+
+- Model space: ``x`` to the image right (the subject's left), ``y`` up, ``z`` toward the camera.
+  One model unit is the distance between the outer eye corners (landmarks 33 and 263) of the
+  neutral shape; the origin is the centroid of the stable points (:data:`STABLE_VERTICES`).
+- Pose ``(pitch, yaw, roll, tx, ty, tz)``: ``R = Rz(roll) @ Ry(yaw) @ Rx(pitch)`` (radians;
+  positive pitch tips the top of the head toward the camera, positive yaw turns the nose to the
+  image right, positive roll turns the face counter-clockwise in the image), ``tx, ty`` a
+  translation in model units (``ty`` up) and ``tz`` the log of the scale relative to the
+  identity's reference frame. Weak perspective: a vertex ``v`` lands at image pixel
+  ``u = cx + s * (R v + t)_x``, ``w = cy - s * (R v + t)_y`` with ``s = frame_scale * exp(tz)``.
+- Identity (a dict of arrays, stored in ``MotionSequence.identity``): ``neutral [468, 3]`` in model
+  units (the portrait's own shape: whatever expression the portrait has is its rest state),
+  ``descriptor [14]`` (normalised geometric measurements, DreamTalk's "speaker info" stand-in),
+  ``frame [3] = (frame_scale px/unit, cx, cy)`` and ``image_size [2] = (H, W)`` of the portrait.
+  The portrait's own fitted coefficients (expression 0, pose from its landmarks) project exactly
+  onto its landmarks, so a renderer warps from ``project(fitted)`` to ``project(new)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from talkinghead.errors import TalkingHeadError
+from talkinghead.motion.sequence import ChannelLayout
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+NUM_VERTICES = 468
+
+# Landmark indices of MediaPipe's face mesh used as anchors ("left" = the subject's left = image right).
+NOSE_TIP = 1
+FOREHEAD = 10
+CHIN = 152
+EYE_OUTER_R, EYE_INNER_R, EYE_OUTER_L, EYE_INNER_L = 33, 133, 263, 362
+MOUTH_CORNER_R, MOUTH_CORNER_L = 61, 291
+LIP_INNER_UP, LIP_INNER_LOW, LIP_OUTER_UP, LIP_OUTER_LOW = 13, 14, 0, 17
+CHEEK_R, CHEEK_L = 205, 425
+CHEEK_UNDER_EYE_R, CHEEK_UNDER_EYE_L = 50, 280
+ALAR_R, ALAR_L = 98, 327
+# Points that expressions hardly move: forehead, nose bridge, eye corners, temples, upper nose.
+STABLE_VERTICES = np.array([10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 130, 359,
+                            127, 356, 234, 454, 21, 251, 54, 284, 103, 332, 67, 297, 109, 338,
+                            243, 463, 244, 464, 122, 351, 245, 465])
+
+MOUTH_CHANNELS = (
+    "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker",
+    "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
+    "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthRollLower",
+)
+OTHER_FACE_CHANNELS = (
+    "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
+    "mouthDimpleLeft", "mouthDimpleRight", "mouthLeft", "mouthRight",
+    "jawLeft", "jawRight", "jawForward", "cheekPuff", "cheekSquintLeft", "cheekSquintRight",
+    "noseSneerLeft", "noseSneerRight",
+)
+EYE_CHANNELS = ("eyeBlinkLeft", "eyeBlinkRight", "eyeWideLeft", "eyeWideRight", "eyeSquintLeft", "eyeSquintRight")
+BROW_CHANNELS = ("browInnerUp", "browDownLeft", "browDownRight", "browOuterUpLeft", "browOuterUpRight")
+
+#: The expression layout of this model. "mouth" (13 channels) is Dimitra's lip group, "face" the
+#: rest (smile and frown count as emotion, not articulation); "eyes" and "brows" are subsets of "face".
+ARKIT_LAYOUT = ChannelLayout(
+    "arkit",
+    MOUTH_CHANNELS + OTHER_FACE_CHANNELS + EYE_CHANNELS + BROW_CHANNELS,
+    {"mouth": MOUTH_CHANNELS, "face": OTHER_FACE_CHANNELS + EYE_CHANNELS + BROW_CHANNELS,
+     "eyes": EYE_CHANNELS, "brows": BROW_CHANNELS},
+)
+#: Coefficient bounds used by fitting (ARKit's range).
+COEFF_LOWER, COEFF_UPPER = 0.0, 1.0
+JAW_OPEN_DEGREES = 15.0
+
+DESCRIPTOR_NAMES = (
+    "inner_eye_distance", "eye_width", "eye_height", "nose_length", "nose_width", "mouth_width",
+    "upper_lip_height", "lower_lip_height", "mouth_to_chin", "face_width", "face_height",
+    "eye_to_brow", "jaw_width", "nose_depth",
+)
+
+
+# ----------------------------------------------------------------------------------------- regions
+
+@functools.lru_cache(maxsize=1)
+def mesh_regions() -> dict[str, np.ndarray]:
+    """Vertex index sets of the mesh, from MediaPipe's connection lists (sorted int arrays).
+
+    ``lips_outer_upper`` etc. are ordered chains from the right corner to the left corner.
+    """
+    from mediapipe.python.solutions import face_mesh_connections as fmc
+
+    def verts(edges: Any) -> np.ndarray:
+        return np.array(sorted({i for e in edges for i in e}))
+
+    regions = {
+        "lips": verts(fmc.FACEMESH_LIPS), "left_eye": verts(fmc.FACEMESH_LEFT_EYE),
+        "right_eye": verts(fmc.FACEMESH_RIGHT_EYE), "left_brow": verts(fmc.FACEMESH_LEFT_EYEBROW),
+        "right_brow": verts(fmc.FACEMESH_RIGHT_EYEBROW), "nose": verts(fmc.FACEMESH_NOSE),
+        "oval": verts(fmc.FACEMESH_FACE_OVAL),
+    }
+    adj: dict[int, set[int]] = {}
+    for a, b in fmc.FACEMESH_LIPS:
+        adj.setdefault(a, set()).add(b)
+        adj.setdefault(b, set()).add(a)
+    for name, (start, end) in {"outer": (61, 291), "inner": (78, 308)}.items():
+        chains = []
+        for nxt in sorted(adj[start]):
+            chain, prev = [start, nxt], start
+            while chain[-1] != end:
+                step = [n for n in adj[chain[-1]] if n != prev and n not in chain]
+                if not step:
+                    break
+                prev = chain[-1]
+                chain.append(step[0])
+            if chain[-1] == end:
+                chains.append(chain)
+        if len(chains) != 2:
+            raise TalkingHeadError("MediaPipe's lip connections have an unexpected shape.")
+        # The upper chain passes through the upper-lip midpoint (0 outer, 13 inner).
+        up = [c for c in chains if (0 in c or 13 in c)][0]
+        low = [c for c in chains if c is not up][0]
+        regions[f"lips_{name}_upper"], regions[f"lips_{name}_lower"] = np.array(up), np.array(low)
+    return regions
+
+
+def _lip_bodies(neutral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertex masks ``[468]`` of the upper and lower lip (contour chains plus the vertices between)."""
+    from skimage.measure import points_in_poly
+
+    r = mesh_regions()
+    masks = []
+    for part in ("upper", "lower"):
+        outer, inner = r[f"lips_outer_{part}"], r[f"lips_inner_{part}"]
+        poly = np.concatenate([neutral[outer, :2], neutral[inner[::-1], :2]])
+        mask = points_in_poly(neutral[:, :2], poly)
+        mask[outer] = True
+        mask[inner] = True
+        masks.append(mask)
+    return masks[0], masks[1]
+
+
+@functools.lru_cache(maxsize=1)
+def mouth_vertex_indices() -> np.ndarray:
+    """Indices of the lip contour vertices (FACEMESH_LIPS), the mouth vertices of the lip expert."""
+    return mesh_regions()["lips"].copy()
+
+
+# ------------------------------------------------------------------------------------- rotations
+
+def euler_to_matrix(angles: np.ndarray) -> np.ndarray:
+    """``angles [..., 3] = (pitch, yaw, roll)`` radians -> ``R [..., 3, 3] = Rz(roll) Ry(yaw) Rx(pitch)``."""
+    a = np.asarray(angles, dtype=np.float64)
+    cx, sx = np.cos(a[..., 0]), np.sin(a[..., 0])
+    cy, sy = np.cos(a[..., 1]), np.sin(a[..., 1])
+    cz, sz = np.cos(a[..., 2]), np.sin(a[..., 2])
+    r = np.empty(a.shape[:-1] + (3, 3))
+    r[..., 0, 0] = cz * cy
+    r[..., 0, 1] = cz * sy * sx - sz * cx
+    r[..., 0, 2] = cz * sy * cx + sz * sx
+    r[..., 1, 0] = sz * cy
+    r[..., 1, 1] = sz * sy * sx + cz * cx
+    r[..., 1, 2] = sz * sy * cx - cz * sx
+    r[..., 2, 0] = -sy
+    r[..., 2, 1] = cy * sx
+    r[..., 2, 2] = cy * cx
+    return r
+
+
+def matrix_to_euler(r: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`euler_to_matrix`: ``R [..., 3, 3]`` -> ``(pitch, yaw, roll) [..., 3]``."""
+    r = np.asarray(r, dtype=np.float64)
+    yaw = np.arcsin(np.clip(-r[..., 2, 0], -1.0, 1.0))
+    pitch = np.arctan2(r[..., 2, 1], r[..., 2, 2])
+    roll = np.arctan2(r[..., 1, 0], r[..., 0, 0])
+    return np.stack([pitch, yaw, roll], axis=-1)
+
+
+# ------------------------------------------------------------------------------- canonical frame
+
+def image_to_model_axes(points: np.ndarray) -> np.ndarray:
+    """Image pixels ``(x right, y down, z MediaPipe)`` -> a right-handed y-up, z-toward-camera frame."""
+    out = np.array(points, dtype=np.float64, copy=True)
+    out[..., 1:3] *= -1.0
+    return out
+
+
+def canonical_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Head rotation, centre and size of one face's landmarks (pixels, ``[468+, 3]``).
+
+    Returns ``(R [3, 3], center [3], scale)`` in the y-up frame of :func:`image_to_model_axes`:
+    the x axis runs from the subject's right to left (mean of eye-corner and mouth-corner pairs),
+    y from chin to forehead (orthogonalised), ``scale`` is the outer eye-corner distance.
+    """
+    p = image_to_model_axes(points[:NUM_VERTICES])
+    pairs = [(EYE_OUTER_R, EYE_OUTER_L), (EYE_INNER_R, EYE_INNER_L), (MOUTH_CORNER_R, MOUTH_CORNER_L)]
+    ex = sum(p[b] - p[a] for a, b in pairs)
+    ex = ex / np.linalg.norm(ex)
+    ey = p[FOREHEAD] - p[CHIN]
+    ey = ey - ex * (ey @ ex)
+    ey = ey / np.linalg.norm(ey)
+    ez = np.cross(ex, ey)
+    rot = np.stack([ex, ey, ez], axis=1)
+    center = p[STABLE_VERTICES].mean(0)
+    scale = float(np.linalg.norm(p[EYE_OUTER_L] - p[EYE_OUTER_R]))
+    if scale <= 0:
+        raise TalkingHeadError("The face landmarks are degenerate (eye corners coincide).")
+    return rot, center, scale
+
+
+def identity_descriptor(neutral: np.ndarray) -> np.ndarray:
+    """Geometric measurements of a neutral shape ``[468, 3]`` in model units -> ``[14]`` (see DESCRIPTOR_NAMES)."""
+    n = neutral
+
+    def d(a: int, b: int) -> float:
+        return float(np.linalg.norm(n[a, :2] - n[b, :2]))
+
+    return np.array([
+        d(EYE_INNER_R, EYE_INNER_L),
+        0.5 * (d(EYE_OUTER_R, EYE_INNER_R) + d(EYE_OUTER_L, EYE_INNER_L)),
+        0.5 * (d(159, 145) + d(386, 374)),
+        d(168, 2),
+        d(ALAR_R, ALAR_L),
+        d(MOUTH_CORNER_R, MOUTH_CORNER_L),
+        d(LIP_OUTER_UP, LIP_INNER_UP),
+        d(LIP_INNER_LOW, LIP_OUTER_LOW),
+        d(LIP_OUTER_LOW, CHIN),
+        d(234, 454),
+        d(FOREHEAD, CHIN),
+        0.5 * (d(159, 105) + d(386, 334)),
+        d(172, 397),
+        float(n[NOSE_TIP, 2] - 0.5 * (n[EYE_OUTER_R, 2] + n[EYE_OUTER_L, 2])),
+    ], dtype=np.float32)
+
+
+def identity_from_landmarks(points: np.ndarray,
+                            image_size: tuple[int, int]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Build an identity from one face's landmarks ``[468+, 3]`` pixels.
+
+    Returns ``(identity, pose [6])``: the neutral is the face's own shape in model units and the
+    pose is the one under which it projects back onto ``points`` exactly.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[0] < NUM_VERTICES or pts.shape[1] != 3:
+        raise TalkingHeadError("Face landmarks must be an array [468 or 478, 3].")
+    rot, center, scale = canonical_frame(pts)
+    neutral = (image_to_model_axes(pts[:NUM_VERTICES]) - center) @ rot / scale
+    identity = {
+        "neutral": neutral.astype(np.float32),
+        "descriptor": identity_descriptor(neutral),
+        "frame": np.array([scale, center[0], -center[1]], dtype=np.float32),
+        "image_size": np.array(image_size, dtype=np.int32),
+    }
+    pose = np.zeros(6, dtype=np.float32)
+    pose[:3] = matrix_to_euler(rot)
+    return identity, pose
+
+
+def check_identity(identity: dict[str, np.ndarray]) -> None:
+    for key, shape in (("neutral", (NUM_VERTICES, 3)), ("frame", (3,))):
+        if key not in identity or np.asarray(identity[key]).shape != shape:
+            raise TalkingHeadError(f"The identity lacks '{key}' of shape {list(shape)}; refit the portrait.")
+
+
+# ---------------------------------------------------------------------------------- the model
+
+@dataclass(frozen=True, eq=False)
+class FaceModel:
+    """``vertices = neutral + expression @ basis``; ``neutral [468, 3]``, ``basis [E, 468, 3]``."""
+
+    neutral: np.ndarray
+    basis: np.ndarray
+    layout: ChannelLayout = ARKIT_LAYOUT
+
+    @classmethod
+    def for_identity(cls, neutral: np.ndarray) -> FaceModel:
+        """The model whose blendshapes are built from this neutral shape (cached by content)."""
+        neutral = np.ascontiguousarray(neutral, dtype=np.float32)
+        if neutral.shape != (NUM_VERTICES, 3):
+            raise TalkingHeadError(f"A neutral face shape must be [468, 3], got {list(neutral.shape)}.")
+        return _model_cached(hashlib.sha1(neutral.tobytes()).hexdigest(), neutral.tobytes())
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.basis)
+
+    def vertices(self, expression: np.ndarray) -> np.ndarray:
+        """``expression [..., E]`` -> vertices ``[..., 468, 3]`` in model units."""
+        expression = np.asarray(expression, dtype=np.float32)
+        if expression.shape[-1] != self.num_channels:
+            raise TalkingHeadError(f"Expression has {expression.shape[-1]} channels; the face model has "
+                                   f"{self.num_channels} ({self.layout.name} layout).")
+        flat = self.basis.reshape(self.num_channels, -1)
+        return self.neutral + (expression @ flat).reshape(expression.shape[:-1] + (NUM_VERTICES, 3))
+
+    @property
+    def mouth_indices(self) -> np.ndarray:
+        return mouth_vertex_indices()
+
+    def basis_tensor(self, indices: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(neutral [M, 3], basis [E, M, 3])`` torch float32 tensors of the vertices ``indices``
+        (default: the mouth vertices), so ``neutral + torch.einsum("...e,emc->...mc", c, basis)``
+        gives differentiable vertices from coefficients (the lip expert's input)."""
+        import torch
+
+        idx = self.mouth_indices if indices is None else np.asarray(indices)
+        return torch.from_numpy(self.neutral[idx].copy()), torch.from_numpy(self.basis[:, idx].copy())
+
+
+@functools.lru_cache(maxsize=16)
+def _model_cached(key: str, data: bytes) -> FaceModel:
+    neutral = np.frombuffer(data, dtype=np.float32).reshape(NUM_VERTICES, 3).copy()
+    basis = _build_basis(neutral.astype(np.float64)).astype(np.float32)
+    neutral.flags.writeable = False
+    basis.flags.writeable = False
+    return FaceModel(neutral, basis)
+
+
+def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _near(n: np.ndarray, indices: np.ndarray | list[int], radius: float) -> np.ndarray:
+    """Gaussian falloff ``[468]`` with the (x, y) distance to the nearest vertex of a region."""
+    d = np.linalg.norm(n[:, None, :2] - n[np.asarray(indices)][None, :, :2], axis=-1).min(1)
+    return np.exp(-(d / radius) ** 2)
+
+
+def _eye_shapes(n: np.ndarray, eye: np.ndarray, brow: np.ndarray) -> dict[str, np.ndarray]:
+    """Blink, wide and squint displacements ``[468, 3]`` of one eye from its lid contour."""
+    xs, ys = n[eye, 0], n[eye, 1]
+    left, right = eye[np.argmin(xs)], eye[np.argmax(xs)]
+    x0, x1 = n[left, 0], n[right, 0]
+    line = n[left, 1] + (xs - x0) / (x1 - x0) * (n[right, 1] - n[left, 1])
+    upper = eye[ys > line + 1e-9]
+    lower = eye[ys < line - 1e-9]
+
+    def curve(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pts = np.concatenate([n[idx, :2], n[[left, right], :2]])
+        order = np.argsort(pts[:, 0])
+        return pts[order, 0], pts[order, 1]
+
+    ux, uy = curve(upper)
+    lx, ly = curve(lower)
+    x = np.clip(n[:, 0], x0, x1)
+    up_y, low_y = np.interp(x, ux, uy), np.interp(x, lx, ly)
+    height = up_y - low_y  # lid opening at each vertex's x (0 at the corners)
+    brow_y = n[brow, 1].mean()
+    outside = np.maximum(x0 - n[:, 0], n[:, 0] - x1)
+    lateral = np.exp(-(np.maximum(outside, 0.0) / 0.06) ** 2)
+    # above[v]: 1 on the upper lid, falling to 0 at 70% of the way to the brow; below[v] likewise.
+    rel_up = n[:, 1] - up_y
+    above = (1.0 - _smoothstep(0.0, 0.7 * (brow_y - up_y.mean()), rel_up)) * (rel_up > -0.5 * height - 1e-6)
+    rel_low = low_y - n[:, 1]
+    below = (1.0 - _smoothstep(0.0, 0.12, rel_low)) * (rel_low > -0.5 * height - 1e-6)
+    upper_part = above * (n[:, 1] >= 0.5 * (up_y + low_y)) * lateral
+    lower_part = below * (n[:, 1] < 0.5 * (up_y + low_y)) * lateral
+    shapes = {}
+    for name, up_move, low_move in (("blink", -0.85, 0.15), ("wide", 0.4, -0.1), ("squint", -0.15, 0.35)):
+        d = np.zeros_like(n)
+        d[:, 1] = height * (up_move * upper_part + low_move * lower_part)
+        shapes[name] = d
+    return shapes
+
+
+def _build_basis(n: np.ndarray) -> np.ndarray:
+    """Blendshapes ``[E, 468, 3]`` (ARKIT_LAYOUT order) built from a neutral ``n [468, 3]`` (model units)."""
+    r = mesh_regions()
+    upper_lip, lower_lip = _lip_bodies(n)
+    lips = np.flatnonzero(upper_lip | lower_lip)
+    corner_r, corner_l = n[MOUTH_CORNER_R], n[MOUTH_CORNER_L]
+    hw = 0.5 * float(corner_l[0] - corner_r[0])
+    mc = 0.5 * (n[LIP_INNER_UP] + n[LIP_INNER_LOW])
+    xr = (n[:, 0] - mc[0]) / hw  # -1 at the right corner, +1 at the left
+    side_l = _smoothstep(-0.3, 0.3, xr)
+    side_r = 1.0 - side_l
+    ex = np.array([1.0, 0.0, 0.0])
+    ey = np.array([0.0, 1.0, 0.0])
+    ez = np.array([0.0, 0.0, 1.0])
+    s: dict[str, np.ndarray] = {}
+
+    # jawOpen: rotation of the lower face about a horizontal axis behind the face (at the jaw joints).
+    eye_y = 0.5 * (n[EYE_OUTER_R, 1] + n[EYE_OUTER_L, 1])
+    pivot = np.array([0.0, eye_y - 0.35 * (eye_y - n[CHIN, 1]), n[NOSE_TIP, 2] - 1.0])
+    w = _smoothstep(mc[1] + 0.1 * hw, n[LIP_OUTER_LOW, 1], n[:, 1])
+    taper = np.clip(np.abs(xr), 0.0, 1.0) ** 4
+    w[lower_lip] = 1.0 - 0.5 * taper[lower_lip]
+    w[upper_lip] = 0.5 * taper[upper_lip]
+    w[upper_lip & lower_lip] = 0.5
+    ang = np.radians(JAW_OPEN_DEGREES)
+    rot = np.array([[1, 0, 0], [0, np.cos(ang), -np.sin(ang)], [0, np.sin(ang), np.cos(ang)]])
+    jaw = w[:, None] * ((n - pivot) @ (rot - np.eye(3)).T)
+    s["jawOpen"] = jaw
+    jaw_w = w
+
+    # mouthClose: lips meet while the jaw is open (the lower lip takes back 55%, the upper lip comes 45% down).
+    low_soft = np.maximum(lower_lip.astype(float), _near(n, np.flatnonzero(lower_lip), 0.08 * hw) * 0.3)
+    up_soft = np.maximum(upper_lip.astype(float), _near(n, np.flatnonzero(upper_lip), 0.08 * hw) * 0.3)
+    centre = np.clip(1.0 - xr ** 2, 0.0, 1.0)
+    s["mouthClose"] = (-0.55 * jaw * low_soft[:, None] * (~upper_lip)[:, None]
+                       + 0.45 * jaw[LIP_INNER_LOW] * (up_soft * centre * ~lower_lip)[:, None])
+
+    mouth = _near(n, lips, 0.45 * hw)
+    vert = np.tanh((n[:, 1] - mc[1]) / (0.05 * hw))  # +1 above the lip line, -1 below
+    dx = (n[:, 0] - mc[0])[:, None] * ex
+    s["mouthFunnel"] = mouth[:, None] * (-0.15 * dx + (0.12 * hw * vert * centre)[:, None] * ey + 0.25 * hw * ez)
+    s["mouthPucker"] = mouth[:, None] * (-0.35 * dx - 0.1 * (n[:, 1] - mc[1])[:, None] * ey + 0.3 * hw * ez)
+
+    def corner(c: np.ndarray, radius: float) -> np.ndarray:
+        return np.exp(-np.sum((n[:, :2] - c[:2]) ** 2, axis=1) / (2 * (radius * hw) ** 2))
+
+    g_l, g_r = corner(corner_l, 0.5), corner(corner_r, 0.5)
+    for side, g, sgn in (("Left", g_l, 1.0), ("Right", g_r, -1.0)):
+        cheek_c = (corner_l if sgn > 0 else corner_r) + np.array([sgn * 0.25 * hw, 0.6 * hw, 0.0])
+        g_cheek = corner(cheek_c, 0.5)
+        s[f"mouthSmile{side}"] = (g[:, None] * np.array([sgn * 0.22 * hw, 0.22 * hw, -0.05 * hw])
+                                  + g_cheek[:, None] * np.array([sgn * 0.03 * hw, 0.12 * hw, 0.0]))
+        s[f"mouthFrown{side}"] = g[:, None] * np.array([sgn * 0.05 * hw, -0.2 * hw, 0.0])
+        g_wide = corner(corner_l if sgn > 0 else corner_r, 0.6)
+        s[f"mouthStretch{side}"] = g_wide[:, None] * np.array([sgn * 0.25 * hw, -0.08 * hw, -0.03 * hw])
+        s[f"mouthDimple{side}"] = g[:, None] * np.array([sgn * 0.08 * hw, 0.02 * hw, -0.12 * hw])
+    up_near = _near(n, np.flatnonzero(upper_lip), 0.3 * hw)
+    low_near = _near(n, np.flatnonzero(lower_lip), 0.3 * hw)
+    above_line = n[:, 1] > mc[1]
+    lip_zone = _near(n, lips, 0.2 * hw)
+    to_line = np.clip(n[:, 1] - mc[1], -0.4 * hw, 0.4 * hw)
+    for side, sw in (("Left", side_l), ("Right", side_r)):
+        s[f"mouthUpperUp{side}"] = (up_near * sw * above_line)[:, None] * np.array([0, 0.15 * hw, 0.02 * hw])
+        s[f"mouthLowerDown{side}"] = (low_near * sw * ~above_line)[:, None] * np.array([0, -0.15 * hw, 0.02 * hw])
+        s[f"mouthPress{side}"] = (lip_zone * sw)[:, None] * (-0.35 * to_line[:, None] * ey - 0.02 * hw * ez)
+    s["mouthRollLower"] = (low_near * ~above_line)[:, None] * (
+        0.5 * np.clip(mc[1] - n[:, 1], 0, 0.4 * hw)[:, None] * ey - 0.08 * hw * ez)
+    s["mouthLeft"] = mouth[:, None] * (0.25 * hw * ex)
+    s["mouthRight"] = mouth[:, None] * (-0.25 * hw * ex)
+    s["jawLeft"] = jaw_w[:, None] * (0.12 * ex)
+    s["jawRight"] = jaw_w[:, None] * (-0.12 * ex)
+    s["jawForward"] = jaw_w[:, None] * (0.12 * ez)
+
+    def blob(i: int, radius: float) -> np.ndarray:
+        return np.exp(-np.sum((n[:, :2] - n[i, :2]) ** 2, axis=1) / (2 * radius ** 2))
+
+    puff = blob(CHEEK_L, 0.18) + blob(CHEEK_R, 0.18)
+    s["cheekPuff"] = puff[:, None] * (0.08 * np.sign(n[:, 0])[:, None] * ex + 0.06 * ez)
+
+    eyes = {"Left": _eye_shapes(n, r["left_eye"], r["left_brow"]),
+            "Right": _eye_shapes(n, r["right_eye"], r["right_brow"])}
+    for side, cheek_i, alar_i in (("Left", CHEEK_UNDER_EYE_L, ALAR_L), ("Right", CHEEK_UNDER_EYE_R, ALAR_R)):
+        s[f"cheekSquint{side}"] = (blob(cheek_i, 0.12)[:, None] * np.array([0, 0.05, 0.01])
+                                   + 0.3 * eyes[side]["squint"] * (eyes[side]["squint"][:, 1:2] > 0))
+        s[f"noseSneer{side}"] = blob(alar_i, 0.1)[:, None] * np.array([0, 0.05, 0.0])
+        s[f"eyeBlink{side}"] = eyes[side]["blink"]
+        s[f"eyeWide{side}"] = eyes[side]["wide"]
+        s[f"eyeSquint{side}"] = eyes[side]["squint"]
+
+    inner_pts, outer_pts = [], []
+    for side, brow in (("Left", r["left_brow"]), ("Right", r["right_brow"])):
+        bx = n[brow, 0]
+        inner = brow[np.argsort(np.abs(bx))[:3]]
+        outer = brow[np.argsort(-np.abs(bx))[:3]]
+        inner_pts.append(inner)
+        outer_pts.append(outer)
+        sgn = 1.0 if side == "Left" else -1.0
+        zone = _near(n, brow, 0.08)
+        inner_emph = 0.5 + 0.5 * _smoothstep(float(np.abs(bx).max()), float(np.abs(bx).min()), np.abs(n[:, 0]))
+        s[f"browDown{side}"] = (zone * inner_emph)[:, None] * np.array([-sgn * 0.02, -0.06, 0.0])
+        s[f"browOuterUp{side}"] = _near(n, outer, 0.08)[:, None] * np.array([0.0, 0.07, 0.0])
+    s["browInnerUp"] = _near(n, np.concatenate(inner_pts), 0.08)[:, None] * np.array([0.0, 0.08, 0.0])
+    return np.stack([s[c] for c in ARKIT_LAYOUT.channels])
+
+
+# ---------------------------------------------------------------------------------- projection
+
+def project_3d(identity: dict[str, np.ndarray], expression: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """Like :func:`project` but ``[T, 468, 3]``: image pixels ``(x, y)`` plus a depth ``z`` in pixels in
+    MediaPipe's convention (negative toward the camera), i.e. synthetic landmarks."""
+    check_identity(identity)
+    expression = np.asarray(expression, dtype=np.float32)
+    pose = np.asarray(pose, dtype=np.float64)
+    single = expression.ndim == 1
+    if single != (pose.ndim == 1):
+        raise TalkingHeadError("Expression and pose must both be single frames or both sequences.")
+    expression, pose = np.atleast_2d(expression), np.atleast_2d(pose)
+    if pose.shape[1] != 6 or len(pose) != len(expression):
+        raise TalkingHeadError(f"Pose must be [T, 6] matching expression [T, E]; got {list(pose.shape)}.")
+    model = FaceModel.for_identity(identity["neutral"])
+    verts = model.vertices(expression).astype(np.float64)  # [T, 468, 3]
+    rot = euler_to_matrix(pose[:, :3])  # [T, 3, 3]
+    x = np.einsum("tij,tvj->tvi", rot, verts)
+    x[..., :2] += pose[:, None, 3:5]
+    scale, cx, cy = (float(v) for v in identity["frame"])
+    s = scale * np.exp(pose[:, 5])[:, None]
+    out = np.stack([cx + s * x[..., 0], cy - s * x[..., 1], -s * x[..., 2]], axis=-1).astype(np.float32)
+    return out[0] if single else out
+
+
+def project(identity: dict[str, np.ndarray], expression: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """Image pixel positions ``[T, 468, 2]`` of the mesh of ``identity`` under ``expression [T, E]``
+    and ``pose [T, 6]`` (``[E]`` and ``[6]`` give ``[468, 2]``), in the portrait's image space.
+
+    Deterministic (float64 inside), so the same coefficients always give the same points.
+    """
+    return project_3d(identity, expression, pose)[..., :2]
+
+
+class ImageFit(NamedTuple):
+    """What :func:`fit_image` returns."""
+
+    identity: dict[str, np.ndarray]
+    expression: np.ndarray  # [E]
+    pose: np.ndarray  # [6]
+    landmarks: np.ndarray  # [478, 2] image pixels
+
+
+def fit_image(image: np.ndarray, face_index: int | None = None) -> ImageFit:
+    """Detect, landmark and fit a portrait ``[H, W, 3] uint8``.
+
+    The identity's neutral is the portrait's own shape, so its expression is zero and
+    ``project(identity, expression, pose)`` equals ``landmarks[:468]``.
+    """
+    from talkinghead.face.landmarks import detect_landmarks
+
+    lm = detect_landmarks(image, face_index)
+    identity, pose = identity_from_landmarks(lm.points, lm.image_size)
+    return ImageFit(identity, np.zeros(ARKIT_LAYOUT.size, dtype=np.float32), pose, lm.points[:, :2].copy())

@@ -1,0 +1,189 @@
+"""Backward piecewise-affine warp of a face crop over the extended warp mesh (issue 3, item 4).
+
+For every target pixel the renderer needs the source pixel it comes from. The target mesh is
+rasterised once per frame into a triangle-id image (``cv2.fillConvexPoly`` per triangle, painter's order:
+outer band, mouth/eye holes, folded face triangles, front face triangles, so the visible face wins
+where triangles overlap on a head turn); each triangle's affine map target -> source is solved in
+one batched ``numpy.linalg.solve``; per-pixel source coordinates are gathered from the id image and
+the frame is resampled with one ``cv2.remap``. When the target equals the source, every affine map is
+the identity and the warp returns the input exactly (up to float rounding).
+
+Vertex extension (``MeshWarper.extend``): the face vertices come from the face model; each ring follows
+the head's motion (a 2-D affine map fitted on stable vertices: forehead, nose bridge, eye corners) with
+a weight that decays outward (``ring_weights``), plus the non-rigid residual of the face-oval vertex it
+was scaled from (``local_weights``, e.g. the chin on jaw open), so hair, ears and neck move with the
+head and fade into the fixed crop border.
+Ring displacements whose band triangles would flip orientation are halved until none does (no
+fold-overs). The duplicated upper-lid vertices of the eye holes sample the source eye *relative to
+the lower lid*: a closing lid covers the eye (the iris is hidden, not squeezed), and the skin of the
+lid, stretched by the face triangles above it, fills the closed eye.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from talkinghead.render.mesh import (
+    EYES,
+    NUM_FACE_VERTICES,
+    STABLE_VERTICES,
+    WarpMesh,
+    border_points,
+    build_mesh,
+    face_oval,
+)
+
+_SHIFT = 4  # fillPoly sub-pixel bits
+
+
+def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Twice the signed area of each triangle ``[F]`` for ``points [V, 2]``."""
+    a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+
+def fit_affine(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least-squares 2-D affine map ``[2, 3]`` taking ``source [N, 2]`` points onto ``target [N, 2]``."""
+    design = np.concatenate([source, np.ones((len(source), 1))], axis=1)
+    sol, *_ = np.linalg.lstsq(design, target, rcond=None)
+    return np.ascontiguousarray(sol.T)
+
+
+def triangle_affines(target: np.ndarray, source: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Affine maps ``[F, 2, 3]`` sending each target triangle onto its source triangle.
+
+    ``source = A @ [x, y, 1]`` for target pixel ``(x, y)``: with edges ``E = [t1 - t0, t2 - t0]`` and
+    ``G = [s1 - s0, s2 - s0]``, ``A = [G E^-1 | s0 - G E^-1 t0]`` (closed-form 2x2 inverse, batched).
+    Degenerate target triangles cover no pixel; they get the translation between the centroids.
+    """
+    t = target[triangles]  # [F, 3, 2]
+    s = source[triangles]
+    e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+    g1, g2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    good = np.abs(det) > 1e-6
+    inv_det = np.where(good, 1.0 / np.where(good, det, 1.0), 0.0)
+    # E^-1 = [[e2y, -e2x], [-e1y, e1x]] / det ; M = G @ E^-1 with G columns g1, g2
+    m = np.empty((len(triangles), 2, 2))
+    m[:, :, 0] = (g1 * e2[:, 1:2] - g2 * e1[:, 1:2]) * inv_det[:, None]
+    m[:, :, 1] = (g2 * e1[:, 0:1] - g1 * e2[:, 0:1]) * inv_det[:, None]
+    out = np.zeros((len(triangles), 2, 3))
+    out[:, :, :2] = m
+    out[:, :, 2] = s[:, 0] - np.einsum("fij,fj->fi", m, t[:, 0])
+    bad = ~good
+    out[bad, :, :2] = np.eye(2)
+    out[bad, :, 2] = s[bad].mean(1) - t[bad].mean(1)
+    return out
+
+
+@dataclass
+class MeshWarper:
+    """Warp geometry for one portrait crop of ``size`` pixels.
+
+    ``source [V, 2]`` are the extended source vertices in crop pixels (face: the projection of the
+    portrait's own fitted coefficients); ``ring_weights`` the follow weights of the anchor rings.
+    """
+
+    mesh: WarpMesh
+    source: np.ndarray
+    size: int
+    ring_weights: tuple[float, ...]
+    local_weights: tuple[float, ...]
+
+    @classmethod
+    def create(cls, face_source: np.ndarray, size: int, ring_scales: tuple[float, ...],
+               ring_weights: tuple[float, ...], local_weights: tuple[float, ...],
+               border_per_side: int) -> MeshWarper:
+        """Extend ``face_source [468, 2]`` (crop pixels) with eye duplicates, rings and the border."""
+        face_source = np.asarray(face_source, dtype=np.float64)[:NUM_FACE_VERTICES]
+        oval = np.array(face_oval())
+        centre = face_source[oval].mean(0)
+        upper = np.concatenate([np.array(up[1:-1]) for up, _ in EYES])
+        lim = (1.0, size - 2.0)
+        rings = [np.clip(centre + s * (face_source[oval] - centre), *lim) for s in ring_scales]
+        border = border_points(size, border_per_side)
+        points = np.concatenate([face_source, face_source[upper], *rings, border])
+        mesh = build_mesh(points, len(ring_scales), len(border))
+        return cls(mesh, points, size, tuple(ring_weights), tuple(local_weights))
+
+    # -- per frame -------------------------------------------------------------------------------------
+    def extend(self, face_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Extended ``(target, source)`` vertices ``[V, 2]`` for face vertices ``face_target [468, 2]``."""
+        m = self.mesh
+        face_target = np.asarray(face_target, dtype=np.float64)[:NUM_FACE_VERTICES]
+        target = self.source.copy()
+        source = self.source.copy()
+        target[:NUM_FACE_VERTICES] = face_target
+        # eye holes: duplicated upper lid, source taken relative to the lower lid (covering, not squeezing)
+        up, lo = m.eye_dup, m.eye_dup_lower
+        dup = np.arange(NUM_FACE_VERTICES, NUM_FACE_VERTICES + len(up))
+        target[dup] = face_target[up]
+        s_gap = self.source[up] - self.source[lo]
+        t_gap = np.linalg.norm(face_target[up] - face_target[lo], axis=1)
+        ratio = np.clip(t_gap / np.maximum(np.linalg.norm(s_gap, axis=1), 1e-6), 0.0, 1.0)
+        source[dup] = self.source[lo] + s_gap * ratio[:, None]
+        # rings: the head's affine motion (fitted on stable vertices) plus the oval's local residual
+        oval = np.array(face_oval())
+        affine = fit_affine(self.source[list(STABLE_VERTICES)], face_target[list(STABLE_VERTICES)])
+        rigid_oval = self.source[oval] @ affine[:, :2].T + affine[:, 2]
+        residual = face_target[oval] - rigid_oval
+        residual = 0.5 * residual + 0.25 * (np.roll(residual, 1, 0) + np.roll(residual, -1, 0))
+        ring_ids = [m.ring_start + k * m.ring_count + np.arange(m.ring_count) for k in range(m.num_rings)]
+        rigid = [self.source[ids] @ affine[:, :2].T + affine[:, 2] - self.source[ids] for ids in ring_ids]
+        scale = np.ones(len(target))
+        band = m.triangles[m.kind == 0]
+        src_sign = np.sign(signed_areas(self.source, band))
+        for _ in range(8):
+            for k, ids in enumerate(ring_ids):
+                disp = self.ring_weights[k] * rigid[k] + self.local_weights[k] * residual
+                target[ids] = self.source[ids] + scale[ids, None] * disp
+            flipped = np.sign(signed_areas(target, band)) != src_sign
+            if not flipped.any():
+                break
+            verts = np.unique(band[flipped])
+            verts = verts[(verts >= m.ring_start) & (verts < m.border_start)]
+            if len(verts) == 0:
+                break
+            scale[verts] *= 0.5
+        return target, source
+
+    def coordinate_map(self, face_target: np.ndarray) -> np.ndarray:
+        """Backward map ``[size, size, 2]`` float32: the source crop pixel of every target pixel."""
+        target, source = self.extend(face_target)
+        m = self.mesh
+        affines = triangle_affines(target, source, m.triangles)
+        # painter's order: band, holes, folded face triangles, front face triangles
+        area_t = signed_areas(target, m.triangles)
+        area_s = signed_areas(self.source, m.triangles)
+        folded = (m.kind == 2) & (np.sign(area_t) != np.sign(area_s))
+        rank = m.kind.astype(np.int32) * 2 + np.where(m.kind == 2, (~folded).astype(np.int32), 0)
+        order = np.argsort(rank, kind="stable")
+        ids = np.zeros((self.size, self.size), dtype=np.uint16)
+        order = order[np.abs(area_t[order]) > 1e-3]  # degenerate triangles cover nothing
+        fixed = np.round(target * (1 << _SHIFT)).astype(np.int32)
+        tri_pts = fixed[m.triangles[order]]  # [F', 3, 2]
+        fill = cv2.fillConvexPoly
+        for f, pts in zip((order + 1).tolist(), tri_pts, strict=True):
+            fill(ids, pts, f, cv2.LINE_8, _SHIFT)
+        # id 0 (no triangle) is the identity; columns gathered one at a time (fast 1-D takes)
+        table = np.concatenate([np.array([[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]]), affines.reshape(-1, 6)])
+        table = np.ascontiguousarray(table.T.astype(np.float32))  # [6, F + 1]
+        ys, xs = self._grid()
+        out = np.empty((self.size, self.size, 2), dtype=np.float32)
+        tmp = np.empty((self.size, self.size), dtype=np.float32)
+        for axis in range(2):
+            a, b, c = table[3 * axis], table[3 * axis + 1], table[3 * axis + 2]
+            dst = out[..., axis]
+            np.multiply(np.take(a, ids), xs, out=tmp)
+            np.add(tmp, np.take(c, ids), out=tmp)
+            dst[...] = tmp + np.take(b, ids) * ys
+        return out
+
+    def _grid(self) -> tuple[np.ndarray, np.ndarray]:
+        if not hasattr(self, "_grid_cache"):
+            ys, xs = np.mgrid[0 : self.size, 0 : self.size].astype(np.float32)
+            self._grid_cache = (ys, xs)
+        return self._grid_cache

@@ -1,0 +1,176 @@
+"""The training loop, run under Lightning Fabric so one code path scales from a CPU to many GPUs and
+machines (``devices``, ``num_nodes``, ``strategy="ddp"``).
+
+Each step ``k`` reseeds torch and draws its batch from ``np.random.default_rng([seed, rank, k])``, so the
+data, the diffusion noise and dropout of a step depend only on ``(seed, rank, k)``: a run resumed from
+the state saved at step ``k`` continues exactly as the uninterrupted run would have (only the steps since
+the last save are lost). Adam (DreamTalk App. C.3: lr 1e-4), gradient clipping, an EMA of the weights,
+TensorBoard scalars in ``OUT.train/tb`` and a progress bar. Every save writes the training state
+(``OUT.train/state``) and the EMA model as a checkpoint directory ``OUT`` (save_pretrained).
+
+``batch_size`` is per process (the global batch is ``batch_size * world_size``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from talkinghead.config import Config
+from talkinghead.errors import TalkingHeadError
+from talkinghead.log import log_event, progress
+from talkinghead.training.ema import EMA
+from talkinghead.training.state import TrainingState, load_state, save_state, state_dir
+
+
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    steps: int = 100_000
+    batch_size: int = 64
+    lr: float = 1e-4
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    save_every: int = 1000
+    log_every: int = 50
+    seed: int = 0
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"steps": 30, "batch_size": 8, "lr": 1e-3, "ema_decay": 0.9, "save_every": 10, "log_every": 5},
+        "cpu": {"steps": 3000, "batch_size": 32, "lr": 5e-4, "ema_decay": 0.995, "save_every": 250,
+                "log_every": 25},
+        "paper": {},
+    }
+
+
+class Solver:
+    """What the loop needs from a component. Subclasses implement the four methods."""
+
+    component: ClassVar[str]
+    train_config_class: ClassVar[type[TrainConfig]] = TrainConfig
+
+    def build_model(self) -> nn.Module:
+        """The component (with data statistics installed), on the CPU, in training mode."""
+        raise NotImplementedError
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """A module whose ``forward(batch) -> (loss, metrics)`` computes the training loss."""
+        raise NotImplementedError
+
+    def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def to_device(self, device: torch.device) -> None:
+        """Move frozen helper networks (if any) to the training device."""
+
+    def export(self, model: nn.Module, out: Path, extra: dict[str, Any]) -> None:
+        model.save_pretrained(out, extra=extra)  # type: ignore[operator]
+
+
+def _fabric(devices: int, num_nodes: int, strategy: str, accelerator: str, loggers: list[Any]) -> Any:
+    from lightning.fabric import Fabric
+
+    return Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+                  loggers=loggers)
+
+
+def fit(solver: Solver, config: TrainConfig, out: str | Path, *, preset: str = "custom", devices: int = 1,
+        num_nodes: int = 1, strategy: str = "auto", accelerator: str = "cpu", resume: bool = False,
+        stop_after: int | None = None, tensorboard: bool = True, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train ``solver``'s component; write the EMA checkpoint to ``out``. Returns a summary dict.
+
+    ``stop_after`` ends the run after that many total steps (as an interruption would), keeping the
+    last saved state; tests use it to check resuming.
+    """
+    out = Path(out)
+    sdir = state_dir(out)
+    loggers: list[Any] = []
+    if tensorboard:
+        from lightning.fabric.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(str(sdir), name="tb", version=""))
+    fabric = _fabric(devices, num_nodes, strategy, accelerator, loggers)
+    fabric.launch()
+    rank = fabric.global_rank
+    torch.manual_seed(config.seed)  # identical initial weights on every rank
+    model = solver.build_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    ema = EMA(model, config.ema_decay)
+    start = 0
+    if resume:
+        state = load_state(sdir)
+        if state.meta.get("component") != solver.component:
+            raise TalkingHeadError(f"{sdir} holds the training state of '{state.meta.get('component')}', "
+                                   f"not '{solver.component}'.")
+        if state.meta.get("model_config") != model.config.to_dict():  # type: ignore[operator]
+            raise TalkingHeadError(f"{sdir} was trained with another model config; resume with the same preset.")
+        model.load_state_dict(state.model)
+        optimizer.load_state_dict(state.optimizer)
+        ema.load_state_dict(state.ema, state.ema_updates)
+        start = state.step
+        log_event("resumed", step=start, state=str(sdir))
+    if start >= config.steps:
+        raise TalkingHeadError(f"The run in {sdir} already finished {start} of {config.steps} steps; "
+                               "ask for more with --steps.")
+    step_module = solver.wrap(model)
+    raw_optimizer = optimizer
+    step_module, optimizer = fabric.setup(step_module, optimizer)
+    for slot in raw_optimizer.state.values():  # resumed Adam moments follow the weights to the device
+        for key, value in slot.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                slot[key] = value.to(fabric.device)
+    ema.to(fabric.device)
+    solver.to_device(fabric.device)
+    meta = {"component": solver.component, "preset": preset, "model_config": model.config.to_dict(),  # type: ignore[operator]
+            "train_config": config.to_dict(), "world_size": fabric.world_size}
+    info = dict(extra or {}, preset=preset, seed=config.seed)
+
+    def save(step: int) -> None:
+        if rank == 0:
+            save_state(sdir, TrainingState(step, model.state_dict(), ema.state_dict(), ema.updates,
+                                           optimizer.state_dict(), meta))
+            export = solver.build_model()
+            ema.copy_to(export)
+            export.preset_name = preset  # type: ignore[assignment]
+            solver.export(export, out, dict(info, step=step))
+        fabric.barrier()
+
+    history: list[float] = []
+    began = time.perf_counter()
+    end = config.steps if stop_after is None else min(config.steps, stop_after)
+    steps = range(start, end)
+    step = start
+    for step in progress(steps, f"train {solver.component}", total=len(steps)) if rank == 0 else steps:
+        torch.manual_seed(int(np.random.default_rng([config.seed, rank, step]).integers(2**62)))
+        rng = np.random.default_rng([config.seed, rank, step, 1])
+        batch = {k: fabric.to_device(v) for k, v in solver.make_batch(rng, config.batch_size).items()}
+        step_module.train()
+        loss, metrics = step_module(batch)
+        optimizer.zero_grad(set_to_none=True)
+        fabric.backward(loss)
+        if config.grad_clip > 0:
+            fabric.clip_gradients(step_module, optimizer, max_norm=config.grad_clip, error_if_nonfinite=False)
+        optimizer.step()
+        ema.update(model)
+        history.append(float(loss.detach()))
+        if (step + 1) % config.log_every == 0 or step + 1 == end:
+            fabric.log_dict({f"train/{k}": float(v) for k, v in metrics.items()}, step=step + 1)
+            if rank == 0:
+                log_event(f"{solver.component} step", step=step + 1,
+                          **{k: round(float(v), 5) for k, v in metrics.items()})
+        if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
+            save(step + 1)
+    elapsed = time.perf_counter() - began
+    for logger in loggers:
+        logger.finalize("success")
+    done = len(history)
+    return {"component": solver.component, "start": start, "end": start + done, "steps_run": done,
+            "seconds": elapsed, "steps_per_second": done / elapsed if elapsed > 0 else 0.0,
+            "first_loss": history[0] if history else None,
+            "last_loss": float(np.mean(history[-max(1, min(10, done // 5)):])) if history else None,
+            "losses": history, "rank": rank, "world_size": fabric.world_size}

@@ -1,0 +1,127 @@
+"""Solver for the DreamTalk style predictor (3.3 "Training", Eq. 9).
+
+A sample draws a random clip, an audio segment of ``min_frames..max_frames`` frames from it and the style
+code ``s_(0)`` of the same segment's motion from the trained (frozen) denoiser's style encoder. The
+identity descriptor comes from *another* clip of the same speaker (cross-identity training, 3.3 / A.1),
+so expression leaking into identity parameters cannot be used. Loss: ``||s0 - S(s_t, t, A, I)||^2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler
+from talkinghead.errors import TalkingHeadError
+from talkinghead.motion.dreamtalk.denoiser import DreamTalkDenoiser
+from talkinghead.motion.dreamtalk.style_predictor import StylePredictor, StylePredictorConfig
+from talkinghead.training.data import ClipArrays, MotionCorpus
+from talkinghead.training.loop import Solver, TrainConfig
+
+
+@dataclass(frozen=True)
+class StylePredictorTrainConfig(TrainConfig):
+    cross_identity: bool = True
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": dict(TrainConfig.presets["tiny"]),
+        "cpu": {**TrainConfig.presets["cpu"], "batch_size": 32},
+        "paper": {"batch_size": 64},
+    }
+
+
+class _StylePredictorStep(nn.Module):
+    def __init__(self, net: StylePredictor, schedule: ScheduleConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.scheduler = make_scheduler(schedule, "ddpm")
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        s0 = self.net.style_norm(batch["style"])
+        st = add_noise(self.scheduler, s0, batch["noise"], batch["t"])
+        pred = self.net(st, batch["t"], batch["audio"], batch["identity"], batch["audio_valid"])
+        loss = F.mse_loss(pred, s0)                                               # Eq. 9
+        return loss, {"loss": loss.detach()}
+
+
+class StylePredictorSolver(Solver):
+    component: ClassVar[str] = StylePredictor.component
+    train_config_class: ClassVar[type[TrainConfig]] = StylePredictorTrainConfig
+
+    def __init__(self, corpus: MotionCorpus, model_config: StylePredictorConfig,
+                 train_config: StylePredictorTrainConfig, denoiser: DreamTalkDenoiser,
+                 schedule: ScheduleConfig | None = None) -> None:
+        if denoiser.layout is not None and tuple(denoiser.layout.get("channels", ())) != corpus.layout.channels:
+            raise TalkingHeadError("The denoiser was trained on another channel layout than this dataset.")
+        self.corpus = corpus
+        self.train_config = train_config
+        self.schedule = schedule or ScheduleConfig()
+        self.denoiser = denoiser.eval().requires_grad_(False)
+        self.model_config = model_config.replace(audio_dim=corpus.audio_dim, identity_dim=corpus.descriptor_dim(),
+                                                 style_dim=denoiser.config.d_model)
+        rng = np.random.default_rng([train_config.seed, 12345])
+        codes = [self._style_codes(rng, [corpus.pick(rng) for _ in range(64)])[0] for _ in range(4)]
+        all_codes = torch.cat(codes)
+        self.style_stats = (all_codes.mean(0), all_codes.std(0) + 1e-3)
+
+    def _segments(self, rng: np.random.Generator, clips: list[ClipArrays]) -> list[tuple[ClipArrays, int, int]]:
+        cfg = self.model_config
+        out = []
+        for c in clips:
+            n = int(min(rng.integers(cfg.min_frames, cfg.max_frames + 1), len(c)))
+            out.append((c, int(rng.integers(0, len(c) - n + 1)), n))
+        return out
+
+    @torch.no_grad()
+    def _style_codes(self, rng: np.random.Generator, clips: list[ClipArrays]) -> tuple[torch.Tensor, list]:
+        segs = self._segments(rng, clips)
+        width = max(n for _, _, n in segs)
+        cdim = self.denoiser.config.motion_dim
+        motion = np.zeros((len(segs), width, cdim), np.float32)
+        valid = np.zeros((len(segs), width), bool)
+        for i, (c, s, n) in enumerate(segs):
+            m = np.concatenate([c.expression, c.pose], 1) if self.denoiser.config.generate_pose else c.expression
+            motion[i, :n] = m[s:s + n]
+            valid[i, :n] = True
+        device = self.denoiser.head.weight.device
+        codes = self.denoiser.encode_style(torch.from_numpy(motion).to(device), torch.from_numpy(valid).to(device))
+        return codes.cpu(), segs
+
+    def build_model(self) -> StylePredictor:
+        spec = dict(self.corpus.audio_spec(), denoiser_style_dim=self.denoiser.config.d_model)
+        model = StylePredictor(self.model_config, layout=self.corpus.layout.to_dict(), audio_features=spec)
+        model.audio_norm.set_stats(*map(torch.from_numpy, self.corpus.stats("audio")))
+        desc = np.stack([c.descriptor for c in self.corpus.clips if c.descriptor is not None])
+        model.identity_norm.set_stats(torch.from_numpy(desc.mean(0)), torch.from_numpy(desc.std(0) + 1e-3))
+        model.style_norm.set_stats(*self.style_stats)
+        return model
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        assert isinstance(model, StylePredictor)
+        return _StylePredictorStep(model, self.schedule)
+
+    def to_device(self, device: torch.device) -> None:
+        self.denoiser.to(device)
+
+    def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        clips = [self.corpus.pick(rng) for _ in range(batch_size)]
+        codes, segs = self._style_codes(rng, clips)
+        width = max(n for _, _, n in segs)
+        audio = np.zeros((batch_size, width, self.corpus.audio_dim), np.float32)
+        valid = np.zeros((batch_size, width), bool)
+        identity = []
+        for i, (c, s, n) in enumerate(segs):
+            audio[i, :n] = c.audio[s:s + n]
+            valid[i, :n] = True
+            source = self.corpus.other_clip_of_speaker(rng, c) if self.train_config.cross_identity else c
+            assert source.descriptor is not None
+            identity.append(source.descriptor)
+        return {"style": codes, "audio": torch.from_numpy(audio), "audio_valid": torch.from_numpy(valid),
+                "identity": torch.from_numpy(np.stack(identity)),
+                "t": torch.randint(0, self.schedule.num_train_timesteps, (batch_size,)),
+                "noise": torch.randn(batch_size, self.model_config.style_dim)}

@@ -1,0 +1,114 @@
+"""DreamTalk training: losses fall on tiny runs, resuming is exact, the CLI trains, two-process DDP runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from talkinghead.cli import main
+from talkinghead.motion.dreamtalk import DreamTalkDenoiser, StyleAwareLipExpert, StylePredictor
+from talkinghead.training.components import train
+from talkinghead.training.state import load_state
+from talkinghead.training.toydata import make_toy_dataset
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("dreamtalk") / "toy"
+    make_toy_dataset(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def expert_dir(data: Path) -> Path:
+    out = data.parent / "lip_expert"
+    summary = train("lip-expert", data, out, "tiny", steps=60, tensorboard=False)
+    losses = summary["losses"]
+    assert np.mean(losses[-15:]) < np.mean(losses[:15]) - 0.03, losses
+    return out
+
+
+@pytest.fixture(scope="module")
+def denoiser_dir(data: Path, expert_dir: Path) -> Path:
+    out = data.parent / "denoiser"
+    summary = train("denoiser", data, out, "tiny", steps=60, lip_expert=expert_dir, tensorboard=False)
+    losses = summary["losses"]
+    assert np.mean(losses[-15:]) < 0.8 * np.mean(losses[:15]), losses
+    return out
+
+
+def test_lip_expert_loss_falls_and_checkpoint_loads(expert_dir: Path) -> None:
+    expert = StyleAwareLipExpert.from_pretrained(expert_dir)
+    assert expert.audio_features["names"] == ["toy"] and expert.audio_features["mouth_source"] == "channels:mouth"
+    assert expert.layout["name"] == "toy" and float(expert.vertex_scale) > 0
+
+
+def test_denoiser_loss_falls_with_sync_loss(denoiser_dir: Path) -> None:
+    net = DreamTalkDenoiser.from_pretrained(denoiser_dir)
+    assert net.config.expression_dim == 10 and net.config.audio_dim == 8 and net.config.generate_pose
+    assert net.preset_name == "tiny"
+
+
+def test_style_predictor_loss_falls(data: Path, denoiser_dir: Path) -> None:
+    out = data.parent / "style_predictor"
+    summary = train("style-predictor", data, out, "tiny", steps=60, denoiser=denoiser_dir, tensorboard=False)
+    losses = summary["losses"]
+    assert np.mean(losses[-15:]) < 0.8 * np.mean(losses[:15]), losses
+    pred = StylePredictor.from_pretrained(out)
+    assert pred.config.style_dim == DreamTalkDenoiser.from_pretrained(denoiser_dir).config.d_model
+
+
+def test_resume_after_interruption_continues_with_identical_state(data: Path, tmp_path: Path) -> None:
+    full = train("denoiser", data, tmp_path / "full", "tiny", steps=12, tensorboard=False)
+    train("denoiser", data, tmp_path / "cut2", "tiny", steps=12, stop_after=11, tensorboard=False)
+    assert load_state(tmp_path / "cut2.train").step == 10        # the steps since the last save are lost
+    rest = train("denoiser", data, tmp_path / "cut2", "tiny", steps=12, resume=True, tensorboard=False)
+    assert rest["start"] == 10 and rest["end"] == 12
+    a, b = load_state(tmp_path / "full.train"), load_state(tmp_path / "cut2.train")
+    assert a.step == b.step == 12 and a.ema_updates == b.ema_updates == 12
+    for x, y in ((a.model, b.model), (a.ema, b.ema)):
+        assert x.keys() == y.keys()
+        for k in x:
+            torch.testing.assert_close(x[k], y[k], atol=0, rtol=0)
+    assert a.optimizer["param_groups"] == b.optimizer["param_groups"]
+    for i, slot in a.optimizer["state"].items():
+        for k, v in slot.items():
+            torch.testing.assert_close(v, b.optimizer["state"][i][k], atol=0, rtol=0)
+    np.testing.assert_allclose(full["losses"][10:], rest["losses"], rtol=0, atol=0)
+    wa = load_file(str(tmp_path / "full" / "model.safetensors"))
+    wb = load_file(str(tmp_path / "cut2" / "model.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_cli_train_and_clear_errors(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "lip-expert", "--data", str(data), "--out", str(tmp_path / "le"), "--preset", "tiny",
+                 "--steps", "3"]) == 0
+    assert "trained dreamtalk.lip_expert" in capsys.readouterr().out
+    assert (tmp_path / "le" / "model.safetensors").exists() and (tmp_path / "le.train" / "tb").is_dir()
+    assert main(["train", "style-predictor", "--data", str(data), "--out", str(tmp_path / "sp"),
+                 "--preset", "tiny"]) == 2
+    assert "needs a trained denoiser" in capsys.readouterr().err
+    assert main(["train", "denoiser", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "d"),
+                 "--preset", "tiny"]) == 2
+    assert main(["train", "lip-expert", "--data", str(data), "--out", str(tmp_path / "le"), "--preset", "tiny",
+                 "--steps", "3", "--resume"]) == 2
+    assert "already finished" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_process_cpu_ddp_run_completes(data: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, TALKINGHEAD_QUIET="1", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "talkinghead", "train", "lip-expert", "--data", str(data), "--out",
+           str(tmp_path / "ddp"), "--preset", "tiny", "--steps", "4", "--devices", "2", "--strategy", "ddp"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = load_state(tmp_path / "ddp.train")
+    assert state.step == 4 and state.meta["world_size"] == 2
+    StyleAwareLipExpert.from_pretrained(tmp_path / "ddp")
