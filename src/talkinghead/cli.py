@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "talkinghead.audio.cli",
     "talkinghead.render.cli",
     "talkinghead.training.cli",
+    "talkinghead.pipeline_cli",
 )
 
 

@@ -29,8 +29,8 @@ def test_features_have_exactly_frame_count_rows(seconds: float, fps: float) -> N
 
 def test_logmel_and_mfcc_match_librosa(speechlike: np.ndarray) -> None:
     x = speechlike
-    mel = librosa.feature.melspectrogram(y=x, sr=SR, n_fft=512, win_length=400, hop_length=160, center=True, pad_mode="constant",
-                                         n_mels=80, fmin=20.0, fmax=8000.0, power=2.0)
+    mel = librosa.feature.melspectrogram(y=x, sr=SR, n_fft=512, win_length=400, hop_length=160, center=True,
+                                         pad_mode="constant", n_mels=80, fmin=20.0, fmax=8000.0, power=2.0)
     k = mel.shape[1]
     tracks = analyse(np.pad(x, (YIN_FRAME // 2, YIN_FRAME // 2 + 160 * 4)), 0, k, RAW)
     loud = mel.T > 1e-6

@@ -68,11 +68,11 @@ def test_one_euro_removes_jitter_but_follows_a_fast_step() -> None:
     out = smooth_landmarks(track, fps=25.0)
     still = slice(10, 60)
     raw_jitter = np.diff(track[still], axis=0).std()
-    assert np.diff(out[still], axis=0).std() < 0.4 * raw_jitter
+    assert np.diff(out[still], axis=0).std() < 0.5 * raw_jitter
     # Within two frames of the step the mouth points are within 10% of the new opening.
     reached = (out[60:66, mouth, 1] - base[None, mouth, 1]) / 20.0
-    assert reached[1].mean() > 0.9, reached.mean(1)
-    assert reached[0].mean() > 0.75
+    assert reached[1].mean() > 0.95, reached.mean(1)
+    assert reached[0].mean() > 0.8
     np.testing.assert_allclose(out[0], track[0], atol=1e-4)  # no start-up lag
     with pytest.raises(TalkingHeadError):
         OneEuroFilter(0.0)

@@ -19,6 +19,15 @@ from talkinghead.training.state import load_state
 from talkinghead.training.toydata import make_toy_dataset
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> object:
+    """Tiny models run fastest single-threaded (and the 2 cores are shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dreamtalk") / "toy"
@@ -29,18 +38,18 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def expert_dir(data: Path) -> Path:
     out = data.parent / "lip_expert"
-    summary = train("lip-expert", data, out, "tiny", steps=60, tensorboard=False)
+    summary = train("lip-expert", data, out, "tiny", steps=50, tensorboard=False)
     losses = summary["losses"]
-    assert np.mean(losses[-15:]) < np.mean(losses[:15]) - 0.03, losses
+    assert np.mean(losses[-12:]) < np.mean(losses[:12]) - 0.03, losses
     return out
 
 
 @pytest.fixture(scope="module")
 def denoiser_dir(data: Path, expert_dir: Path) -> Path:
     out = data.parent / "denoiser"
-    summary = train("denoiser", data, out, "tiny", steps=60, lip_expert=expert_dir, tensorboard=False)
+    summary = train("denoiser", data, out, "tiny", steps=50, lip_expert=expert_dir, tensorboard=False)
     losses = summary["losses"]
-    assert np.mean(losses[-15:]) < 0.8 * np.mean(losses[:15]), losses
+    assert np.mean(losses[-12:]) < 0.8 * np.mean(losses[:12]), losses
     return out
 
 
@@ -58,9 +67,9 @@ def test_denoiser_loss_falls_with_sync_loss(denoiser_dir: Path) -> None:
 
 def test_style_predictor_loss_falls(data: Path, denoiser_dir: Path) -> None:
     out = data.parent / "style_predictor"
-    summary = train("style-predictor", data, out, "tiny", steps=60, denoiser=denoiser_dir, tensorboard=False)
+    summary = train("style-predictor", data, out, "tiny", steps=50, denoiser=denoiser_dir, tensorboard=False)
     losses = summary["losses"]
-    assert np.mean(losses[-15:]) < 0.8 * np.mean(losses[:15]), losses
+    assert np.mean(losses[-12:]) < 0.8 * np.mean(losses[:12]), losses
     pred = StylePredictor.from_pretrained(out)
     assert pred.config.style_dim == DreamTalkDenoiser.from_pretrained(denoiser_dir).config.d_model
 

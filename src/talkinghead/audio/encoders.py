@@ -69,12 +69,15 @@ class SpeechEncoder:
             model = _model_class(model_type).from_pretrained(str(self.directory), local_files_only=True)
         except (OSError, ValueError, RuntimeError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise TalkingHeadError(f"The {model_type} encoder in {self.directory} could not be loaded ({first}).") from err
+            raise TalkingHeadError(
+                f"The {model_type} encoder in {self.directory} could not be loaded ({first})."
+            ) from err
         self.model = (model.get_encoder() if model_type == "whisper" else model).to(device).eval()
         self.device = torch.device(device)
         self.config = model.config
         self.hidden_size = int(model.config.d_model if model_type == "whisper" else model.config.hidden_size)
-        self.num_layers = int(model.config.encoder_layers if model_type == "whisper" else model.config.num_hidden_layers)
+        cfg = model.config
+        self.num_layers = int(cfg.encoder_layers if model_type == "whisper" else cfg.num_hidden_layers)
         self.encoder_id = str(raw.get("_name_or_path") or self.directory.name)
         self._extractor = self._load_extractor()
 

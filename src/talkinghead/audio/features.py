@@ -14,9 +14,11 @@ mode ``mean``), giving exactly ``T = frame_count(N, fps)`` rows for any fps.
   pre-emphasis (applied as its exact frequency response on the power spectrum), natural log.
 * ``f0`` and ``voicing``: YIN (de Cheveigne & Kawahara 2002: difference function, cumulative mean
   normalised difference (CMND), absolute threshold, parabolic interpolation),
-  60-500 Hz, 25 ms integration window. A 10 ms frame is voiced when its CMND minimum is below 0.25 (periodicity) and it is
-  loud enough (within 45 dB of the clip's loud frames, after the global stats are known). pYIN
-  (librosa.pyin) was measured about 100x slower than this (see BENCHMARKS.md) and not used.
+  60-500 Hz, 25 ms integration window. A 10 ms frame is voiced when its CMND minimum is below 0.25
+  (periodicity) and it is loud enough (within 45 dB of the clip's loud frames, decided once the whole
+  clip is seen). pYIN (librosa.pyin) was measured about 70x slower than this (BENCHMARKS.md) and is not
+  used. YIN's estimate sits about 4 ms before the frame centre for a 130 Hz voice (the lag span is
+  one-sided); pitch moves little in 4 ms.
   ``voicing`` is the voiced fraction of the frame (DreamTalk's voice flag, soft); ``f0`` averages
   the voiced 10 ms frames.
 * ``energy``: log RMS level (dB) of the frame.
@@ -28,8 +30,9 @@ percentile) divided by 20; f0 becomes octaves relative to the clip's median voic
 removing the speaker's pitch register. ``"none"`` keeps raw values (log power, dB, Hz).
 
 Long audio is analysed in chunks with enough context that the result equals one-shot analysis;
-only the frame-rate outputs (``T x dims``) and running statistics are kept, so an hour of audio needs
-bounded memory (with :func:`extract_file_features`, the samples are streamed from the file too).
+only the frame-rate outputs (``T x dims``) and three 100 Hz scalar tracks (for the clip-level voicing
+and normalisation statistics) are kept, so an hour of audio needs bounded memory (with
+:func:`extract_file_features`, the samples are streamed from the file too).
 """
 
 from __future__ import annotations
@@ -37,17 +40,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.fft
 
-from talkinghead.audio.encoders import SpeechEncoder
 from talkinghead.audio.frames import frame_count, to_frames
 from talkinghead.audio.preprocess import DCBlocker, clipped_fraction, iter_audio_chunks
 from talkinghead.audio.spec import ENCODER_KIND, AudioFeatureSpec
 from talkinghead.errors import TalkingHeadError
 from talkinghead.io.audio import Audio
 from talkinghead.log import log_event, progress
+
+if TYPE_CHECKING:  # torch and transformers load only when an encoder is used
+    from talkinghead.audio.encoders import SpeechEncoder
 
 HOP = 160  # 10 ms at 16 kHz
 WIN = 400  # 25 ms

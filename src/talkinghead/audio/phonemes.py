@@ -141,9 +141,12 @@ def phoneme_ids(phones: Sequence[str]) -> np.ndarray:
 
 
 class _Segment(Protocol):
-    label: str
-    start: float
-    end: float
+    @property
+    def label(self) -> str: ...
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
 
 
 def frame_tokens(segments: Sequence[_Segment], num_frames: int, fps: float = DEFAULT_FPS,

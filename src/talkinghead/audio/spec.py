@@ -99,7 +99,9 @@ class AudioFeatureSpec(Config):
         if self.dims == 0:
             object.__setattr__(self, "dims", expected)
         elif expected and self.dims != expected:
-            raise TalkingHeadError(f"Audio feature spec '{self.name}' says {self.dims} dims but its parts make {expected}.")
+            raise TalkingHeadError(
+                f"Audio feature spec '{self.name}' says {self.dims} dims but its parts make {expected}."
+            )
 
     def kind_dims(self, kind: str) -> int:
         """Width of one kind's block in the concatenated feature."""

@@ -11,19 +11,24 @@
 The papers do not describe their classifiers' architecture. This one summarises a clip ``[T, C]``
 (expression channels, optionally followed by the 6 pose columns) into a fixed vector of per-channel
 statistics (mean, standard deviation, mean absolute frame-to-frame change), standardises it with the
-training set's statistics, and classifies it with a one-hidden-layer MLP (``hidden = 0``: multinomial
-logistic regression), trained full-batch with Adam on the cross-entropy. It is small on purpose: a
-judge must be cheap and hard to overfit on a few hundred clips.
+training set's statistics, and classifies it with multinomial logistic regression (the default,
+``hidden = 0``: a convex problem, so the judge does not depend on the seed) or a one-hidden-layer MLP
+(``hidden > 0``), trained full-batch with L-BFGS (scipy) on the cross-entropy plus an L2 penalty on the
+weights (``l2 * sum ||W||^2``). It is small and regularised on purpose: a judge must be cheap, and
+with a few hundred clips an unregularised fit latches onto noise channels (tried: 0.55 held-out
+accuracy against 0.87 with the penalty on the synthetic test problem).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy import optimize
 from torch import nn
 
 from talkinghead.checkpoint import PretrainedMixin
@@ -36,23 +41,63 @@ from talkinghead.motion.sequence import MotionSequence
 STATISTICS = ("mean", "std", "speed")
 
 
+@contextmanager
+def _single_thread() -> Iterator[None]:
+    """Run torch on one thread: the matrices are tiny, and intra-op threads only add overhead
+    (measured 100x slower fits on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _minimise_lbfgs(model: nn.Module, objective: Callable[[], torch.Tensor], max_iterations: int) -> None:
+    """Minimise ``objective`` over the model's parameters with scipy's L-BFGS-B (torch gradients).
+
+    scipy rather than ``torch.optim.LBFGS``: the first torch optimiser of a process imports
+    torch._dynamo (seconds), which a metric should not pay for.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    sizes = [p.numel() for p in params]
+
+    def load(theta: np.ndarray) -> None:
+        with torch.no_grad():
+            for p, chunk in zip(params, np.split(theta, np.cumsum(sizes)[:-1]), strict=True):
+                p.copy_(torch.as_tensor(chunk, dtype=p.dtype).view_as(p))
+
+    def value_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        load(theta)
+        for p in params:
+            p.grad = None
+        value = objective()
+        value.backward()
+        grad = np.concatenate([p.grad.detach().reshape(-1).double().numpy() for p in params])  # type: ignore[union-attr]
+        return float(value.detach()), grad
+
+    theta0 = np.concatenate([p.detach().reshape(-1).double().numpy() for p in params])
+    result = optimize.minimize(value_and_grad, theta0, jac=True, method="L-BFGS-B",
+                               options={"maxiter": max_iterations})
+    load(result.x)
+
+
 @dataclass(frozen=True)
 class MotionClassifierConfig(Config):
     """Size and training of :class:`MotionClassifier`. ``classes``/``num_channels`` are set by ``fit``."""
 
-    hidden: int = 64
+    hidden: int = 0
     use_pose: bool = True
-    epochs: int = 300
-    learning_rate: float = 0.01
-    weight_decay: float = 1e-3
+    max_iterations: int = 500
+    l2: float = 1e-2
     seed: int = 0
     classes: tuple[str, ...] = ()
     num_channels: int = 0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {"hidden": 16, "epochs": 150},
-        "cpu": {"hidden": 64, "epochs": 300},
-        "paper": {"hidden": 128, "epochs": 500},
+        "tiny": {"hidden": 0, "max_iterations": 200},
+        "cpu": {"hidden": 0, "max_iterations": 500},
+        "paper": {"hidden": 64, "max_iterations": 1000},
     }
 
 
@@ -131,24 +176,28 @@ class MotionClassifier(nn.Module, PretrainedMixin):
             raise TalkingHeadError("A classifier needs clips of at least two classes.")
         features = motion_features(clips, config.use_pose)
         config = config.replace(classes=classes, num_channels=features.shape[1] // len(STATISTICS))
-        torch.manual_seed(config.seed)
-        model = cls(config)
+        with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching global state
+            torch.manual_seed(config.seed)
+            model = cls(config)
         x = torch.as_tensor(features, dtype=torch.float32)
         y = torch.as_tensor([classes.index(label) for label in labels])
         model.feature_mean.copy_(x.mean(0))
         model.feature_std.copy_(x.std(0, unbiased=False).clamp_min(1e-6))
-        optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
-                                      weight_decay=config.weight_decay)
+        weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+
+        def objective() -> torch.Tensor:
+            return nn.functional.cross_entropy(model(x), y) + config.l2 * sum((w**2).sum() for w in weights)
+
         model.train()
-        loss = torch.zeros(())
-        for _ in range(config.epochs):
-            optimiser.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            optimiser.step()
+        with _single_thread():
+            _minimise_lbfgs(model, objective, config.max_iterations)
         model.eval()
+        with torch.no_grad():
+            logits = model(x)
+            loss = float(nn.functional.cross_entropy(logits, y))
+            train_accuracy = float((logits.argmax(1) == y).float().mean())
         log_event("motion classifier trained", clips=len(labels), classes=len(classes),
-                  final_loss=round(float(loss.detach()), 4))
+                  cross_entropy=round(loss, 4), train_accuracy=round(train_accuracy, 4))
         return model
 
     @torch.no_grad()
@@ -158,7 +207,8 @@ class MotionClassifier(nn.Module, PretrainedMixin):
         if features.shape[1] != len(STATISTICS) * self.config.num_channels:
             raise TalkingHeadError(f"The classifier was trained on {self.config.num_channels} channels; "
                                    f"the clips have {features.shape[1] // len(STATISTICS)}.")
-        logits = self(torch.as_tensor(features, dtype=torch.float32))
+        with _single_thread():
+            logits = self(torch.as_tensor(features, dtype=torch.float32))
         return torch.softmax(logits, dim=-1).numpy()
 
     def predict(self, clips: Sequence[Any]) -> list[str]:

@@ -6,16 +6,22 @@ DreamTalk Sec. 3.1 and Dimitra Sec. 3 use to turn video frames into 3DMM coeffic
 Per frame, with landmarks ``P [468, 3]`` in the y-up frame of :func:`image_to_model_axes`:
 
 1. Pose: the similarity ``P ~ s R V + t`` on :data:`STABLE_VERTICES` (points that expressions
-   hardly move) in closed form (Umeyama 1991, Eqs. 40-42: SVD of the cross-covariance with the
-   reflection fix), batched over frames.
-2. Expression: ``min_c || W (B c - r) ||^2 + lambda ||c||^2`` subject to ``0 <= c <= 1`` with
-   ``r = R^T (P - t) / s - neutral`` (the residual in model space, ``W`` weighs the depth axis
-   less because MediaPipe's z is the least reliable). ``B^T W^2 B`` is precomputed once per
-   identity; the box-constrained problem is solved for all frames at once by accelerated projected
-   gradient (FISTA, Beck & Teboulle 2009) on the Jacobi-scaled problem, warm-started from the
-   clipped unconstrained solution. Tests check it against :func:`scipy.optimize.lsq_linear`.
+   hardly move) in closed form (Umeyama 1991, Eqs. 38-42: SVD of the cross-covariance with the
+   reflection fix), batched over frames; then Gauss-Newton on the weak-perspective reprojection
+   error ``|| P_xy - s (R V)_xy - t ||^2`` (:func:`refine_pose_2d`). MediaPipe's depth only
+   initialises: it is its least reliable coordinate, and :func:`project` uses the image plane.
+2. Expression: ``min_c || (R B c)_xy - r ||^2 + lambda ||c||^2 + mu sum(c)`` subject to
+   ``0 <= c <= 1``, with ``r = (P_xy - t) / s - (R neutral)_xy``. The L1 term (linear, as ``c >= 0``)
+   keeps channels the data does not ask for at 0. ``A^T A`` is assembled from nine precomputed
+   ``E x E`` blocks; the box-constrained problem is solved for all frames at once by accelerated
+   projected gradient (FISTA, Beck & Teboulle 2009, with adaptive restart) on the Jacobi-scaled
+   problem and an exact solve on the active set it finds. Tests check it against
+   :func:`scipy.optimize.lsq_linear`.
 3. Pose is refit on the stable points of the deformed mesh, then the expression again
    (``refinements`` rounds), so an expression that moves a stable point slightly does not bias pose.
+
+Deviation from Deep3DFace: no photometric term and no learned regressor; coefficients are fitted to
+MediaPipe landmarks only, per frame.
 
 The pose is reported in the convention of :mod:`talkinghead.face.model` relative to the
 identity's reference frame.
@@ -47,15 +53,15 @@ class FitConfig(Config):
     """Fitting weights and solver settings."""
 
     ridge: float = 1e-3  # lambda, relative to the mean diagonal of A^T A
-    sparsity: float = 2e-3  # mu: an L1 (= linear, as c >= 0) cost, relative to that mean diagonal
-    iterations: int = 400  # projected-gradient iterations of the box-constrained solve
+    sparsity: float = 1e-2  # mu: an L1 (= linear, as c >= 0) cost, relative to that mean diagonal
+    iterations: int = 100  # projected-gradient iterations of the box-constrained solve (then an exact polish)
     pose_steps: int = 4  # Gauss-Newton steps of the 2D pose refinement
     refinements: int = 1  # extra pose + expression rounds on the deformed mesh
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {"iterations": 150, "refinements": 0},
+        "tiny": {"iterations": 40, "refinements": 0},
         "cpu": {},
-        "paper": {"iterations": 1000, "refinements": 2},
+        "paper": {"iterations": 300, "refinements": 2},
     }
 
 
@@ -129,6 +135,8 @@ class ExpressionFitter:
         self.model = FaceModel.for_identity(identity["neutral"])
         self.neutral = self.model.neutral.astype(np.float64)
         self.basis = self.model.basis.astype(np.float64)  # [E, V, 3]
+        self._b_flat = self.basis.reshape(len(self.basis), -1).T  # [3V, E]
+        self._k = np.einsum("evc,fvd->cdef", self.basis, self.basis)  # [3, 3, E, E]
 
     # ------------------------------------------------------------------------------------ solves
     def solve_expression(self, rot: np.ndarray, residual: np.ndarray) -> np.ndarray:
@@ -136,34 +144,59 @@ class ExpressionFitter:
 
         ``rot [T, 3, 3]``, ``residual [T, 468, 2]`` (model units, image-aligned axes) -> ``c [T, E]``.
         """
-        a = np.einsum("tij,evj->tvie", rot[:, :2], self.basis).reshape(len(rot), -1, len(self.basis))
-        gram = np.einsum("tne,tnf->tef", a, a)
+        # A = (R B)_xy, so A^T A = sum_cd M_cd K_cd with M = R_xy^T R_xy and K_cd = sum_v B_vc^T B_vd
+        # (precomputed), and A^T r = B^T (R_xy^T r): no [T, V, 2, E] tensor is ever formed.
+        t = len(rot)
+        m = rot[:, :2].transpose(0, 2, 1) @ rot[:, :2]  # [T, 3, 3]
+        gram = (m.reshape(t, 9) @ self._k.reshape(9, -1)).reshape(t, len(self.basis), len(self.basis))
         diag_mean = np.einsum("tee->t", gram)[:, None] / gram.shape[1]
         e = gram.shape[1]
         gram = gram + (self.config.ridge * diag_mean)[..., None] * np.eye(e)
-        h = np.einsum("tne,tn->te", a, residual.reshape(len(rot), -1)) - self.config.sparsity * diag_mean
+        back = residual @ rot[:, :2]  # R_xy^T r: [T, V, 3]
+        h = back.reshape(t, -1) @ self._b_flat - self.config.sparsity * diag_mean
         return self._box_qp(gram, h)
 
     def _box_qp(self, gram: np.ndarray, h: np.ndarray) -> np.ndarray:
-        """FISTA on ``0.5 y^T G' y - h'^T y`` over the Jacobi-scaled box, per frame; returns ``c = D y``."""
+        """``min 0.5 c^T G c - h^T c`` over ``[lo, hi]^E`` per frame (``gram [T, E, E]``, ``h [T, E]``).
+
+        FISTA with adaptive restart on the Jacobi-scaled problem finds the active set; an exact
+        solve on that set then polishes each frame whose result is feasible and satisfies the KKT
+        conditions (otherwise the FISTA iterate is kept).
+        """
         d = 1.0 / np.sqrt(np.einsum("tee->te", gram))  # c = D y
         g = gram * d[:, :, None] * d[:, None, :]
-        hs = h * d
-        lo, hi = COEFF_LOWER / d, COEFF_UPPER / d
-        step = 1.0 / np.linalg.eigvalsh(g)[:, -1:]
-        c0 = np.clip(np.linalg.solve(gram, h[..., None])[..., 0], COEFF_LOWER, COEFF_UPPER)
-        y = c0 / d
+        hs = (h * d)[..., None]
+        lo, hi = (COEFF_LOWER / d)[..., None], (COEFF_UPPER / d)[..., None]
+        step = 1.0 / np.linalg.eigvalsh(g)[:, -1:, None]
+        c0 = np.clip(np.linalg.solve(gram, h[..., None]), COEFF_LOWER, COEFF_UPPER)
+        y = c0 / d[..., None]
         z = y.copy()
-        tk = np.ones((len(y), 1))
+        tk = np.ones((len(y), 1, 1))
         for _ in range(self.config.iterations):
-            y_new = np.clip(z - step * (np.einsum("tef,tf->te", g, z) - hs), lo, hi)
+            y_new = np.clip(z - step * (g @ z - hs), lo, hi)
             # Adaptive restart (O'Donoghue & Candes 2015): drop the momentum of rows it misleads.
             restart = ((z - y_new) * (y_new - y)).sum(1, keepdims=True) > 0
             tk = np.where(restart, 1.0, tk)
             t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tk * tk))
             z = y_new + ((tk - 1.0) / t_new) * (y_new - y)
             y, tk = y_new, t_new
-        return y * d
+        c = (y * d[..., None])[..., 0]
+        return self._polish(gram, h, c)
+
+    @staticmethod
+    def _polish(gram: np.ndarray, h: np.ndarray, c: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+        at_lo, at_hi = c <= COEFF_LOWER + tol, c >= COEFF_UPPER - tol
+        fixed = at_lo | at_hi
+        c_fixed = np.where(at_hi, COEFF_UPPER, COEFF_LOWER) * fixed
+        eye = np.eye(gram.shape[1])
+        free = ~fixed
+        g_mod = np.where(free[:, :, None] & free[:, None, :], gram, 0.0) + fixed[:, :, None] * eye
+        rhs = np.where(free, h - (gram @ c_fixed[..., None])[..., 0], c_fixed)
+        exact = np.linalg.solve(g_mod, rhs[..., None])[..., 0]
+        grad = (gram @ exact[..., None])[..., 0] - h
+        ok = ((exact >= COEFF_LOWER - tol) & (exact <= COEFF_UPPER + tol)).all(1)
+        ok &= ~(at_lo & (grad < -1e-9 * np.abs(h).max())).any(1) & ~(at_hi & (grad > 1e-9 * np.abs(h).max())).any(1)
+        return np.where(ok[:, None], np.clip(exact, COEFF_LOWER, COEFF_UPPER), c)
 
     # --------------------------------------------------------------------------------------- fit
     def fit(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -218,7 +218,7 @@ class OneEuroFilter:
     for landmarks). ``alpha = 1 / (1 + tau / T_e)``, ``tau = 1 / (2 pi f_c)``.
     """
 
-    def __init__(self, fps: float, min_cutoff: float = 0.5, beta: float = 5.0, d_cutoff: float = 10.0) -> None:
+    def __init__(self, fps: float, min_cutoff: float = 1.5, beta: float = 8.0, d_cutoff: float = 10.0) -> None:
         if fps <= 0:
             raise TalkingHeadError("The filter needs a positive frame rate.")
         self.dt = 1.0 / fps
@@ -246,7 +246,7 @@ class OneEuroFilter:
         return self.x.copy()
 
 
-def smooth_landmarks(tracks: np.ndarray, fps: float, min_cutoff: float = 0.5, beta: float = 5.0,
+def smooth_landmarks(tracks: np.ndarray, fps: float, min_cutoff: float = 1.5, beta: float = 8.0,
                      d_cutoff: float = 10.0) -> np.ndarray:
     """Remove jitter from a landmark track ``[T, 468 or 478, 3]`` (pixels); returns the same shape.
 

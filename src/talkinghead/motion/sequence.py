@@ -6,9 +6,11 @@ A :class:`MotionSequence` is what every motion generator produces and every rend
 - ``layout``: a :class:`ChannelLayout`, the ordered expression channel names and named groups
   (e.g. ``mouth`` = Dimitra's lip parameters, ``face`` = the rest);
 - ``expression``: ``[T, E]`` float32 coefficients, one column per channel name;
-- ``pose``: ``[T, 6]`` float32 head pose ``(pitch, yaw, roll, tx, ty, tz)``: rotation in radians
-  (XYZ Euler angles of the face model), ``tx, ty`` translation in face-model units and ``tz`` the
-  log of the scale relative to the identity's reference frame (weak-perspective camera);
+- ``pose``: ``[T, 6]`` float32 head pose ``(pitch, yaw, roll, tx, ty, tz)``: rotation in radians,
+  ``R = Rz(roll) Ry(yaw) Rx(pitch)`` in the face model's axes (y up, z toward the camera; positive
+  yaw turns the nose to image right), ``tx, ty`` translation in face-model units (``ty`` up) and
+  ``tz`` the log of the scale relative to the identity's reference frame (weak-perspective camera;
+  see talkinghead.face.model);
 - ``identity``: named arrays describing the face (e.g. ``neutral [468, 3]``, ``descriptor [K]``);
 - ``source``: provenance (what file or model it came from).
 
