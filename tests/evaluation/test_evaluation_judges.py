@@ -122,3 +122,14 @@ def test_clustering_strength_hand_computed() -> None:
     assert grouped.mean == pytest.approx(15.0)
     with pytest.raises(TalkingHeadError, match="two classes"):
         clustering_strength(x, ["a"] * 4)
+
+
+def test_classifier_input_errors() -> None:
+    clips, labels = _set(3, seed=6)
+    with pytest.raises(TalkingHeadError, match="two classes"):
+        MotionClassifier.fit(clips[:3], labels[:3])
+    with pytest.raises(TalkingHeadError, match="labels"):
+        MotionClassifier.fit(clips, labels[:-1])
+    judge = MotionClassifier.fit(clips, labels, MotionClassifierConfig.preset("tiny"))
+    with pytest.raises(TalkingHeadError, match="channels"):
+        judge.predict([np.zeros((10, 5))])

@@ -44,6 +44,14 @@ def test_velocity_is_the_rotation_angle_between_frames() -> None:
         head_rotation_velocity(pose[:1])
 
 
+def test_rotation_convention_is_the_face_models() -> None:
+    from talkinghead.face.model import euler_to_matrix
+
+    pose = np.zeros((8, 6))
+    pose[:, :3] = np.random.default_rng(5).normal(size=(8, 3)) * 0.5
+    np.testing.assert_allclose(rotation_matrices(pose), euler_to_matrix(pose[:, :3]), atol=1e-12)
+
+
 def test_velocity_statistics_hand_computed() -> None:
     steady = _pose_from_yaw_steps([1.0] * 8)  # speeds 1: mean 1, variance 0
     alternating = _pose_from_yaw_steps([1.0, 3.0] * 4)  # speeds 1, 3: mean 2, variance 1
@@ -99,5 +107,7 @@ def test_audio_onsets_land_on_the_right_frames() -> None:
     assert np.max(np.abs(beats - np.array(onset_frames))) <= 1
     assert beat_align_score(beats, onset_frames) > 0.9
     assert len(audio_beats(samples, fps=fps, num_frames=50)) == 2
+    at_30 = audio_beats(samples, fps=30.0)  # any frame rate: times are rounded to frames
+    assert np.max(np.abs(at_30 - np.array(onset_frames) * 30 / 25)) <= 1
     with pytest.raises(TalkingHeadError, match="method"):
         audio_beats(samples, method="tempo")

@@ -126,19 +126,21 @@ def test_long_audio_windows_join_seamlessly(models: DreamTalkModels) -> None:
     sd = den.motion_norm.std.numpy()
     assert windowed.shape == whole.shape == (200, den.config.motion_dim)
     # windows share one noise sequence: the result stays close to sampling the whole clip at once
-    assert np.abs((windowed - whole) / sd).mean() < 0.15 * np.abs((whole - whole.mean(0)) / sd).mean() * 3
-    assert np.abs((windowed - whole) / sd).mean() < 0.05
-    # no jump at the joins larger than the frame-to-frame steps inside windows
+    assert np.abs((windowed - whole) / sd).mean() < 0.1 * np.abs((whole - whole.mean(0)) / sd).mean()
+    # no jump at the joins larger than the frame-to-frame steps of the same motion without joins
     steps = np.abs(np.diff(windowed / sd, axis=0)).mean(1)
+    reference = np.abs(np.diff(whole / sd, axis=0)).mean(1).max()
     joins = np.zeros(len(steps), bool)
     for s in starts[1:]:
         joins[max(s - 1, 0):s + cfg.overlap_frames] = True
-    assert steps[joins].max() <= 1.1 * steps[~joins].max()
+    assert steps[joins].max() <= 1.1 * reference
     # control: abutting windows without overlap or crossfade do jump at the cut
     cut = sample_motion(den, audio, style, cfg.replace(overlap_frames=0))
     cut_steps = np.abs(np.diff(cut / sd, axis=0)).mean(1)
     cuts = [s - 1 for s in window_starts(200, 40, 0)[1:]]
-    assert cut_steps[cuts].max() > 1.5 * steps[~joins].max()
+    print(steps[joins].max(), reference, cut_steps[cuts].max(), np.abs((windowed - whole) / sd).mean(),
+          np.abs((whole - whole.mean(0)) / sd).mean())
+    assert cut_steps[cuts].max() > 1.5 * reference
 
 
 def test_long_audio_through_the_pipeline(models: DreamTalkModels, image_path: Path) -> None:

@@ -285,7 +285,8 @@ def generate_corpus(out: str | Path, config: CorpusConfig | None = None) -> Corp
                 _make_one(plan)
             _WORKER.clear()
         else:
-            ctx = mp.get_context("spawn")  # no fork after MediaPipe's threads
+            # fork: workers start at once and never use MediaPipe (the parent may have, for the base face)
+            ctx = mp.get_context("fork")
             with ctx.Pool(workers, initializer=_worker_init, initargs=args) as pool:
                 for _ in progress(pool.imap_unordered(_make_one, todo, chunksize=4), "corpus clips",
                                   total=len(todo)):

@@ -21,10 +21,10 @@
   video sequences" and "VMV" (Variance of Mean Velocities) "the variance of the mean velocities across
   different clips" (population variances).
 
-Rotation convention: ``R = Rz(roll) Ry(yaw) Rx(pitch)`` (extrinsic x-y-z Euler angles, scipy's
-``Rotation.from_euler("xyz", [pitch, yaw, roll])``). For motion about one axis the angle between
-frames is the same under any convention; in general it is not, so if the face model composes its
-rotation otherwise, pass its rotation matrices to :func:`head_rotation_velocity` directly.
+Rotation convention: the face model's (talkinghead.face.model), ``R = Rz(roll) Ry(yaw) Rx(pitch)``
+(extrinsic x-y-z Euler angles, scipy's ``Rotation.from_euler("xyz", [pitch, yaw, roll])``). For motion
+about one axis the angle between frames is the same under any convention; in general it is not, so
+for poses from elsewhere pass their rotation matrices to :func:`head_rotation_velocity` directly.
 """
 
 from __future__ import annotations
@@ -130,8 +130,8 @@ def audio_beats(audio: Any, fps: float = 25.0, sample_rate: int = 16_000, method
                 num_frames: int | None = None) -> np.ndarray:
     """Audio beats as video frame indices ``[K]``.
 
-    ``audio``: an :class:`~talkinghead.io.audio.Audio` or samples ``[N]`` at ``sample_rate``. The hop is
-    one video frame (``sample_rate / fps`` samples), so librosa's frame indices are video frames.
+    ``audio``: an :class:`~talkinghead.io.audio.Audio` or samples ``[N]`` at ``sample_rate``. librosa
+    analyses it with a 10 ms hop; beat times are rounded to the nearest video frame at ``fps``.
     ``method``: "onset" (speech onsets, the default) or "beat" (librosa's beat tracker, as Bailando).
     """
     import librosa
@@ -142,18 +142,16 @@ def audio_beats(audio: Any, fps: float = 25.0, sample_rate: int = 16_000, method
         samples = as_array(audio, "The audio", (1,), dtype=np.float32)
     if fps <= 0 or sample_rate <= 0:
         raise TalkingHeadError("fps and sample_rate must be positive.")
-    hop = int(round(sample_rate / fps))
-    if abs(hop - sample_rate / fps) > 1e-6:
-        raise TalkingHeadError(f"The sample rate {sample_rate} is not a whole number of samples per frame "
-                               f"at {fps} fps.")
+    if method not in ("onset", "beat"):
+        raise TalkingHeadError(f"Unknown audio beat method '{method}'; use 'onset' or 'beat'.")
+    hop = max(1, sample_rate // 100)  # 10 ms analysis hop; beat times are then rounded to video frames
     envelope = librosa.onset.onset_strength(y=samples, sr=sample_rate, hop_length=hop)
     if method == "onset":
-        beats = librosa.onset.onset_detect(onset_envelope=envelope, sr=sample_rate, hop_length=hop)
-    elif method == "beat":
-        _, beats = librosa.beat.beat_track(onset_envelope=envelope, sr=sample_rate, hop_length=hop)
+        found = librosa.onset.onset_detect(onset_envelope=envelope, sr=sample_rate, hop_length=hop)
     else:
-        raise TalkingHeadError(f"Unknown audio beat method '{method}'; use 'onset' or 'beat'.")
-    beats = np.asarray(beats, dtype=np.int64)
+        _, found = librosa.beat.beat_track(onset_envelope=envelope, sr=sample_rate, hop_length=hop)
+    seconds = librosa.frames_to_time(np.asarray(found), sr=sample_rate, hop_length=hop)
+    beats = np.unique(np.round(np.asarray(seconds) * fps)).astype(np.int64)
     if num_frames is not None:
         beats = beats[beats < num_frames]
     return beats
