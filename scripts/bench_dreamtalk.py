@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -36,7 +37,7 @@ def main() -> None:
     if not args.data:
         make_toy_dataset(data, speakers=6, clips_per_speaker=6, frames=(75, 200), audio_dim=122,
                          descriptor_dim=14, mouth=13, face=27)
-    results: dict[str, object] = {"preset": args.preset, "threads": torch.get_num_threads(),
+    results: dict[str, object] = {"load_average_at_start": os.getloadavg()[0], "preset": args.preset, "threads": torch.get_num_threads(),
                                   "machine": platform.processor() or platform.machine(),
                                   "data": str(args.data or "toy (40 channels, 122-d audio)")}
     plan = [("lip-expert", {}), ("denoiser", {"lip_expert": tmp / "lip-expert"}),
@@ -44,10 +45,13 @@ def main() -> None:
     for component, deps in plan:
         # warm-up run (imports, first allocations), then the timed run
         train(component, data, tmp / component, args.preset, steps=3, tensorboard=False, **deps)
+        cpu0 = time.process_time()
         summary = train(component, data, tmp / f"{component}-timed", args.preset, steps=args.steps,
                         tensorboard=False, **deps)
+        cpu_per_step = (time.process_time() - cpu0) / args.steps  # includes setup: an upper bound
         sps = summary["steps_per_second"]
         results[component] = {"steps_per_second": round(sps, 3), "steps_in_10_min": int(sps * 600),
+                              "cpu_seconds_per_step": round(cpu_per_step, 4),
                               "first_loss": summary["first_loss"], "last_loss": summary["last_loss"]}
         print(f"{component}: {sps:.2f} steps/s ({int(sps * 600)} steps in 10 min)")
     net = DreamTalkDenoiser.from_pretrained(tmp / "denoiser")

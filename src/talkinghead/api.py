@@ -90,7 +90,7 @@ def predict_style(image: str | Path | np.ndarray, audio: str | Path | Audio, *, 
     from talkinghead.audio.features import extract_features
     from talkinghead.errors import TalkingHeadError
     from talkinghead.face.model import fit_image
-    from talkinghead.pipeline import read_inputs, feature_spec_of, select_features
+    from talkinghead.pipeline import feature_spec_of, read_inputs, select_features
 
     models = models or load_models(checkpoint)
     if models.style_predictor is None:

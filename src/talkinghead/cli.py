@@ -18,10 +18,12 @@ from talkinghead.errors import TalkingHeadError
 COMMAND_MODULES = (
     "talkinghead.face.cli",
     "talkinghead.io.cli",
+    "talkinghead.data.cli",
     "talkinghead.audio.cli",
     "talkinghead.render.cli",
     "talkinghead.training.cli",
     "talkinghead.pipeline_cli",
+    "talkinghead.evaluation.cli",
 )
 
 

@@ -13,17 +13,17 @@ Stages (each timed in :attr:`GenerateResult.timings`):
 3. frame-aligned audio features, exactly the ones the checkpoints were trained on (their stored
    :class:`~talkinghead.audio.spec.AudioFeatureSpec` is rebuilt and checked against this code's);
 4. the style code (style video / emotion / predicted), optionally mixed with a second one (4.5);
-5. motion: DDIM over windows of the sequence with shared noise, crossfaded where they overlap;
+5. motion: DDIM over windows of the sequence in lock-step, exact at the joins (below);
 6. head motion: the generated pose (an extension: the denoiser also generates pose) taken relative
    to its own mean, scaled by ``head_motion`` and applied to the portrait's pose (0 = still head);
 7. render and write the mp4 with the input audio (atomic: no half-written file on failure).
 
-Long audio: the denoiser maps each frame from an 11-frame window of audio and noisy motion, so the
-sequence can be cut anywhere. Windows of ``window_frames`` overlapping by ``overlap_frames`` are
-denoised in batches of ``batch_windows`` (bounded memory), every window reads its slice of *one*
-noise sequence drawn for the whole clip (so two windows see the same noise where they overlap and
-agree there up to edge effects), and overlaps are blended with linear ramps. Rendering and encoding
-stream frame by frame.
+Long audio: the denoiser maps each frame from an 11-frame window (w = 5) of audio and noisy motion
+(3.2), so the sequence can be cut anywhere. Windows of ``window_frames`` frames are denoised in
+batches of ``batch_windows`` (bounded memory) in lock-step: at each DDIM step every window also reads
+the ``w`` neighbouring frames of the *current* noisy sequence on both sides (overlapping context), so
+each frame's prediction is exactly what one pass over the whole clip would give and the joins are
+seamless by construction, not by blending. Rendering and encoding stream frame by frame.
 
 Deviation: the style predictor samples with DDIM (``style_steps`` = 50 by default, preset ``paper``:
 DDPM 1000 steps as in App. C.4) to keep CPU generation fast.
@@ -66,14 +66,13 @@ class GenerateConfig(Config):
     head_motion: float = 1.0
     size: int = 256
     window_frames: int = 250
-    overlap_frames: int = 40
     batch_windows: int = 4
     style_sampler: str = "ddim"
     style_steps: int = 50
     crf: int = 20
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {"window_frames": 40, "overlap_frames": 12, "batch_windows": 2, "style_steps": 5},
+        "tiny": {"window_frames": 40, "batch_windows": 2, "style_steps": 5},
         "cpu": {},
         "paper": {"size": 512, "style_sampler": "ddpm", "style_steps": 1000},
     }
@@ -89,8 +88,8 @@ class GenerateConfig(Config):
             raise TalkingHeadError(f"The size must be 256 or 512, got {self.size}.")
         if self.seed < 0:
             raise TalkingHeadError(f"The seed must be a non-negative integer, got {self.seed}.")
-        if self.window_frames < 8 or not 0 <= self.overlap_frames <= self.window_frames // 2:
-            raise TalkingHeadError("window_frames must be at least 8 and overlap_frames at most half of it.")
+        if self.window_frames < 8:
+            raise TalkingHeadError(f"window_frames must be at least 8, got {self.window_frames}.")
         if self.batch_windows < 1 or self.style_steps < 1 or self.style_sampler not in ("ddim", "ddpm"):
             raise TalkingHeadError("batch_windows and style_steps must be positive and style_sampler ddim or ddpm.")
 
@@ -304,71 +303,67 @@ def _arkit_layout() -> ChannelLayout:
     return ARKIT_LAYOUT
 
 
-def window_starts(num_frames: int, window: int, overlap: int) -> list[int]:
-    """Start frames of windows of ``window`` frames covering ``num_frames`` with at least ``overlap``
-    frames shared by neighbours (the last window ends at the last frame)."""
+def window_starts(num_frames: int, window: int) -> list[int]:
+    """Start frames of windows of ``window`` frames tiling ``num_frames`` (the last one ends at the last
+    frame, overlapping its neighbour when ``window`` does not divide ``num_frames``)."""
     if num_frames <= window:
         return [0]
-    step = window - overlap
-    starts = list(range(0, num_frames - window, step))
+    starts = list(range(0, num_frames - window, window))
     starts.append(num_frames - window)
     return starts
 
 
-def window_weights(length: int, overlap: int, first: bool, last: bool) -> np.ndarray:
-    """Crossfade weights ``[length]`` of one window: linear ramps over ``overlap`` frames on inner sides."""
-    w = np.ones(length, np.float32)
-    if overlap > 0:
-        ramp = np.arange(1, overlap + 1, dtype=np.float32) / (overlap + 1)
-        if not first:
-            w[:overlap] = ramp
-        if not last:
-            w[-overlap:] = np.minimum(w[-overlap:], ramp[::-1])
-    return w
+def _edge_padded(x: np.ndarray | torch.Tensor, pad: int) -> Any:
+    """``x [T, D]`` with ``pad`` copies of the first and last frame added (the denoiser's edge rule)."""
+    if isinstance(x, torch.Tensor):
+        return torch.cat([x[:1].expand(pad, -1), x, x[-1:].expand(pad, -1)])
+    return np.concatenate([np.repeat(x[:1], pad, 0), x, np.repeat(x[-1:], pad, 0)])
 
 
 @torch.no_grad()
 def sample_motion(denoiser: Any, audio: np.ndarray, style: np.ndarray, config: GenerateConfig) -> np.ndarray:
     """Stage 5: motion ``[T, C]`` (raw units) for audio features ``[T, D_a]`` and a style code ``[d]``.
 
-    DDIM (``config.steps``) with classifier-free guidance on style (Eq. 8), over overlapping windows
-    that share one noise sequence and are crossfaded (see the module docstring).
+    DDIM (``config.steps``, App. C.4) with classifier-free guidance on style (Eq. 8). The sequence is
+    cut into windows of ``window_frames``; at every step each window is denoised together with ``w``
+    frames of the current noisy motion on either side (2w of audio), of which only its own frames are
+    kept, so every frame sees exactly the neighbours it would see in one pass over the whole clip: the
+    joins are exact and memory is bounded by ``batch_windows`` windows.
     """
-    from talkinghead.diffusion import ScheduleConfig, guided, make_scheduler, sample
+    from talkinghead.diffusion import ScheduleConfig, guided, make_scheduler
 
     num_frames, w = len(audio), denoiser.config.window
     window = min(config.window_frames, num_frames)
-    overlap = min(config.overlap_frames, window // 2)
-    starts = window_starts(num_frames, window, overlap)
+    starts = window_starts(num_frames, window)
+    batches = [starts[i:i + config.batch_windows] for i in range(0, len(starts), config.batch_windows)]
     generator = torch.Generator().manual_seed(config.seed)
-    noise = torch.randn((num_frames, denoiser.config.motion_dim), generator=generator)
-    padded = np.concatenate([np.repeat(audio[:1], w, 0), audio, np.repeat(audio[-1:], w, 0)])  # edge context
-    total = np.zeros((num_frames, denoiser.config.motion_dim), np.float64)
-    weight = np.zeros(num_frames, np.float64)
+    x = torch.randn((num_frames, denoiser.config.motion_dim), generator=generator)   # x_T [T, C]
+    audio_ctx = torch.from_numpy(_edge_padded(audio.astype(np.float32), 2 * w))      # [T + 4w, D]
     style_t = torch.from_numpy(np.asarray(style, np.float32))[None]
     null = denoiser.null_style(1)
-    schedule = ScheduleConfig(num_inference_steps=config.steps)
-    batches = [starts[i:i + config.batch_windows] for i in range(0, len(starts), config.batch_windows)]
-    label = "motion (DDIM)" if len(batches) == 1 else None
-    for group in progress(batches, "motion windows") if len(batches) > 1 else batches:
-        b = len(group)
-        audio_b = torch.from_numpy(np.stack([padded[s:s + window + 2 * w] for s in group]))  # [b, L+2w, D]
-        noise_b = torch.stack([noise[s:s + window] for s in group])                         # [b, L, C]
+    scheduler = make_scheduler(ScheduleConfig(num_inference_steps=config.steps), "ddim")
+    scheduler.set_timesteps(config.steps)
+    x = x * scheduler.init_noise_sigma
+    for t in progress(scheduler.timesteps, "motion (DDIM)"):
+        x_ctx = _edge_padded(x, w)                                                    # [T + 2w, C]
+        x0 = torch.empty_like(x)
+        for group in batches:
+            n = len(group)
+            noisy = torch.stack([x_ctx[s:s + window + 2 * w] for s in group])        # [n, L + 2w, C]
+            cond_audio = torch.stack([audio_ctx[s:s + window + 4 * w] for s in group])  # [n, L + 4w, D]
+            steps = torch.full((n,), int(t), dtype=torch.long)
 
-        def cond(x: torch.Tensor, t: torch.Tensor, a: torch.Tensor = audio_b, n: int = b) -> torch.Tensor:
-            return denoiser(x, t, a, style_t.expand(n, -1))
+            def cond(xt: torch.Tensor, tt: torch.Tensor, a: torch.Tensor = cond_audio, k: int = n) -> torch.Tensor:
+                return denoiser(xt, tt, a, style_t.expand(k, -1))
 
-        def uncond(x: torch.Tensor, t: torch.Tensor, a: torch.Tensor = audio_b, n: int = b) -> torch.Tensor:
-            return denoiser(x, t, a, null.expand(n, -1))
+            def uncond(xt: torch.Tensor, tt: torch.Tensor, a: torch.Tensor = cond_audio, k: int = n) -> torch.Tensor:
+                return denoiser(xt, tt, a, null.expand(k, -1))
 
-        x0 = sample(guided(cond, uncond, config.cfg_scale), tuple(noise_b.shape), make_scheduler(schedule, "ddim"),
-                    config.steps, eta=0.0, description=label, initial_noise=noise_b)
-        motion = denoiser.motion_norm.inverse(x0).numpy()
-        for k, s in enumerate(group):
-            wk = window_weights(window, overlap, first=s == starts[0], last=s == starts[-1])
-            total[s:s + window] += wk[:, None] * motion[k]
-            weight[s:s + window] += wk
-    return (total / weight[:, None]).astype(np.float32)
+            pred = guided(cond, uncond, config.cfg_scale)(noisy, steps)               # [n, L + 2w, C]
+            for k, s in enumerate(group):
+                x0[s:s + window] = pred[k, w:w + window]
+        x = scheduler.step(x0, t, x, eta=0.0).prev_sample
+    return denoiser.motion_norm.inverse(x).numpy()
 
 
 def portrait_pose(generated: np.ndarray | None, fitted: np.ndarray, num_frames: int, scale: float) -> np.ndarray:

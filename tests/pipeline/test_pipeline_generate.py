@@ -113,34 +113,34 @@ def _lively(models: DreamTalkModels) -> torch.nn.Module:
 
 
 def test_long_audio_windows_join_seamlessly(models: DreamTalkModels) -> None:
-    den = _lively(models)
     from scipy.ndimage import gaussian_filter1d
 
-    audio = (2 * gaussian_filter1d(np.random.default_rng(0).normal(size=(200, 19)), 2, axis=0)).astype(np.float32)
+    from talkinghead.motion.dreamtalk import generate_motion
+
+    den = _lively(models)
+    audio = (2 * gaussian_filter1d(np.random.default_rng(0).normal(size=(120, 19)), 2, axis=0)).astype(np.float32)
     style = np.random.default_rng(1).normal(size=32).astype(np.float32)
-    cfg = GenerateConfig.preset("tiny")                     # windows of 40 frames, overlap 12
-    starts = window_starts(200, cfg.window_frames, cfg.overlap_frames)
-    assert len(starts) == 7 and starts[-1] == 160
+    cfg = GenerateConfig.preset("tiny", cfg_scale=1.5)      # windows of 40 frames, two per batch
+    starts = window_starts(120, cfg.window_frames)
+    assert starts == [0, 40, 80]
     windowed = sample_motion(den, audio, style, cfg)
-    whole = sample_motion(den, audio, style, cfg.replace(window_frames=400, overlap_frames=0))
+    # reference: the library's one-pass sampler over the whole clip with the same seed
+    whole = generate_motion(den, torch.from_numpy(audio)[None], torch.from_numpy(style)[None], steps=cfg.steps,
+                            guidance_scale=cfg.cfg_scale, generator=torch.Generator().manual_seed(cfg.seed))[0].numpy()
     sd = den.motion_norm.std.numpy()
-    assert windowed.shape == whole.shape == (200, den.config.motion_dim)
-    # windows share one noise sequence: the result stays close to sampling the whole clip at once
-    assert np.abs((windowed - whole) / sd).mean() < 0.1 * np.abs((whole - whole.mean(0)) / sd).mean()
-    # no jump at the joins larger than the frame-to-frame steps of the same motion without joins
+    assert windowed.shape == whole.shape == (120, den.config.motion_dim)
+    assert np.abs((whole - whole.mean(0)) / sd).mean() > 0.1                 # the motion does move
+    np.testing.assert_allclose(windowed / sd, whole / sd, atol=2e-4)        # exact up to float rounding
+    # hence no jump at the joins beyond the frame-to-frame steps inside windows
     steps = np.abs(np.diff(windowed / sd, axis=0)).mean(1)
-    reference = np.abs(np.diff(whole / sd, axis=0)).mean(1).max()
     joins = np.zeros(len(steps), bool)
-    for s in starts[1:]:
-        joins[max(s - 1, 0):s + cfg.overlap_frames] = True
-    assert steps[joins].max() <= 1.1 * reference
-    # control: abutting windows without overlap or crossfade do jump at the cut
-    cut = sample_motion(den, audio, style, cfg.replace(overlap_frames=0))
-    cut_steps = np.abs(np.diff(cut / sd, axis=0)).mean(1)
-    cuts = [s - 1 for s in window_starts(200, 40, 0)[1:]]
-    print(steps[joins].max(), reference, cut_steps[cuts].max(), np.abs((windowed - whole) / sd).mean(),
-          np.abs((whole - whole.mean(0)) / sd).mean())
-    assert cut_steps[cuts].max() > 1.5 * reference
+    joins[[s - 1 for s in starts[1:]]] = True
+    assert steps[joins].max() <= steps[~joins].max()
+    # a last window that does not fit the tiling overlaps its neighbour and still agrees
+    odd = sample_motion(den, audio[:110], style, cfg)
+    ref = generate_motion(den, torch.from_numpy(audio[:110])[None], torch.from_numpy(style)[None], steps=cfg.steps,
+                          guidance_scale=cfg.cfg_scale, generator=torch.Generator().manual_seed(cfg.seed))[0].numpy()
+    np.testing.assert_allclose(odd / sd, ref / sd, atol=2e-4)
 
 
 def test_long_audio_through_the_pipeline(models: DreamTalkModels, image_path: Path) -> None:
@@ -274,6 +274,7 @@ def test_bad_inputs_give_one_sentence_and_no_file(tmp_path: Path, wav: Path, ima
     assert "256 or 512" in messages["size"] and "no emotion 'bored'" in messages["unknown emotion"]
 
 
+@pytest.mark.slow
 def test_demo_runs_with_no_arguments_but_a_checkpoint(tmp_path: Path, ckpt: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)

@@ -27,13 +27,12 @@ range; surprise: high with the widest range; disgust and contempt: slow and low)
 the change by 1/3 and 2/3. These presets are this project's choice, not values from a paper.
 
 espeak-ng keeps global state, so synthesis is serialised by a lock within a process; the library is
-(re)initialised lazily in each process, which makes it safe under ``multiprocessing``.
+initialised lazily once, and a forked process inherits it together with the clean-state snapshot.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import struct
 import threading
 from dataclasses import dataclass, field
@@ -147,6 +146,7 @@ class _StateReset:
             ctypes.memmove(address, raw, len(raw))
 
 
+_EventRow = tuple[int, int, int, int, str]  # (type, sample, text position, length, phoneme)
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 
@@ -268,11 +268,10 @@ class _Engine:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.pid = -1
         self.lib: Any = None
         self.state: _StateReset | None = None
         self._chunks: list[np.ndarray] = []
-        self._events: list[tuple[int, int, int, int, str]] = []
+        self._events: list[_EventRow] = []
         self._callback = _CALLBACK(self._on_audio)
 
     def _on_audio(self, wav: Any, count: int, events: Any) -> int:
@@ -290,7 +289,9 @@ class _Engine:
         return 0
 
     def ensure(self) -> Any:
-        if self.pid == os.getpid():
+        # Initialised once per library load: a forked child inherits the initialised library and the
+        # clean-state snapshot (taken before any synthesis), which it must keep, not retake.
+        if self.lib is not None:
             return self.lib
         try:
             import espeakng_loader
@@ -311,7 +312,7 @@ class _Engine:
             raise TalkingHeadError(f"espeak-ng failed to start (it reported sample rate {rate}).")
         lib.espeak_SetSynthCallback(self._callback)
         self.state = _StateReset(lib, espeakng_loader.get_library_path())
-        self.lib, self.pid = lib, os.getpid()
+        self.lib = lib
         return lib
 
     def set_voice(self, lib: Any, name: str) -> None:
@@ -321,7 +322,7 @@ class _Engine:
                 f"optionally with a variant (e.g. en-us+f3); see `talkinghead tts --list-voices`."
             )
 
-    def synth(self, text: str, config: VoiceConfig, seed: int = 0) -> tuple[np.ndarray, list[tuple[int, int, int, int, str]]]:
+    def synth(self, text: str, config: VoiceConfig, seed: int = 0) -> tuple[np.ndarray, list[_EventRow]]:
         with self.lock:
             lib = self.ensure()
             self.set_voice(lib, config.name)

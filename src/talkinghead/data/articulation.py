@@ -17,8 +17,8 @@ and lingers after it (carry-over), with no step anywhere. Bilabials (P B M) domi
 strongly, so the lips close during them whatever the neighbours; rounded vowels and /w/ dominate
 pucker and funnel with a long anticipation; open vowels dominate the jaw. Deviations from the paper:
 a plateau of 30% of the segment's duration (long vowels reach their targets), a rest target for
-pauses, and the closure mapped to ARKit's ``mouthClose = closure * jawOpen`` (ARKit closes the lips
-when mouthClose equals jawOpen). Trajectories are evaluated at 200 Hz and averaged over each video
+pauses held over their whole span, and the closure mapped to ARKit's
+``mouthClose = closure * jawOpen`` (ARKit closes the lips when mouthClose equals jawOpen). Trajectories are evaluated at 200 Hz and averaged over each video
 frame. The targets and dominances are this project's choices (from phonetics, not fitted to data).
 
 Output: ``[T, E]`` mouth coefficients in :data:`talkinghead.face.model.ARKIT_LAYOUT` order.
@@ -155,7 +155,8 @@ def articulator_tracks(phones: Sequence[TimedPhone], times: np.ndarray,
         dominance[i, _LIPS] = cls.lips
         duration = max(p.end - p.start, 1e-3)
         centres[i] = 0.5 * (p.start + p.end)
-        plateaus[i] = 0.5 * PLATEAU * duration
+        # a pause holds the rest posture over its whole span (less 20 ms at each edge)
+        plateaus[i] = max(0.5 * duration - 0.02, 0.0) if p.label == "SIL" else 0.5 * PLATEAU * duration
         ant[i], car[i] = cls.ant, cls.car
     # Long pauses relax fully: their rest target dominates more the longer they last.
     for i, p in enumerate(phones):

@@ -66,10 +66,13 @@ _CH = {name: i for i, name in enumerate(ARKIT_LAYOUT.channels)}
 
 
 def _smooth_noise(rng: np.random.Generator, n: int, sigma_frames: float, dims: int = 1) -> np.ndarray:
-    """Zero-mean unit-variance noise ``[n, dims]`` smoothed by a Gaussian of ``sigma_frames``."""
-    pad = int(3 * sigma_frames) + 1
-    x = gaussian_filter1d(rng.standard_normal((n + 2 * pad, dims)), sigma_frames, axis=0, mode="nearest")[pad:pad + n]
-    return x / (x.std(axis=0, keepdims=True) + 1e-9)
+    """Stationary zero-mean unit-variance noise ``[n, dims]`` smoothed by a Gaussian of ``sigma_frames``.
+
+    Normalised by the process's own standard deviation (white noise through a Gaussian of width s has
+    variance 1 / (2 sqrt(pi) s)), not the sample's, so a short clip keeps a small, slow drift."""
+    pad = int(4 * sigma_frames) + 1
+    x = gaussian_filter1d(rng.standard_normal((n + 2 * pad, dims)), sigma_frames, axis=0, mode="constant")[pad:pad + n]
+    return x * np.sqrt(2.0 * np.sqrt(np.pi) * sigma_frames)
 
 
 def emotion_expression(speaker: Speaker, emotion: str, intensity: int, num_frames: int, fps: float,
@@ -80,10 +83,10 @@ def emotion_expression(speaker: Speaker, emotion: str, intensity: int, num_frame
     gain = INTENSITY_SCALE[intensity] * (habit.gain if habit else 1.0)
     asym = habit.asymmetry if habit else 0.0
     for name, value in EMOTION_PROTOTYPES[emotion].items():
-        side = 1.0 + asym if name.endswith("Left") else 1.0 - asym if name.endswith("Right") else 1.0
-        out[:, _CH[name]] = value * gain * side
-    for side in ("Left", "Right"):
-        out[:, _CH[f"mouthSmile{side}"]] += speaker.smile_bias
+        weight = 1.0 + asym if name.endswith("Left") else 1.0 - asym if name.endswith("Right") else 1.0
+        out[:, _CH[name]] = value * gain * weight
+    for side_name in ("Left", "Right"):
+        out[:, _CH[f"mouthSmile{side_name}"]] += speaker.smile_bias
     t = np.arange(num_frames) / fps
     onset = 1.0 - np.exp(-t / 0.15)  # rises over the first ~0.4 s
     breathing = 1.0 + 0.15 * _smooth_noise(rng, num_frames, 0.8 * fps)[:, 0]
@@ -129,7 +132,7 @@ def head_pose(speaker: Speaker, emotion: str, intensity: int, num_frames: int, f
     energy = speaker.head_energy * (1.0 + (energy_factor - 1.0) * level)
     pose = np.zeros((num_frames, 6))
     drift = _smooth_noise(rng, num_frames, 0.7 * fps, 6)
-    pose[:, :3] = drift[:, :3] * np.array([0.035, 0.05, 0.02]) * energy
+    pose[:, :3] = drift[:, :3] * np.array([0.03, 0.045, 0.012]) * energy
     pose[:, 3:5] = drift[:, 3:5] * 0.02 * energy
     pose[:, 5] = drift[:, 5] * 0.01 * energy
     # nods: a smooth pitch pulse (gamma-like, peak ~150 ms after the onset) at stressed vowels

@@ -142,7 +142,8 @@ def make_speaker(index: int, seed: int) -> Speaker:
     variants = FEMALE_VARIANTS if female else MALE_VARIANTS
     pitch = int(np.clip(rng.normal(55 if female else 42, 14), 5, 95))
     habits = {
-        e: EmotionHabit(gain=float(np.exp(rng.normal(0.0, 0.25))), asymmetry=float(rng.normal(0.0, 0.2)),
+        e: EmotionHabit(gain=float(np.clip(np.exp(rng.normal(0.0, 0.25)), 0.6, 1.4)),
+                        asymmetry=float(rng.normal(0.0, 0.2)),
                         articulation=float(np.exp(rng.normal(0.0, 0.1))))
         for e in EMOTIONS
     }
@@ -160,7 +161,7 @@ def make_speaker(index: int, seed: int) -> Speaker:
             stress_gain=float(rng.uniform(0.05, 0.25))),
         smile_bias=float(np.clip(rng.normal(0.05, 0.08), -0.05, 0.3)),
         blink_rate=float(rng.uniform(8.0, 26.0)),
-        head_energy=float(np.exp(rng.normal(0.0, 0.4))),
+        head_energy=float(np.clip(np.exp(rng.normal(0.0, 0.4)), 0.4, 2.2)),
         nod_strength=float(np.exp(rng.normal(0.0, 0.35))),
         emotion_habits=habits,
     )

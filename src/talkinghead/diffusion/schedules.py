@@ -8,7 +8,7 @@ off (diffusers turns it on by default for DDPM and DDIM, which would silently cl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
@@ -16,7 +16,8 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 
-Scheduler = DDPMScheduler | DDIMScheduler
+#: a diffusers DDPMScheduler or DDIMScheduler (diffusers ships no precise type stubs for them)
+Scheduler: TypeAlias = Any
 
 
 @dataclass(frozen=True)

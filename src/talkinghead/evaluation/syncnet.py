@@ -117,7 +117,7 @@ class SyncTrainConfig(Config):
     render_size: int = 128
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {"steps": 150, "batch_size": 24, "train_offset": 6},
+        "tiny": {"steps": 120, "batch_size": 16, "train_offset": 5},
         "cpu": {"steps": 1500, "batch_size": 48},
         "paper": {"steps": 20000, "batch_size": 128, "train_offset": 15, "render_size": 256},
     }
@@ -228,11 +228,20 @@ def mouth_crop(frame: np.ndarray, points: np.ndarray, rest: np.ndarray, height: 
 
 def render_mouth_crops(motion: MotionSequence, config: SyncNetConfig, portrait: np.ndarray | None = None,
                        portrait_pose: np.ndarray | None = None, render_size: int = 128) -> np.ndarray:
-    """Render ``motion`` with the warp renderer and cut the mouth crops ``[T, h, w] uint8``.
+    """Render ``motion`` with the warp renderer and cut the mouth crops ``[T, h, w] uint8``
+    (see :func:`render_clip`)."""
+    return render_clip(motion, config, portrait, portrait_pose, render_size, keep_frames=False)[1]
+
+
+def render_clip(motion: MotionSequence, config: SyncNetConfig, portrait: np.ndarray | None = None,
+                portrait_pose: np.ndarray | None = None, render_size: int = 128, keep_frames: bool = True,
+                ) -> tuple[np.ndarray | None, np.ndarray]:
+    """Render ``motion``: face crops ``[T, S, S, 3] uint8`` (``None`` unless ``keep_frames``) and mouth
+    crops ``[T, h, w] uint8``.
 
     The portrait defaults to the astronaut (whose fitted identity the corpus's are perturbed from); the
     motion's identity gives the mesh, its pose is applied relative to its first frame on top of the
-    portrait's fitted pose."""
+    portrait's fitted pose (``portrait_pose``, zeros when a portrait is given without one)."""
     from talkinghead.face.model import ARKIT_LAYOUT, project
     from talkinghead.render import WarpRenderer, WarpRendererConfig
     from talkinghead.render.motion_input import expression_for_layout, pose_for_portrait
@@ -252,11 +261,14 @@ def render_mouth_crops(motion: MotionSequence, config: SyncNetConfig, portrait: 
     points = project(identity, expression, pose)                     # [T, 468, 2] image pixels
     rest = project(identity, np.zeros_like(expression), pose)        # head only
     crops = np.empty((len(motion), config.crop_height, config.crop_width), np.uint8)
+    frames = np.empty((len(motion), render_size, render_size, 3), np.uint8) if keep_frames else None
     for t in range(len(motion)):
         frame = renderer.render_crop(points[t])
+        if frames is not None:
+            frames[t] = frame
         crops[t] = mouth_crop(frame, renderer.box.to_crop(points[t]), renderer.box.to_crop(rest[t]),
                               config.crop_height, config.crop_width)
-    return crops
+    return frames, crops
 
 
 # ----------------------------------------------------------------------------------------- network
@@ -271,7 +283,7 @@ class _AudioStream(nn.Module):
     def __init__(self, c: SyncNetConfig) -> None:
         super().__init__()
         ch = c.channels
-        self.net = nn.Sequential(_conv2d(1, ch), _conv2d(ch, ch), _conv2d(ch, 2 * ch, (1, 2)),
+        self.net = nn.Sequential(_conv2d(1, ch), _conv2d(ch, 2 * ch, (1, 2)),
                                  _conv2d(2 * ch, 2 * ch, 2), _conv2d(2 * ch, 4 * ch, 2),
                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * ch, c.embed_dim))
 
@@ -591,7 +603,7 @@ def train_syncnet(dataset: Any, domain: str = "motion", preset: str = "cpu", tra
         loss.backward()
         optimizer.step()
         schedule.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         accs.append(float((logits.argmax(1) == target).float().mean()))
     model.eval()
     window = max(1, tc.steps // 10)

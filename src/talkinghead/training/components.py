@@ -32,7 +32,6 @@ def build_solver(component: str, data: str | Path, preset: str = "cpu", *, featu
     from talkinghead.training.style_predictor import StylePredictorSolver, StylePredictorTrainConfig
 
     overrides = {k: v for k, v in (train_overrides or {}).items() if v is not None}
-    solver: Solver
     if component == "lip-expert":
         lcfg = LipExpertTrainConfig.preset(preset, **overrides)
         mcfg = LipExpertConfig.preset(preset)

@@ -166,7 +166,7 @@ def random_segments(rng: np.random.Generator, clips: list[ClipArrays], lo: int, 
 
     ``channels``: ``expression``, ``motion`` or ``audio``. Returns ``[B, N, D]`` and valid mask ``[B, N]``.
     """
-    segs = []
+    segs: list[np.ndarray] = []
     for c in clips:
         n = int(min(rng.integers(lo, hi + 1), len(c)))
         s = int(rng.integers(0, len(c) - n + 1))
@@ -179,7 +179,7 @@ def random_segments(rng: np.random.Generator, clips: list[ClipArrays], lo: int, 
     width = max(len(s) for s in segs)
     out = np.zeros((len(segs), width, segs[0].shape[1]), dtype=np.float32)
     valid = np.zeros((len(segs), width), dtype=bool)
-    for i, s in enumerate(segs):
-        out[i, :len(s)] = s
-        valid[i, :len(s)] = True
+    for i, seg in enumerate(segs):
+        out[i, :len(seg)] = seg
+        valid[i, :len(seg)] = True
     return out, valid

@@ -42,7 +42,7 @@ class TrainConfig(Config):
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"steps": 30, "batch_size": 8, "lr": 1e-3, "ema_decay": 0.9, "save_every": 10, "log_every": 5},
-        "cpu": {"steps": 3000, "batch_size": 32, "lr": 5e-4, "ema_decay": 0.995, "save_every": 250,
+        "cpu": {"steps": 1000, "batch_size": 32, "lr": 5e-4, "ema_decay": 0.995, "save_every": 100,
                 "log_every": 25},
         "paper": {},
     }
@@ -107,7 +107,7 @@ def fit(solver: Solver, config: TrainConfig, out: str | Path, *, preset: str = "
         if state.meta.get("component") != solver.component:
             raise TalkingHeadError(f"{sdir} holds the training state of '{state.meta.get('component')}', "
                                    f"not '{solver.component}'.")
-        if state.meta.get("model_config") != model.config.to_dict():  # type: ignore[operator]
+        if state.meta.get("model_config") != model.config.to_dict():  # type: ignore[union-attr,operator]
             raise TalkingHeadError(f"{sdir} was trained with another model config; resume with the same preset.")
         model.load_state_dict(state.model)
         optimizer.load_state_dict(state.optimizer)
@@ -126,7 +126,7 @@ def fit(solver: Solver, config: TrainConfig, out: str | Path, *, preset: str = "
                 slot[key] = value.to(fabric.device)
     ema.to(fabric.device)
     solver.to_device(fabric.device)
-    meta = {"component": solver.component, "preset": preset, "model_config": model.config.to_dict(),  # type: ignore[operator]
+    meta = {"component": solver.component, "preset": preset, "model_config": model.config.to_dict(),  # type: ignore[union-attr,operator]
             "train_config": config.to_dict(), "world_size": fabric.world_size}
     info = dict(extra or {}, preset=preset, seed=config.seed)
 

@@ -30,9 +30,9 @@ def toy_layout(mouth: int = 4, face: int = 6) -> ChannelLayout:
     return ChannelLayout("toy", m + f, {"mouth": m, "face": f})
 
 
-def make_toy_dataset(root: str | Path, speakers: int = 3, clips_per_speaker: int = 4, frames: tuple[int, int] = (60, 100),
-                     audio_dim: int = 8, descriptor_dim: int = 6, seed: int = 0, mouth: int = 4,
-                     face: int = 6) -> Dataset:
+def make_toy_dataset(root: str | Path, speakers: int = 3, clips_per_speaker: int = 4,
+                     frames: tuple[int, int] = (60, 100), audio_dim: int = 8, descriptor_dim: int = 6,
+                     seed: int = 0, mouth: int = 4, face: int = 6) -> Dataset:
     """Write (once) and open a toy dataset at ``root``."""
     root = Path(root)
     layout = toy_layout(mouth, face)

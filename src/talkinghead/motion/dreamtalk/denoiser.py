@@ -93,6 +93,7 @@ class DreamTalkDenoiser(PretrainedMixin, nn.Module):
 
     component: ClassVar[str] = "dreamtalk.denoiser"
     config_class: ClassVar[type[Config]] = DenoiserConfig
+    config: DenoiserConfig
 
     def __init__(self, config: DenoiserConfig, layout: dict[str, Any] | None = None,
                  audio_features: dict[str, Any] | None = None) -> None:

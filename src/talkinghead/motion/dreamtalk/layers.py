@@ -62,6 +62,9 @@ def transformer_encoder(dim: int, heads: int, layers: int, ff_dim: int, dropout:
 class Normalizer(nn.Module):
     """Per-channel ``(x - mean) / std`` with the statistics kept as checkpoint buffers."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))

@@ -119,6 +119,10 @@ class StyleAwareLipExpert(PretrainedMixin, nn.Module):
 
     component: ClassVar[str] = "dreamtalk.lip_expert"
     config_class: ClassVar[type[Config]] = LipExpertConfig
+    config: LipExpertConfig
+    mouth_basis: torch.Tensor
+    mouth_neutral: torch.Tensor
+    vertex_scale: torch.Tensor
 
     def __init__(self, config: LipExpertConfig, layout: dict[str, Any] | None = None,
                  audio_features: dict[str, Any] | None = None) -> None:
@@ -159,7 +163,8 @@ class StyleAwareLipExpert(PretrainedMixin, nn.Module):
         """Lip-expert style code from a reference expression sequence ``[B, N, E]`` (raw) -> ``[B, d_s]``."""
         return self.style_encoder(self.expression_norm(expression), valid)
 
-    def embed(self, audio: torch.Tensor, vertices: torch.Tensor, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed(self, audio: torch.Tensor, vertices: torch.Tensor,
+              style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``audio: [B, n, D_a]`` raw features, ``vertices: [B, n, M, 3]``, ``style: [B, d_s]`` -> ``(e^a, e^m)``."""
         offsets = (vertices - self.mouth_neutral) / self.vertex_scale
         e_m = self.mouth_embedder(rearrange(offsets, "b n m k -> b (m k) n"), style)

@@ -21,14 +21,12 @@ from talkinghead.motion.sequence import ChannelLayout
 
 def mouth_model(layout: ChannelLayout, mean_neutral: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
     """``(basis [E, M, 3], neutral [M, 3], source)`` for ``layout``."""
-    try:
-        from talkinghead.face.model import ARKIT_LAYOUT, NUM_VERTICES, FaceModel
-    except ImportError:  # pragma: no cover - the face package is part of talkinghead
-        ARKIT_LAYOUT, NUM_VERTICES, FaceModel = None, 0, None
-    if (FaceModel is not None and ARKIT_LAYOUT is not None and layout.channels == ARKIT_LAYOUT.channels
-            and mean_neutral is not None and mean_neutral.shape == (NUM_VERTICES, 3)):
-        neutral, basis = FaceModel.for_identity(mean_neutral).basis_tensor()
-        return basis.numpy(), neutral.numpy(), "face_model:arkit:lips"
+    from talkinghead.face.model import ARKIT_LAYOUT, NUM_VERTICES, FaceModel
+
+    if (layout.channels == ARKIT_LAYOUT.channels and mean_neutral is not None
+            and mean_neutral.shape == (NUM_VERTICES, 3)):
+        neutral_t, basis_t = FaceModel.for_identity(mean_neutral).basis_tensor()
+        return basis_t.numpy(), neutral_t.numpy(), "face_model:arkit:lips"
     mouth = layout.indices("mouth") if "mouth" in layout.groups else list(range(layout.size))
     basis = np.zeros((layout.size, len(mouth), 3), dtype=np.float32)
     for m, e in enumerate(mouth):

@@ -62,6 +62,7 @@ class StylePredictor(PretrainedMixin, nn.Module):
 
     component: ClassVar[str] = "dreamtalk.style_predictor"
     config_class: ClassVar[type[Config]] = StylePredictorConfig
+    config: StylePredictorConfig
 
     def __init__(self, config: StylePredictorConfig, layout: dict[str, Any] | None = None,
                  audio_features: dict[str, Any] | None = None) -> None:

@@ -1,0 +1,102 @@
+"""Benchmark of ``talkinghead generate`` on 30 s of speech (BENCHMARKS.md, "generate pipeline").
+
+Measures, each size in its own process (so peak memory is per run): motion generation time (stage 5,
+DDIM 10 steps), the style stage, and end-to-end wall time from files (portrait png + speech wav) to the
+mp4, at render sizes 256 and 512, plus peak resident memory. Uses weights/dreamtalk when present, else
+randomly initialised checkpoints of the shipped ``cpu`` presets (same architecture, same cost).
+
+    .venv/bin/python scripts/bench_generate.py            # writes bench/generate.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SECONDS = 30.0
+PARAGRAPH = ("The quick brown fox jumps over the lazy dog. A talking head needs speech with many sounds, "
+             "so this paragraph keeps going with ordinary sentences about the weather, the city, and the "
+             "small things people say every day. Rain is expected tomorrow morning, but the afternoon "
+             "should be bright and warm. Please remember to water the plants and to call your sister. ")
+
+
+def make_inputs(folder: Path) -> tuple[Path, Path, Path, str]:
+    import numpy as np
+    from skimage import data
+
+    from talkinghead.audio.tts import synthesize
+    from talkinghead.io.audio import Audio, save_wav
+    from talkinghead.io.image import save_image
+    from talkinghead.pipeline import default_checkpoint_dir
+
+    speech = synthesize(PARAGRAPH * 2).audio
+    n = int(SECONDS * speech.sample_rate)
+    samples = np.resize(speech.samples, n)  # repeat to exactly 30 s
+    wav = save_wav(folder / "speech.wav", Audio(samples.astype(np.float32)))
+    image = save_image(folder / "portrait.png", data.astronaut())
+    ckpt = default_checkpoint_dir()
+    kind = "weights/dreamtalk"
+    if not (ckpt / "denoiser").is_dir():
+        sys.path.insert(0, str(ROOT / "tests" / "pipeline"))
+        from pipeline_helpers import make_random_checkpoints
+
+        ckpt = make_random_checkpoints(folder / "ckpt", preset="cpu", feature_preset="lowlevel")
+        kind = "random-init cpu presets (weights/dreamtalk not present)"
+    return image, wav, ckpt, kind
+
+
+def run_one(image: str, wav: str, ckpt: str, size: int, out: str) -> dict:
+    from talkinghead.io.audio import Audio
+    from talkinghead.log import set_quiet
+    from talkinghead.pipeline import GenerateConfig, GenerateInputs, generate
+
+    set_quiet(True)
+    # warm-up on 1 s (imports, MediaPipe graph, torch kernels), not timed
+    import numpy as np
+
+    generate(GenerateInputs(image, Audio(np.zeros(16_000, np.float32))), None, GenerateConfig(), checkpoint=ckpt)
+    start = time.perf_counter()
+    result = generate(GenerateInputs(image, wav), out, GenerateConfig(size=size), checkpoint=ckpt)
+    total = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"size": size, "frames": result.num_frames, "end_to_end_s": round(total, 2),
+            "realtime_factor": round(SECONDS / total, 2), "stages_s": {k: round(v, 2) for k, v in result.timings.items()},
+            "motion_s": round(result.timings["motion"], 2), "peak_rss_mb": round(peak_mb)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "generate.json"))
+    args = parser.parse_args()
+    if args.one:
+        image, wav, ckpt, size, out = args.one
+        print(json.dumps(run_one(image, wav, ckpt, int(size), out)))
+        return
+    import os
+
+    with tempfile.TemporaryDirectory() as tmp:
+        image, wav, ckpt, kind = make_inputs(Path(tmp))
+        runs = []
+        for size in (256, 512):
+            cmd = [sys.executable, __file__, "--one", str(image), str(wav), str(ckpt), str(size),
+                   str(Path(tmp) / f"out{size}.mp4")]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(json.dumps(runs[-1]))
+    report = {"speech_seconds": SECONDS, "checkpoints": kind, "cpu_count": os.cpu_count(),
+              "load_average": [round(x, 1) for x in os.getloadavg()], "runs": runs}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

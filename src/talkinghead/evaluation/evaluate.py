@@ -1,0 +1,501 @@
+"""The ``evaluate`` runner: methods x metrics tables on a dataset split (issue 7, item 3).
+
+Rows are methods, columns are metrics, as in DreamTalk Tab. 1-4, Dimitra Tab. I-II, FD2Talk Tab. 1,
+EMO Tab. 1-2 and DICE-Talk Tab. 1. Every method is a small adapter (:class:`Method`: a name and
+``generate(clip) -> MotionSequence``), so a new generator plugs in with a few lines. Built in:
+
+- ``ground-truth``: the clip's own motion (the papers' "GT" row);
+- ``static``: the neutral face with the first frame's head pose held (no motion at all);
+- :class:`DreamTalkMethod`: a DreamTalk checkpoint folder (``denoiser/``), style taken from the clip's
+  own ground-truth motion as in DreamTalk's evaluation (the reference clip is the test video), DDIM
+  sampling through :func:`talkinghead.pipeline.sample_motion`; the ablated variants (DreamTalk Tab. 2:
+  without lip expert, unconditional lip expert) are such checkpoints, given as ``NAME=DIR``;
+- ``regression=DIR``: the same network run once (one step from the fully noised input, no iterative
+  denoising); for a checkpoint trained without diffusion this is its regression output.
+
+Metrics (per table):
+
+1. lip sync and landmarks (all clips): LSE-D / LSE-C from the motion-domain sync judge
+   (:mod:`.syncnet`), the fraction of clips it finds in sync (|offset| <= 1), M-LMD and F-LMD on the
+   projected face-model landmarks (:mod:`.landmarks`), E-FID (:mod:`.frechet`), and emotion accuracy
+   from the motion classifier trained on the train split (:mod:`.emotion`) when it has two emotions;
+2. head motion (all clips): diversity and Beat Align Score (FD2Talk), mean rotation velocity and its
+   variance (EMO Tab. 2);
+3. video (the first ``video_clips`` clips rendered with the warp renderer at ``render_size``): PSNR,
+   SSIM, CPBD against the rendered ground truth, LSE-D / LSE-C from the video-domain judge on mouth
+   crops, and a Frechet distance over that judge's visual embeddings of 5-frame mouth clips, named
+   "FVD-mouth (SyncNet-video, trained here)": Inception/I3D weights are not available, so no number
+   here is called FID or FVD.
+
+Judges not given are trained on the split ``train`` of the same dataset (preset ``judge_preset``) and
+saved next to the report, so a second run reuses them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from talkinghead.config import Config
+from talkinghead.data.dataset import Clip, Dataset
+from talkinghead.errors import TalkingHeadError
+from talkinghead.io.files import atomic_path
+from talkinghead.log import log_event, progress
+from talkinghead.motion.sequence import MotionSequence
+
+FVD_NAME = "FVD-mouth (SyncNet-video, trained here)"
+
+
+@dataclass(frozen=True)
+class EvaluateConfig(Config):
+    """What ``evaluate`` measures. ``video_clips``: how many clips are rendered (0: no video table)."""
+
+    split: str = "test"
+    max_clips: int = 0
+    video_clips: int = 16
+    render_size: int = 128
+    judge_preset: str = "cpu"
+    judge_video_clips: int = 96
+    steps: int = 10
+    seed: int = 0
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"video_clips": 2, "judge_preset": "tiny", "judge_video_clips": 8, "render_size": 64},
+        "cpu": {},
+        "paper": {"video_clips": 0, "render_size": 256, "judge_preset": "paper", "judge_video_clips": 1000},
+    }
+
+
+# --------------------------------------------------------------------------------------------- methods
+
+class Method(Protocol):
+    """A way to make motion for a clip (the adapter every row of the tables goes through)."""
+
+    name: str
+
+    def generate(self, clip: Clip) -> MotionSequence:
+        """Motion of the clip's length in the dataset's layout, with the clip's identity."""
+        ...
+
+
+@dataclass
+class GroundTruth:
+    name: str = "Ground truth"
+
+    def generate(self, clip: Clip) -> MotionSequence:
+        return clip.motion
+
+
+@dataclass
+class StaticFace:
+    """The portrait held still: neutral expression, the first frame's pose throughout."""
+
+    name: str = "Static face"
+
+    def generate(self, clip: Clip) -> MotionSequence:
+        m = clip.motion
+        pose = np.repeat(m.pose[:1], len(m), 0)
+        return MotionSequence(np.zeros_like(m.expression), pose, m.layout, m.fps, m.identity, "static")
+
+
+@dataclass
+class DreamTalkMethod:
+    """A DreamTalk checkpoint folder; the style is encoded from the clip's own ground-truth motion.
+    ``one_step``: a single network evaluation (the regression baseline) instead of ``steps`` of DDIM."""
+
+    name: str
+    checkpoint: str | Path
+    steps: int = 10
+    seed: int = 0
+    one_step: bool = False
+    _models: Any = field(default=None, repr=False)
+
+    def _load(self) -> Any:
+        if self._models is None:
+            from talkinghead.pipeline import DreamTalkModels
+
+            self._models = DreamTalkModels.load(self.checkpoint)
+        return self._models
+
+    def generate(self, clip: Clip) -> MotionSequence:
+        import torch
+
+        from talkinghead.motion.dreamtalk.style_bank import middle_frames
+        from talkinghead.pipeline import GenerateConfig, sample_motion
+
+        den = self._load().denoiser
+        m = clip.motion
+        if den.layout and tuple(den.layout.get("channels", ())) != tuple(m.layout.channels):
+            raise TalkingHeadError(f"The checkpoint {self.checkpoint} was trained on another channel layout "
+                                   "than the dataset's.")
+        names = list((den.audio_features or {}).get("names", []))
+        missing = [n for n in names if n not in clip.features]
+        if not names or missing:
+            raise TalkingHeadError(f"The clip {clip.meta.id} lacks the audio feature(s) "
+                                   f"{', '.join(missing or ['(none named)'])} that {self.checkpoint} reads.")
+        parts = [np.asarray(clip.features[n], np.float32).reshape(len(clip.features[n]), -1) for n in names]
+        length = min(len(m), *(len(p) for p in parts))
+        audio = np.concatenate([p[:length] for p in parts], axis=1)
+        reference = m.expression[:length]
+        if den.config.generate_pose:
+            reference = np.concatenate([reference, m.pose[:length]], axis=1)
+        with torch.no_grad():
+            style = den.encode_style(torch.from_numpy(middle_frames(reference.astype(np.float32)))[None])[0].numpy()
+        config = GenerateConfig(steps=1 if self.one_step else self.steps, seed=self.seed,
+                                window_frames=max(8, length), overlap_frames=0)
+        motion = sample_motion(den, audio, style, config)
+        e = den.config.expression_dim
+        expression = np.zeros((len(m), m.layout.size), np.float32)
+        expression[:length] = motion[:, :e]
+        expression[length:] = motion[-1:, :e]
+        pose = np.repeat(m.pose[:1], len(m), 0)
+        if den.config.generate_pose:
+            pose[:length] = motion[:, e:e + 6]
+            pose[length:] = motion[-1:, e:e + 6]
+        return MotionSequence(expression, pose, m.layout, m.fps, m.identity, f"{self.name}:{self.checkpoint}")
+
+
+def parse_baselines(specs: Sequence[str], steps: int = 10, seed: int = 0) -> list[Method]:
+    """``ground-truth``/``gt``, ``static``, ``regression=DIR`` or ``NAME=DIR`` (a DreamTalk checkpoint)."""
+    methods: list[Method] = []
+    for spec in specs:
+        key = spec.strip()
+        if key.lower() in ("ground-truth", "gt", "ground_truth"):
+            methods.append(GroundTruth())
+        elif key.lower() == "static":
+            methods.append(StaticFace())
+        elif "=" in key:
+            name, _, path = key.partition("=")
+            if not name.strip() or not path.strip():
+                raise TalkingHeadError(f"The baseline '{spec}' should be NAME=CHECKPOINT_DIR.")
+            if not Path(path).is_dir():
+                raise TalkingHeadError(f"The checkpoint folder {path} of baseline '{name}' does not exist.")
+            regression = name.strip().lower() == "regression"
+            methods.append(DreamTalkMethod("Regression (same network, one step)" if regression else name.strip(),
+                                           path, steps, seed, one_step=regression))
+        else:
+            raise TalkingHeadError(f"Unknown baseline '{spec}'; use ground-truth, static, regression=DIR or NAME=DIR.")
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise TalkingHeadError("Two baselines have the same name.")
+    return methods
+
+
+# --------------------------------------------------------------------------------------------- metrics
+
+@dataclass
+class Judges:
+    """The trained judges the metrics need (any may be None: its columns are then left out)."""
+
+    sync_motion: Any = None
+    sync_video: Any = None
+    emotion: Any = None
+    reports: dict[str, Any] = field(default_factory=dict)
+
+
+def _landmarks(motion: MotionSequence) -> np.ndarray | None:
+    from talkinghead.face.model import ARKIT_LAYOUT, project
+    from talkinghead.render.motion_input import expression_for_layout
+
+    if "neutral" not in motion.identity or "frame" not in motion.identity:
+        return None
+    if not set(motion.layout.channels) & set(ARKIT_LAYOUT.channels):
+        return None
+    return project(motion.identity, expression_for_layout(motion, ARKIT_LAYOUT), motion.pose)
+
+
+def _nan_mean(values: Sequence[float]) -> float:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def motion_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], judges: Judges) -> dict[str, float]:
+    """Tables 1 and 2 for one method over all clips."""
+    from talkinghead.evaluation.emotion import emotion_accuracy
+    from talkinghead.evaluation.frechet import expression_fid
+    from talkinghead.evaluation.landmarks import f_lmd, m_lmd
+    from talkinghead.evaluation.motion import (
+        audio_beats,
+        beat_align_score,
+        head_motion_diversity,
+        motion_beats,
+        velocity_statistics,
+    )
+    from talkinghead.evaluation.syncnet import summarize
+
+    out: dict[str, float] = {}
+    if judges.sync_motion is not None:
+        scores = [judges.sync_motion.score_motion(c.audio, g) for c, g in zip(clips, generated, strict=True)]
+        s = summarize(scores)
+        out.update({"LSE-D": s.lse_d, "LSE-C": s.lse_c, "In sync": s.offset_accuracy})
+    lm = [(_landmarks(g), _landmarks(c.motion)) for c, g in zip(clips, generated, strict=True)]
+    if all(p is not None and t is not None for p, t in lm):
+        out["M-LMD"] = _nan_mean([m_lmd(p, t) for p, t in lm])
+        out["F-LMD"] = _nan_mean([f_lmd(p, t) for p, t in lm])
+    out["E-FID"] = expression_fid(list(generated), [c.motion for c in clips])
+    if judges.emotion is not None:
+        known = set(judges.emotion.config.classes)
+        pairs = [(g, c.meta.emotion) for c, g in zip(clips, generated, strict=True) if c.meta.emotion in known]
+        if pairs:
+            acc = emotion_accuracy(judges.emotion, [p[0] for p in pairs], [p[1] for p in pairs])
+            out["Emotion acc."] = acc.accuracy
+            out["Emo-Score"] = acc.emo_score
+    long_enough = [g for g in generated if len(g) >= 3]
+    if long_enough:
+        out["Diversity"] = head_motion_diversity(long_enough)
+        vel = velocity_statistics(long_enough)
+        out["Velocity"] = vel.mean_velocity
+        out["Velocity var."] = vel.velocity_variance
+        bas = []
+        for c, g in zip(clips, generated, strict=True):
+            beats = audio_beats(c.audio, fps=g.fps, num_frames=len(g))
+            if len(beats):
+                bas.append(beat_align_score(beats, motion_beats(g)))
+        out["BAS"] = _nan_mean(bas)
+    return out
+
+
+def video_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], reference: Sequence[tuple[Any, Any]],
+                  judges: Judges, render_size: int, gt_features: np.ndarray | None) -> tuple[dict[str, float], np.ndarray | None]:
+    """Table 3 for one method: render, compare with the rendered ground truth, judge mouth crops."""
+    from talkinghead.evaluation.frechet import frechet_distance_from_features
+    from talkinghead.evaluation.image import cpbd, psnr, ssim
+    from talkinghead.evaluation.syncnet import SyncNetConfig, render_clip, summarize
+
+    judge = judges.sync_video
+    crop_config = judge.config if judge is not None else SyncNetConfig(domain="video")
+    psnrs, ssims, cpbds, scores, feats = [], [], [], [], []
+    for clip, motion, (ref_frames, _) in zip(clips, generated, reference, strict=True):
+        frames, crops = render_clip(motion, crop_config, render_size=render_size)
+        assert frames is not None
+        psnrs.append(psnr(frames, ref_frames))
+        ssims.append(ssim(frames, ref_frames))
+        cpbds.append(cpbd(frames))
+        if judge is not None:
+            scores.append(judge.score(clip.audio, crops))
+            feats.append(_window_features(judge, crops))
+    out = {"PSNR": _nan_mean(psnrs), "SSIM": _nan_mean(ssims), "CPBD": _nan_mean(cpbds)}
+    features = None
+    if judge is not None:
+        s = summarize(scores)
+        out.update({"LSE-D (video)": s.lse_d, "LSE-C (video)": s.lse_c})
+        features = np.concatenate(feats)
+        if gt_features is not None and len(features) > 2 and len(gt_features) > 2:
+            out[FVD_NAME] = frechet_distance_from_features(features, gt_features)
+    return out, features
+
+
+def _window_features(judge: Any, crops: np.ndarray) -> np.ndarray:
+    import torch
+
+    c = judge.config
+    windows = torch.from_numpy(np.asarray(crops, np.float32)).unfold(0, c.window, c.window).movedim(-1, 1)
+    with torch.no_grad():
+        return judge.embed_visual(windows).numpy()
+
+
+# --------------------------------------------------------------------------------------------- judges
+
+def load_or_train_judges(data: Dataset, out: Path, config: EvaluateConfig, sync_motion: str | Path | None,
+                         sync_video: str | Path | None, emotion: bool = True) -> Judges:
+    """Load the given judges; train the missing ones on the train split (saved under ``out/judges``)."""
+    from talkinghead.evaluation.emotion import train_emotion_classifier_from_dataset
+    from talkinghead.evaluation.syncnet import SyncNet, SyncTrainConfig, train_syncnet
+
+    judges = Judges()
+    folder = out / "judges"
+    for domain, given in (("motion", sync_motion), ("video", sync_video)):
+        if domain == "video" and config.video_clips == 0:
+            continue
+        path = Path(given) if given is not None else folder / f"syncnet_{domain}"
+        if path.is_dir():
+            model = SyncNet.from_pretrained(path)
+            if model.config.domain != domain:
+                raise TalkingHeadError(f"{path} is a {model.config.domain}-domain sync judge, not a {domain} one.")
+            judges.reports[f"syncnet_{domain}"] = {"checkpoint": str(path)}
+        elif given is not None:
+            raise TalkingHeadError(f"The sync judge folder {given} does not exist.")
+        else:
+            if not data.ids("train"):
+                raise TalkingHeadError("The dataset has no train split to train the sync judge on; give --sync-judge.")
+            limit = config.judge_video_clips if domain == "video" else None
+            tc = SyncTrainConfig.preset(config.judge_preset, render_size=config.render_size)
+            model, report = train_syncnet(data, domain, config.judge_preset, tc, eval_split="val", limit=limit)
+            model.save_pretrained(path, extra={"report": report, "made_by": "talkinghead evaluate"})
+            judges.reports[f"syncnet_{domain}"] = {"checkpoint": str(path), **report}
+        if domain == "motion":
+            judges.sync_motion = model
+        else:
+            judges.sync_video = model
+    if emotion:
+        train_ids = data.ids("train")
+        if len({data.meta(i).emotion for i in train_ids}) >= 2:
+            judges.emotion = train_emotion_classifier_from_dataset(data, "train")
+    return judges
+
+
+# --------------------------------------------------------------------------------------------- runner
+
+@dataclass
+class EvaluationReport:
+    """``results[method][metric]``; ``tables``: (title, metric names) in display order."""
+
+    dataset: str
+    split: str
+    num_clips: int
+    video_clips: int
+    results: dict[str, dict[str, float]]
+    tables: list[tuple[str, list[str]]]
+    judges: dict[str, Any]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "split": self.split, "clips": self.num_clips, "video_clips": self.video_clips,
+                "results": {m: {k: _json_number(v) for k, v in r.items()} for m, r in self.results.items()},
+                "tables": [{"title": t, "metrics": cols} for t, cols in self.tables], "judges": self.judges,
+                "seconds": round(self.seconds, 1), "notes": self.notes}
+
+
+def _json_number(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+LOWER_BETTER = {"LSE-D", "M-LMD", "F-LMD", "E-FID", "LSE-D (video)", FVD_NAME}
+HIGHER_BETTER = {"LSE-C", "In sync", "Emotion acc.", "Emo-Score", "Diversity", "BAS", "PSNR", "SSIM", "CPBD",
+                 "LSE-C (video)"}
+TABLES = (
+    ("Lip sync, landmarks and expression", ("LSE-D", "LSE-C", "In sync", "M-LMD", "F-LMD", "E-FID", "Emotion acc.",
+                                             "Emo-Score")),
+    ("Head motion", ("Diversity", "BAS", "Velocity", "Velocity var.")),
+    ("Rendered video", ("PSNR", "SSIM", "CPBD", "LSE-D (video)", "LSE-C (video)", FVD_NAME)),
+)
+
+
+def _header(metric: str) -> str:
+    return f"{metric} ↓" if metric in LOWER_BETTER else f"{metric} ↑" if metric in HIGHER_BETTER else metric
+
+
+def _cell(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "–"
+    return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+
+
+def markdown_tables(report: EvaluationReport) -> str:
+    """The report as markdown: one table per metric family, rows = methods."""
+    lines = [f"# Evaluation: {report.dataset}, split {report.split}", "",
+             f"{report.num_clips} clips; rendered-video metrics on {report.video_clips} of them. "
+             f"Made in {report.seconds:.0f} s.", ""]
+    for title, cols in report.tables:
+        lines += [f"## {title}", "", "| Method | " + " | ".join(_header(c) for c in cols) + " |",
+                  "|---|" + "---|" * len(cols)]
+        for method, values in report.results.items():
+            lines.append(f"| {method} | " + " | ".join(_cell(values.get(c)) for c in cols) + " |")
+        lines.append("")
+    if report.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
+    return "\n".join(lines)
+
+
+def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | Path | None = None,
+             config: EvaluateConfig | None = None, sync_judge: str | Path | None = None,
+             video_judge: str | Path | None = None, judges: Judges | None = None) -> EvaluationReport:
+    """Run every method on the split's clips and measure them; write ``report.json``/``report.md`` to ``out``."""
+    config = config or EvaluateConfig()
+    start = time.perf_counter()
+    dataset = data if isinstance(data, Dataset) else Dataset(data)
+    if not methods:
+        raise TalkingHeadError("Nothing to evaluate: give a checkpoint or at least one baseline.")
+    ids = dataset.ids(config.split)
+    if not ids:
+        raise TalkingHeadError(f"The dataset {dataset.root} has no clips in split '{config.split}'.")
+    if config.max_clips > 0:
+        ids = ids[:config.max_clips]
+    out_dir = Path(out) if out is not None else None
+    if judges is None:
+        if out_dir is None:
+            raise TalkingHeadError("Give an output folder (judges are trained and saved there) or ready judges.")
+        judges = load_or_train_judges(dataset, out_dir, config, sync_judge, video_judge)
+    clips = [dataset.clip(i) for i in progress(ids, f"reading {config.split} clips", total=len(ids))]
+    n_video = min(config.video_clips, len(clips))
+    video_clips = clips[:n_video]
+    reference: list[tuple[Any, Any]] = []
+    gt_features = None
+    if n_video:
+        from talkinghead.evaluation.syncnet import SyncNetConfig, render_clip
+
+        crop_config = judges.sync_video.config if judges.sync_video is not None else SyncNetConfig(domain="video")
+        reference = [render_clip(c.motion, crop_config, render_size=config.render_size) for c in video_clips]
+        if judges.sync_video is not None:
+            gt_features = np.concatenate([_window_features(judges.sync_video, r[1]) for r in reference])
+    results: dict[str, dict[str, float]] = {}
+    for method in methods:
+        t0 = time.perf_counter()
+        generated = [method.generate(c) for c in progress(clips, f"generating: {method.name}", total=len(clips))]
+        for c, g in zip(clips, generated, strict=True):
+            if len(g) != len(c.motion):
+                raise TalkingHeadError(f"{method.name} made {len(g)} frames for clip {c.meta.id} of {len(c.motion)}.")
+        seconds = time.perf_counter() - t0
+        values = motion_metrics(clips, generated, judges)
+        if n_video:
+            vids, _ = video_metrics(video_clips, generated[:n_video], reference, judges, config.render_size, gt_features)
+            values.update(vids)
+        results[method.name] = values
+        log_event("evaluated", method=method.name, seconds=round(time.perf_counter() - t0, 1),
+                  generation_seconds=round(seconds, 1))
+    tables = [(title, [c for c in cols if any(c in r for r in results.values())]) for title, cols in TABLES]
+    tables = [(t, cols) for t, cols in tables if cols]
+    notes = [
+        "LSE-D/LSE-C (SyncNet's distance and confidence, offsets -15..15 frames) come from a sync judge "
+        "trained on this dataset's train split (talkinghead.evaluation.syncnet), not the pretrained SyncNet: "
+        "compare them within this project only.",
+        "'In sync': fraction of clips whose detected audio-visual offset is within one frame of 0.",
+        "M-LMD/F-LMD: face-model landmarks projected in the identity's image frame (pixels), per-frame "
+        "Kabsch-Umeyama aligned on the 468 mesh vertices.",
+        f"No Inception/I3D weights are used: '{FVD_NAME}' is the Frechet distance over the video sync judge's "
+        "embeddings of 5-frame mouth-crop clips (rendered ground truth as the reference set).",
+        "Emotion accuracy: a motion classifier trained on the train split (talkinghead.evaluation.emotion).",
+    ]
+    for name, info in judges.reports.items():
+        acc = info.get("eval_in_sync_accuracy")
+        if acc is not None:
+            notes.append(f"Judge {name}: offset-detection accuracy on split '{info.get('eval_split')}' "
+                         f"{acc:.3f} in sync, {info.get('eval_shifted_accuracy', float('nan')):.3f} with audio shifted "
+                         f"(chance {info.get('eval_chance', float('nan')):.3f}).")
+    report = EvaluationReport(str(dataset.root), config.split, len(clips), n_video, results, tables,
+                              judges.reports, time.perf_counter() - start, notes)
+    if out_dir is not None:
+        write_report(report, out_dir)
+    return report
+
+
+def write_report(report: EvaluationReport, out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "report.json") as tmp:
+        tmp.write_text(json.dumps(_clean(report.to_dict()), indent=2, allow_nan=False) + "\n")
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(markdown_tables(report))
+    return out / "report.json", out / "report.md"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready: numpy scalars and arrays to Python, NaN/inf to null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,125 @@
+"""The synthetic corpus: deterministic, split by speaker, phones and motion consistent with the speech."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from talkinghead.audio.phonemes import PHONEME_IDS, frame_tokens
+from talkinghead.data.corpus import CorpusConfig, assign_splits, generate_corpus, plan_corpus
+from talkinghead.data.dataset import Dataset
+from talkinghead.data.info import dataset_summary
+from talkinghead.errors import TalkingHeadError
+
+
+def corpus_hash(root: Path) -> str:
+    """SHA-256 over every array of every clip file (sorted), i.e. the data, not the zip container."""
+    digest = hashlib.sha256()
+    for path in sorted((root / "clips").glob("*.npz")):
+        with np.load(path, allow_pickle=False) as data:
+            for key in sorted(data.files):
+                digest.update(key.encode())
+                digest.update(np.ascontiguousarray(data[key]).tobytes())
+    digest.update((root / "manifest.csv").read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus") / "tiny"
+    generate_corpus(root, CorpusConfig.preset("tiny"))
+    return root
+
+
+def test_same_seed_same_data_in_any_order(tiny: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    generate_corpus(again, CorpusConfig.preset("tiny", workers=2))  # two processes, another order
+    assert corpus_hash(again) == corpus_hash(tiny)
+    other = tmp_path / "other"
+    generate_corpus(other, CorpusConfig.preset("tiny", seed=1))
+    assert corpus_hash(other) != corpus_hash(tiny)
+
+
+def test_layout_counts_and_splits(tiny: Path) -> None:
+    ds = Dataset(tiny)
+    assert len(ds) == 4
+    assert {r.emotion for r in ds.rows} == {"neutral", "happy"}
+    train, test = {r.speaker for r in ds.rows if r.split == "train"}, {r.speaker for r in ds.rows if r.split == "test"}
+    assert train and test and not train & test  # test speakers are unseen
+    summary = dataset_summary(tiny)
+    assert summary["clips"] == 4 and summary["by_emotion"]["happy"]["clips"] == 2
+    assert summary["duration_seconds"]["total"] == pytest.approx(sum(r.duration for r in ds.rows), abs=0.05)
+    splits = assign_splits(30, 0)
+    assert splits.count("test") == 3 and splits.count("val") == 3
+
+
+def test_clip_contents_agree(tiny: Path) -> None:
+    ds = Dataset(tiny)
+    for clip_id in ds.ids():
+        clip = ds.clip(clip_id)
+        frames = len(clip.motion)
+        assert frames == round(len(clip.audio) / 16_000 * 25)
+        assert clip.transcript and clip.phones
+        assert all(p.label in PHONEME_IDS for p in clip.phones)
+        assert clip.phones[0].start == 0.0 and clip.phones[-1].end == pytest.approx(len(clip.audio) / 16_000, abs=1e-3)
+        for name, feat in clip.features.items():
+            assert feat.shape[0] == frames, name
+        assert set(clip.features) == {"logmel", "f0", "voicing", "energy"}
+        assert "neutral" in clip.motion.identity and clip.motion.identity["neutral"].shape == (468, 3)
+        assert np.all(clip.motion.expression >= 0) and np.all(clip.motion.expression <= 1)
+        # continuous motion: no frame-to-frame jump of the jaw bigger than a third of its range
+        assert np.abs(np.diff(clip.motion.channel("jawOpen"))).max() < 0.35
+        assert np.abs(clip.motion.pose[:, :3]).max() < 0.5
+    # speakers differ in face shape; one speaker's clips share it
+    ids = ds.ids()
+    a, b = ds.clip(ids[0]), ds.clip(ids[-1])
+    assert a.meta.speaker != b.meta.speaker
+    assert not np.allclose(a.motion.identity["neutral"], b.motion.identity["neutral"])
+
+
+def test_mouth_follows_phonemes(tiny: Path) -> None:
+    """Lips close on bilabials and the jaw opens on open vowels."""
+    ds = Dataset(tiny)
+    closed, open_ = [], []
+    for clip in ds:
+        tokens = frame_tokens(clip.phones, len(clip.motion))
+        aperture = clip.motion.channel("jawOpen") - clip.motion.channel("mouthClose")
+        for label, store in ((("P", "B", "M"), closed), (("AA", "AE", "AY", "AW"), open_)):
+            mask = np.isin(tokens, [PHONEME_IDS[x] for x in label])
+            store.extend(aperture[mask])
+    assert closed and open_
+    assert np.mean(open_) > 0.3 and np.mean(closed) < 0.1
+
+
+def test_emotion_shows_on_the_face(tiny: Path) -> None:
+    ds = Dataset(tiny)
+    for speaker in {r.speaker for r in ds.rows}:
+        happy = ds.clip(f"{speaker}_happy_3_00").motion.channel("mouthSmileLeft").mean()
+        neutral = ds.clip(f"{speaker}_neutral_3_00").motion.channel("mouthSmileLeft").mean()
+        assert happy > neutral + 0.2
+
+
+def test_resume_skips_finished_clips(tiny: Path, tmp_path: Path) -> None:
+    root = tmp_path / "resume"
+    generate_corpus(root, CorpusConfig.preset("tiny"))
+    victim = sorted((root / "clips").glob("*.npz"))[0]
+    victim.unlink()
+    report = generate_corpus(root, CorpusConfig.preset("tiny"))
+    assert report.made == 1 and corpus_hash(root) == corpus_hash(tiny)
+
+
+def test_plan_is_balanced() -> None:
+    plans = plan_corpus(CorpusConfig(speakers=3, sentences=2))
+    assert len(plans) == 3 * 8 * 3 * 2 and len({p.id for p in plans}) == len(plans)
+    first = {p.sentence for p in plans if p.speaker_index == 0 and p.id.endswith("_00")}
+    assert len(first) == 1  # the shared sentence of a speaker, read in every emotion
+
+
+@pytest.mark.parametrize("changes", [{"speakers": 0}, {"emotions": ("bored",)}, {"intensities": (4,)},
+                                     {"sentences": 10_000}])
+def test_bad_config(changes: dict, tmp_path: Path) -> None:
+    with pytest.raises(TalkingHeadError):
+        generate_corpus(tmp_path / "x", CorpusConfig.preset("tiny", **changes))
