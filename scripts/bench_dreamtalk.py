@@ -37,7 +37,8 @@ def main() -> None:
     if not args.data:
         make_toy_dataset(data, speakers=6, clips_per_speaker=6, frames=(75, 200), audio_dim=122,
                          descriptor_dim=14, mouth=13, face=27)
-    results: dict[str, object] = {"load_average_at_start": os.getloadavg()[0], "preset": args.preset, "threads": torch.get_num_threads(),
+    results: dict[str, object] = {"load_average_at_start": os.getloadavg()[0],
+                                  "preset": args.preset, "threads": torch.get_num_threads(),
                                   "machine": platform.processor() or platform.machine(),
                                   "data": str(args.data or "toy (40 channels, 122-d audio)")}
     plan = [("lip-expert", {}), ("denoiser", {"lip_expert": tmp / "lip-expert"}),

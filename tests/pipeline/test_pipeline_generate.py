@@ -290,3 +290,20 @@ def test_default_weights_missing_is_one_sentence(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(pipeline, "default_checkpoint_dir", lambda: tmp_path / "weights" / "dreamtalk")
     with pytest.raises(TalkingHeadError, match="default weights are missing"):
         DreamTalkModels.load()
+
+
+def test_cached_audio_adapter_matches_the_denoiser(models: DreamTalkModels) -> None:
+    from talkinghead.pipeline import CachedAudioDenoiser
+
+    den = _lively(models)
+    torch.manual_seed(0)
+    x, audio = torch.randn(2, 12, den.config.motion_dim), torch.randn(2, 22, den.config.audio_dim)
+    style = torch.randn(2, den.config.d_model)
+    net = CachedAudioDenoiser(den, budget_mb=1)
+    for t in (torch.tensor([900, 900]), torch.tensor([10, 500])):        # second call uses the cache
+        torch.testing.assert_close(net(0, x, t, audio, style), den(x, t, audio, style), atol=1e-5, rtol=1e-5)
+    assert 0 in net.cache
+    tight = CachedAudioDenoiser(den, budget_mb=0)                        # over budget: recomputed, same result
+    torch.testing.assert_close(tight(0, x, torch.tensor([3, 3]), audio, style),
+                               den(x, torch.tensor([3, 3]), audio, style), atol=1e-5, rtol=1e-5)
+    assert not tight.cache

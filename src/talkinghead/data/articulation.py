@@ -18,8 +18,9 @@ strongly, so the lips close during them whatever the neighbours; rounded vowels 
 pucker and funnel with a long anticipation; open vowels dominate the jaw. Deviations from the paper:
 a plateau of 30% of the segment's duration (long vowels reach their targets), a rest target for
 pauses held over their whole span, and the closure mapped to ARKit's
-``mouthClose = closure * jawOpen`` (ARKit closes the lips when mouthClose equals jawOpen). Trajectories are evaluated at 200 Hz and averaged over each video
-frame. The targets and dominances are this project's choices (from phonetics, not fitted to data).
+``mouthClose = closure * jawOpen`` (ARKit closes the lips when mouthClose equals jawOpen).
+Trajectories are evaluated at 200 Hz and averaged over each video frame. The targets and dominances
+are this project's choices (from phonetics, not fitted to data).
 
 Output: ``[T, E]`` mouth coefficients in :data:`talkinghead.face.model.ARKIT_LAYOUT` order.
 """

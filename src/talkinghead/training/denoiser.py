@@ -38,8 +38,8 @@ class DenoiserTrainConfig(TrainConfig):
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**TrainConfig.presets["tiny"], "chunk_frames": 6, "style_min_frames": 8, "style_max_frames": 16},
-        "cpu": {**TrainConfig.presets["cpu"], "batch_size": 24, "chunk_frames": 8, "style_min_frames": 32,
-                "style_max_frames": 64, "lambda_sync": 0.1},
+        "cpu": {**TrainConfig.presets["cpu"], "steps": 1500, "batch_size": 24, "chunk_frames": 8,
+                "style_min_frames": 32, "style_max_frames": 64, "lambda_sync": 0.1},
         "paper": {"batch_size": 64},
     }
 

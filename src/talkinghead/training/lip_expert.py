@@ -28,7 +28,7 @@ class LipExpertTrainConfig(TrainConfig):
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**TrainConfig.presets["tiny"], "style_min_frames": 8, "style_max_frames": 16},
-        "cpu": {**TrainConfig.presets["cpu"], "style_min_frames": 32, "style_max_frames": 64},
+        "cpu": {**TrainConfig.presets["cpu"], "steps": 3000, "style_min_frames": 32, "style_max_frames": 64},
         "paper": {"batch_size": 32},
     }
 

@@ -30,7 +30,7 @@ class StylePredictorTrainConfig(TrainConfig):
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": dict(TrainConfig.presets["tiny"]),
-        "cpu": {**TrainConfig.presets["cpu"], "batch_size": 32},
+        "cpu": {**TrainConfig.presets["cpu"], "steps": 2000, "batch_size": 32},
         "paper": {"batch_size": 64},
     }
 
