@@ -1,6 +1,6 @@
 """Benchmark of ``talkinghead generate`` on 30 s of speech (BENCHMARKS.md, "generate pipeline").
 
-Measures, each size in its own process (so peak memory is per run): motion generation time (stage 5,
+Measures, each size (and torch's default thread count or 1 thread) in its own process (so peak memory is per run): motion generation time (stage 5,
 DDIM 10 steps), the style stage, and end-to-end wall time from files (portrait png + speech wav) to the
 mp4, at render sizes 256 and 512, plus peak resident memory. Uses weights/dreamtalk when present, else
 randomly initialised checkpoints of the shipped ``cpu`` presets (same architecture, same cost).
@@ -52,12 +52,16 @@ def make_inputs(folder: Path) -> tuple[Path, Path, Path, str]:
     return image, wav, ckpt, kind
 
 
-def run_one(image: str, wav: str, ckpt: str, size: int, out: str) -> dict:
+def run_one(image: str, wav: str, ckpt: str, size: int, out: str, threads: int) -> dict:
+    import torch
+
     from talkinghead.io.audio import Audio
     from talkinghead.log import set_quiet
     from talkinghead.pipeline import GenerateConfig, GenerateInputs, generate
 
     set_quiet(True)
+    if threads:
+        torch.set_num_threads(threads)
     # warm-up on 1 s (imports, MediaPipe graph, torch kernels), not timed
     import numpy as np
 
@@ -66,28 +70,28 @@ def run_one(image: str, wav: str, ckpt: str, size: int, out: str) -> dict:
     result = generate(GenerateInputs(image, wav), out, GenerateConfig(size=size), checkpoint=ckpt)
     total = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"size": size, "frames": result.num_frames, "end_to_end_s": round(total, 2),
+    return {"size": size, "torch_threads": torch.get_num_threads(), "frames": result.num_frames, "end_to_end_s": round(total, 2),
             "realtime_factor": round(SECONDS / total, 2), "stages_s": {k: round(v, 2) for k, v in result.timings.items()},
             "motion_s": round(result.timings["motion"], 2), "peak_rss_mb": round(peak_mb)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=6, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / "bench" / "generate.json"))
     args = parser.parse_args()
     if args.one:
-        image, wav, ckpt, size, out = args.one
-        print(json.dumps(run_one(image, wav, ckpt, int(size), out)))
+        image, wav, ckpt, size, out, threads = args.one
+        print(json.dumps(run_one(image, wav, ckpt, int(size), out, int(threads))))
         return
     import os
 
     with tempfile.TemporaryDirectory() as tmp:
         image, wav, ckpt, kind = make_inputs(Path(tmp))
         runs = []
-        for size in (256, 512):
+        for size, threads in ((256, 0), (256, 1), (512, 0), (512, 1)):
             cmd = [sys.executable, __file__, "--one", str(image), str(wav), str(ckpt), str(size),
-                   str(Path(tmp) / f"out{size}.mp4")]
+                   str(Path(tmp) / f"out{size}.mp4"), str(threads)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
             runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(json.dumps(runs[-1]))

@@ -14,7 +14,7 @@ from PIL import Image
 
 from talkinghead.cli import main
 
-from conftest import make_video_file, tone
+from media_helpers import make_video_file, tone
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -11,7 +11,7 @@ import soundfile as sf
 from talkinghead.errors import TalkingHeadError
 from talkinghead.io.audio import Audio, load_audio, save_wav
 
-from conftest import make_video_file, tone
+from media_helpers import make_video_file, tone
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from talkinghead.errors import TalkingHeadError
 from talkinghead.io.audio import Audio
 from talkinghead.io.video import iter_frames, probe_video, read_video, write_video
 
-from conftest import make_video_file, tone
+from media_helpers import make_video_file, tone
 
 
 def _frames(n: int, h: int = 64, w: int = 80) -> np.ndarray:
