@@ -57,7 +57,9 @@ class GenerateConfig(Config):
 
     ``cfg_scale`` is omega of Eq. 8 (1 = conditional only, the paper's setting); ``head_motion`` scales
     the generated head motion (0 = the portrait's pose throughout); ``size`` is the renderer's face-crop
-    resolution (256 or 512; frames are the whole photo pasted back).
+    resolution (256 or 512; frames are the whole photo pasted back). ``threads``: torch threads while
+    sampling (0 = torch's default); the motion networks are small, and on the 2-core machine one thread
+    was faster than two, by far when other work competed for the cores (BENCHMARKS.md), so the default is 1.
     """
 
     steps: int = 10
@@ -68,6 +70,7 @@ class GenerateConfig(Config):
     window_frames: int = 250
     batch_windows: int = 4
     audio_cache_mb: int = 256
+    threads: int = 1
     style_sampler: str = "ddim"
     style_steps: int = 50
     crf: int = 20
@@ -91,7 +94,8 @@ class GenerateConfig(Config):
             raise TalkingHeadError(f"The seed must be a non-negative integer, got {self.seed}.")
         if self.window_frames < 8:
             raise TalkingHeadError(f"window_frames must be at least 8, got {self.window_frames}.")
-        if self.batch_windows < 1 or self.style_steps < 1 or self.audio_cache_mb < 0 or self.style_sampler not in ("ddim", "ddpm"):
+        if min(self.batch_windows, self.style_steps) < 1 or min(self.audio_cache_mb, self.threads) < 0 \
+                or self.style_sampler not in ("ddim", "ddpm"):
             raise TalkingHeadError("batch_windows and style_steps must be positive and style_sampler ddim or ddpm.")
 
 
@@ -355,7 +359,7 @@ class CachedAudioDenoiser:
 
     def __call__(self, key: int, noisy: torch.Tensor, t: torch.Tensor, audio: torch.Tensor,
                  style: torch.Tensor) -> torch.Tensor:
-        """Like ``denoiser(noisy, t, audio, style)``: ``noisy [B, L, C]``, ``audio [B, L + 2w, D_a]`` -> ``[B, L, C]``."""
+        """As ``denoiser(noisy, t, audio, style)``: ``noisy [B, L, C]``, ``audio [B, L + 2w, D_a]`` -> ``[B, L, C]``."""
         from einops import rearrange
 
         from talkinghead.motion.dreamtalk.denoiser import sliding_windows
@@ -436,7 +440,6 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
              models: DreamTalkModels | None = None, checkpoint: str | Path | None = None) -> GenerateResult:
     """Run the seven stages; write ``output`` (an .mp4) unless it is None (motion only)."""
     from talkinghead.audio.features import extract_features
-    from talkinghead.diffusion.guidance import interpolate_styles
     from talkinghead.face.model import fit_image
     from talkinghead.render.motion_input import expression_for_layout
 
@@ -474,21 +477,15 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
                          "the style predictor")
         style_audio = select_features(stacked, spec, models.style_predictor, "style predictor")
     lap("features")
-    # 4. style code
-    if inputs.style is not None:
-        style, source = np.asarray(inputs.style, np.float32), "given"
-    else:
-        style, source = resolve_style(models, style_video=inputs.style_video, emotion=inputs.emotion,
-                                      intensity=inputs.intensity, audio_features=style_audio,
-                                      descriptor=fit.identity.get("descriptor"), config=config)
-    if inputs.style_mix is not None:
-        other, other_source = _mix_target(models, inputs.style_mix, config)
-        style = interpolate_styles(torch.from_numpy(style), torch.from_numpy(other), inputs.mix_alpha).numpy()
-        source = f"{source} x{1 - inputs.mix_alpha:g} + {other_source} x{inputs.mix_alpha:g}"
-    lap("style")
-    # 5. motion
-    motion = sample_motion(den, motion_audio, style, config)
-    lap("motion")
+    # 4-5. style code and motion (torch threads set for the sampling only)
+    saved_threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        style, source, motion = _style_and_motion(inputs, models, fit.identity, style_audio, motion_audio,
+                                                  config, lap)
+    finally:
+        torch.set_num_threads(saved_threads)
     # 6. head motion
     e = den.config.expression_dim
     layout = ChannelLayout.from_dict(den.layout) if den.layout else _arkit_layout()
@@ -511,6 +508,30 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
     log_event("generated", frames=len(sequence), seconds=round(audio.duration, 2), style=source,
               output=str(out) if out else None)
     return GenerateResult(out, sequence, style, source, audio, timings)
+
+
+def _style_and_motion(inputs: GenerateInputs, models: DreamTalkModels, identity: dict[str, np.ndarray],
+                      style_audio: np.ndarray | None, motion_audio: np.ndarray, config: GenerateConfig,
+                      lap: Any) -> tuple[np.ndarray, str, np.ndarray]:
+    """Stages 4 (the style code, optionally mixed with a second one) and 5 (motion)."""
+    from talkinghead.diffusion.guidance import interpolate_styles
+
+    # 4. style code
+    if inputs.style is not None:
+        style, source = np.asarray(inputs.style, np.float32), "given"
+    else:
+        style, source = resolve_style(models, style_video=inputs.style_video, emotion=inputs.emotion,
+                                      intensity=inputs.intensity, audio_features=style_audio,
+                                      descriptor=identity.get("descriptor"), config=config)
+    if inputs.style_mix is not None:
+        other, other_source = _mix_target(models, inputs.style_mix, config)
+        style = interpolate_styles(torch.from_numpy(style), torch.from_numpy(other), inputs.mix_alpha).numpy()
+        source = f"{source} x{1 - inputs.mix_alpha:g} + {other_source} x{inputs.mix_alpha:g}"
+    lap("style")
+    # 5. motion
+    motion = sample_motion(models.denoiser, motion_audio, style, config)
+    lap("motion")
+    return style, source, motion
 
 
 def _mix_target(models: DreamTalkModels, spec: str, config: GenerateConfig) -> tuple[np.ndarray, str]:

@@ -25,6 +25,7 @@ def register(sub: Any) -> None:
     p.add_argument("--size", type=int, default=256, help="face resolution the renderer works at: 256 or 512")
     p.add_argument("--face-index", type=int, help="which face to animate, counted from the left (default: largest)")
     p.add_argument("--checkpoint", help="folder with denoiser/ and style_predictor/ (default: weights/dreamtalk)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for sampling (0 = torch default; default 1)")
     p.add_argument("--save-motion", help="also write the generated motion (.npz)")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4)")
     p.set_defaults(func=run_generate)
@@ -52,7 +53,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.save_motion and Path(args.save_motion).suffix != ".npz":
         raise TalkingHeadError(f"The motion file {args.save_motion} should end in .npz.")
     config = GenerateConfig(steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed, head_motion=args.head_motion,
-                            size=args.size)
+                            size=args.size, threads=args.threads)
     inputs = GenerateInputs(args.image, args.audio, args.text, args.style_video, args.emotion, args.intensity,
                             None, args.style_mix, args.mix_alpha, args.face_index)
     result = generate(inputs, args.output, config, checkpoint=args.checkpoint)

@@ -56,6 +56,8 @@ def write_dataset(root: Path, layout: ChannelLayout, identity: dict[str, np.ndar
             pose[:, 1] = 0.05 * np.sin(np.arange(frames) / 9.0 + rng.uniform(0, 6))
             emotion = ("neutral", "happy")[i % 2]
             motion = MotionSequence(expr, pose, layout, FPS, identity, "test")
-            writer.write_clip(Clip(ClipMeta(f"{split}{i:03d}", f"spk{i % 3}", emotion, 1, split), audio, motion))
+            energy = np.log(1e-4 + (audio.reshape(frames, -1) ** 2).mean(1, keepdims=True))
+            writer.write_clip(Clip(ClipMeta(f"{split}{i:03d}", f"spk{i % 3}", emotion, 1, split), audio, motion,
+                                   {"energy": energy.astype(np.float32)}))
     writer.finalize()
     return root

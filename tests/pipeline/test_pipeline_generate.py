@@ -274,7 +274,6 @@ def test_bad_inputs_give_one_sentence_and_no_file(tmp_path: Path, wav: Path, ima
     assert "256 or 512" in messages["size"] and "no emotion 'bored'" in messages["unknown emotion"]
 
 
-@pytest.mark.slow
 def test_demo_runs_with_no_arguments_but_a_checkpoint(tmp_path: Path, ckpt: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)

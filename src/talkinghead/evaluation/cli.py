@@ -32,6 +32,7 @@ def register(sub: Any) -> None:
     e.add_argument("--max-clips", type=int, help="evaluate at most this many clips of the split")
     e.add_argument("--video-clips", type=int, help="render this many clips for the video metrics (0: none)")
     e.add_argument("--steps", type=int, help="DDIM steps (default 10)")
+    e.add_argument("--judge-steps", type=int, help="training steps of judges trained here (default: the preset's)")
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=run_evaluate)
 
@@ -59,7 +60,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from talkinghead.evaluation.evaluate import DreamTalkMethod, EvaluateConfig, evaluate, parse_baselines
 
     overrides: dict[str, Any] = {"split": args.split, "seed": args.seed}
-    for key, value in (("max_clips", args.max_clips), ("video_clips", args.video_clips), ("steps", args.steps)):
+    for key, value in (("max_clips", args.max_clips), ("video_clips", args.video_clips), ("steps", args.steps),
+                       ("judge_steps", args.judge_steps)):
         if value is not None:
             overrides[key] = value
     config = EvaluateConfig.preset(args.preset, **overrides)

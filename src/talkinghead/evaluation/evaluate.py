@@ -63,6 +63,7 @@ class EvaluateConfig(Config):
     render_size: int = 128
     judge_preset: str = "cpu"
     judge_video_clips: int = 96
+    judge_steps: int = 0
     steps: int = 10
     seed: int = 0
 
@@ -148,8 +149,7 @@ class DreamTalkMethod:
             reference = np.concatenate([reference, m.pose[:length]], axis=1)
         with torch.no_grad():
             style = den.encode_style(torch.from_numpy(middle_frames(reference.astype(np.float32)))[None])[0].numpy()
-        config = GenerateConfig(steps=1 if self.one_step else self.steps, seed=self.seed,
-                                window_frames=max(8, length), overlap_frames=0)
+        config = GenerateConfig.preset("cpu", steps=1 if self.one_step else self.steps, seed=self.seed)
         motion = sample_motion(den, audio, style, config)
         e = den.config.expression_dim
         expression = np.zeros((len(m), m.layout.size), np.float32)
@@ -212,7 +212,7 @@ def _landmarks(motion: MotionSequence) -> np.ndarray | None:
 
 
 def _nan_mean(values: Sequence[float]) -> float:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
+    vals = [v for v in values if v is not None and not math.isnan(v)]  # inf (identical frames' PSNR) stays
     return float(np.mean(vals)) if vals else float("nan")
 
 
@@ -327,6 +327,8 @@ def load_or_train_judges(data: Dataset, out: Path, config: EvaluateConfig, sync_
                 raise TalkingHeadError("The dataset has no train split to train the sync judge on; give --sync-judge.")
             limit = config.judge_video_clips if domain == "video" else None
             tc = SyncTrainConfig.preset(config.judge_preset, render_size=config.render_size)
+            if config.judge_steps > 0:
+                tc = tc.replace(steps=config.judge_steps)
             model, report = train_syncnet(data, domain, config.judge_preset, tc, eval_split="val", limit=limit)
             model.save_pretrained(path, extra={"report": report, "made_by": "talkinghead evaluate"})
             judges.reports[f"syncnet_{domain}"] = {"checkpoint": str(path), **report}
@@ -384,8 +386,10 @@ def _header(metric: str) -> str:
 
 
 def _cell(v: float | None) -> str:
-    if v is None or not math.isfinite(v):
+    if v is None or math.isnan(v):
         return "–"
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
     return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
 
 

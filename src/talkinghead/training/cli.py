@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from talkinghead.training.components import COMPONENTS
+# Kept here, not imported from training.components, so that `talkinghead --help` does not import torch.
+COMPONENTS = ("lip-expert", "denoiser", "style-predictor")
 
 
 def register(sub: Any) -> None:

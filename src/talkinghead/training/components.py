@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from talkinghead.errors import TalkingHeadError
+from talkinghead.training.cli import COMPONENTS  # one list, kept torch-free for --help
 from talkinghead.training.data import MotionCorpus
 from talkinghead.training.loop import Solver, TrainConfig, fit
-
-COMPONENTS = ("lip-expert", "denoiser", "style-predictor")
 
 
 def build_solver(component: str, data: str | Path, preset: str = "cpu", *, features: tuple[str, ...] = (),
