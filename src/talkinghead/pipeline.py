@@ -326,12 +326,10 @@ def _edge_padded(x: np.ndarray | torch.Tensor, pad: int) -> Any:
 
 
 class CachedAudioDenoiser:
-    """Adapter over :class:`DreamTalkDenoiser` for sampling: the audio tokens of a batch of windows
-    (audio encoder over every frame's 11-frame window, 3.2) depend on neither the noisy motion nor the
-    step, so they are computed once per window batch instead of at every DDIM step and guidance branch
-    (~40% of a step on the CPU). The rest mirrors ``DreamTalkDenoiser.forward`` (Eq. 2) step for step;
-    a test checks that both give the same output. Tokens are kept up to ``budget_mb`` in total, beyond
-    that recomputed, so memory stays bounded for any length.
+    """Sampling adapter over :class:`DreamTalkDenoiser` that keeps each window batch's audio tokens
+    (:meth:`DreamTalkDenoiser.encode_audio`, 3.2): they depend on neither the noisy motion nor the step,
+    so they are computed once instead of at every DDIM step and guidance branch (~40% of a step on the
+    CPU). Tokens are kept up to ``budget_mb`` in total, beyond that recomputed, so memory stays bounded.
     """
 
     def __init__(self, denoiser: Any, budget_mb: int) -> None:
@@ -342,15 +340,9 @@ class CachedAudioDenoiser:
 
     def audio_tokens(self, key: int, audio: torch.Tensor, length: int) -> torch.Tensor:
         """``audio [B, length + 2w, D_a]`` raw -> tokens ``[B * length, 2w + 1, d]``."""
-        from einops import rearrange
-
-        from talkinghead.motion.dreamtalk.denoiser import sliding_windows
-
         if key in self.cache:
             return self.cache[key]
-        net = self.net
-        windows = sliding_windows(net.audio_norm(audio), length, net.config.window)     # [B, L, 11, D_a]
-        tokens = net.audio_encoder(rearrange(windows, "b l k d -> (b l) k d"))        # [BL, 11, d]
+        tokens = self.net.encode_audio(audio, length)
         size = tokens.numel() * tokens.element_size()
         if self.used + size <= self.budget:
             self.cache[key] = tokens
@@ -360,20 +352,8 @@ class CachedAudioDenoiser:
     def __call__(self, key: int, noisy: torch.Tensor, t: torch.Tensor, audio: torch.Tensor,
                  style: torch.Tensor) -> torch.Tensor:
         """As ``denoiser(noisy, t, audio, style)``: ``noisy [B, L, C]``, ``audio [B, L + 2w, D_a]`` -> ``[B, L, C]``."""
-        from einops import rearrange
-
-        from talkinghead.motion.dreamtalk.denoiser import sliding_windows
-
-        net = self.net
-        b, length, _ = noisy.shape
-        w = net.config.window
-        tokens = self.audio_tokens(key, audio, length)
-        motion_win = sliding_windows(noisy, length, w)                                   # [B, L, 11, C]
-        kv = net.key_value(torch.cat([tokens, rearrange(motion_win, "b l k c -> (b l) k c")], -1))
-        kv = kv + net.step_embedding(t).repeat_interleave(length, 0)[:, None, :]
-        query = style.repeat_interleave(length, 0)[:, None, :] + net.style_position       # style tokens
-        out = net.decoder(query, kv)
-        return rearrange(net.head(out[:, w]), "(b l) c -> b l c", b=b)                   # middle token
+        tokens = self.audio_tokens(key, audio, noisy.shape[1])
+        return self.net(noisy, t, None, style, audio_tokens=tokens)
 
 
 @torch.no_grad()

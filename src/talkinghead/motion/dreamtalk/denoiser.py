@@ -138,18 +138,31 @@ class DreamTalkDenoiser(PretrainedMixin, nn.Module):
         device = self.head.weight.device
         return self.encode_style(self.null_style_motion(batch, device))
 
-    def forward(self, noisy: torch.Tensor, t: torch.Tensor, audio: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def encode_audio(self, audio: torch.Tensor, length: int) -> torch.Tensor:
+        """Audio tokens of every frame's window: ``audio [B, L or L + 2w, D_a]`` raw -> ``[B * L, 2w + 1, d]``.
+
+        They depend on neither the noisy motion nor the step, so a sampler may compute them once and
+        pass them to :meth:`forward` at every step.
+        """
+        windows = sliding_windows(self.audio_norm(audio), length, self.config.window)  # [B, L, 11, Da]
+        return self.audio_encoder(rearrange(windows, "b l k d -> (b l) k d"))         # [BL, 11, d]
+
+    def forward(self, noisy: torch.Tensor, t: torch.Tensor, audio: torch.Tensor | None, style: torch.Tensor,
+                audio_tokens: torch.Tensor | None = None) -> torch.Tensor:
         """Predict the clean motion (Eq. 2).
 
         ``noisy: [B, L, C]`` normalised motion at step ``t: [B]``; ``audio: [B, L, D_a]`` or
-        ``[B, L + 2w, D_a]`` raw audio features (with ``w`` frames of context each side); ``style: [B, d]``
-        style code. Returns normalised ``m_(0)`` ``[B, L, C]``.
+        ``[B, L + 2w, D_a]`` raw audio features (with ``w`` frames of context each side), or ``None`` with
+        precomputed ``audio_tokens`` from :meth:`encode_audio`; ``style: [B, d]`` style code.
+        Returns normalised ``m_(0)`` ``[B, L, C]``.
         """
         b, length, _ = noisy.shape
         w = self.config.window
-        audio_win = sliding_windows(self.audio_norm(audio), length, w)          # [B, L, 11, Da]
+        if audio_tokens is None:
+            if audio is None:
+                raise TalkingHeadError("The denoiser needs audio features or precomputed audio tokens.")
+            audio_tokens = self.encode_audio(audio, length)                    # [BL, 11, d]
         motion_win = sliding_windows(noisy, length, w)                          # [B, L, 11, C]
-        audio_tokens = self.audio_encoder(rearrange(audio_win, "b l k d -> (b l) k d"))  # [BL, 11, d]
         kv = self.key_value(torch.cat([audio_tokens, rearrange(motion_win, "b l k c -> (b l) k c")], -1))
         kv = kv + self.step_embedding(t).repeat_interleave(length, 0)[:, None, :]
         query = style.repeat_interleave(length, 0)[:, None, :] + self.style_position  # [BL, 11, d] style tokens
