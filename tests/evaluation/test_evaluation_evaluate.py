@@ -66,6 +66,7 @@ def test_baselines_have_their_known_values(arkit_data: Path) -> None:
 
 
 def test_parse_baselines_and_bad_specs(tmp_path: Path) -> None:
+    (tmp_path / "denoiser").mkdir()
     methods = parse_baselines(["gt", "static", f"regression={tmp_path}", f"w/o lip expert={tmp_path}"])
     assert [m.name for m in methods] == ["Ground truth", "Static face", "Regression (same network, one step)",
                                          "w/o lip expert"]
@@ -95,7 +96,8 @@ def test_evaluate_command_writes_tables_and_judges(arkit_data: Path, tmp_path: P
     assert "DreamTalk (ours)" in md and "trained here" in md and "FID" not in md.replace("E-FID", "")
     # a second run reuses the saved judges
     code = main(["--quiet", "evaluate", "--data", str(arkit_data), "--preset", "tiny", "--baselines", "gt",
-                 "--video-clips", "0", "--sync-judge", str(out / "judges" / "syncnet_motion"), "-o", str(tmp_path / "r2")])
+                 "--video-clips", "0", "--sync-judge", str(out / "judges" / "syncnet_motion"),
+                 "-o", str(tmp_path / "r2")])
     assert code == 0 and not (tmp_path / "r2" / "judges").exists()
 
 

@@ -118,6 +118,10 @@ class DreamTalkMethod:
     one_step: bool = False
     _models: Any = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if not (Path(self.checkpoint) / "denoiser").is_dir():
+            raise TalkingHeadError(f"{self.checkpoint} holds no DreamTalk checkpoint (no denoiser/ folder).")
+
     def _load(self) -> Any:
         if self._models is None:
             from talkinghead.pipeline import DreamTalkModels
@@ -263,7 +267,8 @@ def motion_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], j
 
 
 def video_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], reference: Sequence[tuple[Any, Any]],
-                  judges: Judges, render_size: int, gt_features: np.ndarray | None) -> tuple[dict[str, float], np.ndarray | None]:
+                  judges: Judges, render_size: int, gt_features: np.ndarray | None,
+                  ) -> tuple[dict[str, float], np.ndarray | None]:
     """Table 3 for one method: render, compare with the rendered ground truth, judge mouth crops."""
     from talkinghead.evaluation.frechet import frechet_distance_from_features
     from talkinghead.evaluation.image import cpbd, psnr, ssim
@@ -450,7 +455,8 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
         seconds = time.perf_counter() - t0
         values = motion_metrics(clips, generated, judges)
         if n_video:
-            vids, _ = video_metrics(video_clips, generated[:n_video], reference, judges, config.render_size, gt_features)
+            vids, _ = video_metrics(video_clips, generated[:n_video], reference, judges, config.render_size,
+                                    gt_features)
             values.update(vids)
         results[method.name] = values
         log_event("evaluated", method=method.name, seconds=round(time.perf_counter() - t0, 1),

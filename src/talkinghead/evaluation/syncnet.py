@@ -564,9 +564,10 @@ def evaluate_offsets(model: SyncNet, clips: Sequence[SyncClip], shifts: Sequence
     return out
 
 
-def train_syncnet(dataset: Any, domain: str = "motion", preset: str = "cpu", train_config: SyncTrainConfig | None = None,
-                  split: str = "train", eval_split: str | None = "test", limit: int | None = None,
-                  **overrides: Any) -> tuple[SyncNet, dict[str, Any]]:
+def train_syncnet(dataset: Any, domain: str = "motion", preset: str = "cpu",
+                  train_config: SyncTrainConfig | None = None, split: str = "train",
+                  eval_split: str | None = "test", limit: int | None = None, **overrides: Any,
+                  ) -> tuple[SyncNet, dict[str, Any]]:
     """Train a judge on ``dataset`` (a :class:`Dataset` or its folder) and measure its offset accuracy on
     ``eval_split`` (falls back to ``val``; None skips). Returns the model and a report dict."""
     from talkinghead.data.dataset import Dataset
