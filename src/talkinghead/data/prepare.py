@@ -215,7 +215,9 @@ def prepare_videos(source: str | Path, out: str | Path, fps: float = 25.0, featu
         _init(*args)
         results = [_run_one(it) for it in progress(todo, "prepare videos")]
     elif todo:
-        with mp.get_context("fork").Pool(min(workers, len(todo)), initializer=_init, initargs=args) as pool:
+        # spawn, not fork: workers run MediaPipe, whose threads (if the parent ever used it) would
+        # deadlock a forked child
+        with mp.get_context("spawn").Pool(min(workers, len(todo)), initializer=_init, initargs=args) as pool:
             results = list(progress(pool.imap_unordered(_run_one, todo), "prepare videos", total=len(todo)))
     failed = {cid: status[len("failed: "):] for cid, status in results if status.startswith("failed")}
     for cid, why in failed.items():
