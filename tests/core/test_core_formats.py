@@ -108,3 +108,12 @@ def test_dataset_resume_and_checks(tmp_path: Path) -> None:
         Dataset(tmp_path / "ds")
     with pytest.raises(TalkingHeadError, match="does not exist"):
         Dataset(tmp_path / "missing")
+
+
+def test_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    path = _motion().save(tmp_path / "m.npz")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
