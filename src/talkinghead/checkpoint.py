@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from talkinghead import __version__
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
+from talkinghead.io.files import _umask
 
 FORMAT = "talkinghead-checkpoint"
 FORMAT_VERSION = 1
@@ -70,6 +71,7 @@ def save_checkpoint(directory: str | Path, info: CheckpointInfo, state: dict[str
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"component": info.component})
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700)
         if directory.exists():
             backup = directory.with_name(f".{directory.name}.old")
             shutil.rmtree(backup, ignore_errors=True)

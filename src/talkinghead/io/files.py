@@ -17,6 +17,7 @@ from talkinghead.errors import TalkingHeadError
 
 
 def _umask() -> int:
+    """The process umask (read without changing it for long)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
