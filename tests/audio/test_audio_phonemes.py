@@ -42,6 +42,7 @@ def test_vocabulary_and_visemes_cover_every_phoneme() -> None:
     ("θˈɜːɾi", ["TH", "ER", "T", "IY"]), ("dʒˈʌmps", ["JH", "AH", "M", "P", "S"]), ("ˈɑːɹ", ["AA", "R"]),
     ("ʃˈʊɹ", ["SH", "UH", "R"]), ("bˈʌʔn̩", ["B", "AH", "T", "AH", "N"]), ("ɡˈɛt", ["G", "EH", "T"]),
     ("sil", ["SIL"]), ("", ["SIL"]), ("ᵻ", ["IH"]), ("ɐ", ["AH"]),
+    ("a:", ["AA"]), ("ˈa:ɹ", ["AA", "R"]), ("eʲ", ["EH"]), ("t̪", ["T"]), ("t̪ʰeʲ", ["T", "EH"]),  # en-029, scots
 ])
 def test_ipa_to_arpabet(ipa: str, arpabet: list[str]) -> None:
     assert ipa_to_arpabet(ipa) == arpabet

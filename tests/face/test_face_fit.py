@@ -47,9 +47,10 @@ def test_bounded_solve_matches_scipy_lsq_linear(astronaut_fit) -> None:  # noqa:
     residual = (np.einsum("tne,te->tn", a, truth) + rng.normal(0, 0.01, (4, a.shape[1]))).reshape(4, 468, 2)
     got = fitter.solve_expression(rot, residual)
     for i in range(4):
-        lam = fitter.config.ridge * np.trace(a[i].T @ a[i]) / e
-        a_aug = np.vstack([a[i], np.sqrt(lam) * np.eye(e)])
-        b = np.concatenate([residual[i].reshape(-1), np.zeros(e)])
+        sw = np.sqrt(np.repeat(fitter.weights, 2))  # the fit's per-vertex weights, on x and y
+        lam = fitter.config.ridge * np.trace(a[i].T @ (sw[:, None] ** 2 * a[i])) / e
+        a_aug = np.vstack([sw[:, None] * a[i], np.sqrt(lam) * np.eye(e)])
+        b = np.concatenate([sw * residual[i].reshape(-1), np.zeros(e)])
         ref = lsq_linear(a_aug, b, bounds=(0.0, 1.0), method="bvls").x
         np.testing.assert_allclose(got[i], ref, atol=2e-3)
     assert got.min() >= 0.0 and got.max() <= 1.0

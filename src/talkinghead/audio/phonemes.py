@@ -66,7 +66,9 @@ _IPA: dict[str, tuple[str, ...]] = {
     "x": ("HH",), "ç": ("HH",), "m": ("M",), "n": ("N",), "ŋ": ("NG",), "l": ("L",), "ɫ": ("L",),
     "ɹ": ("R",), "r": ("R",), "ɾ": ("T",), "ɾ̃": ("N",), "ʔ": ("T",), "w": ("W",), "ʍ": ("W",), "j": ("Y",),
 }
-_IGNORED = set("ˈˌːˑ‿-_ .'\u0361\u0329\u031a\u02de")  # stress, length, ties, syllabic/unreleased marks
+# stress, length, ties, syllabic/unreleased marks; palatalised/aspirated/labialised (ʲ ʰ ʷ, en-gb-scotland
+# "eʲ"), dental and voiceless diacritics (t̪ in en-029): secondary articulations ARPAbet does not write
+_IGNORED = set("ˈˌːˑ‿-_ .'\u0361\u0329\u031a\u02de" "ʲʰʷ\u032a\u0325")
 _MAX_KEY = max(len(k) for k in _IPA)
 
 VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U")
@@ -110,7 +112,8 @@ def ipa_to_arpabet(ipa: str) -> list[str]:
     transcription (``"həlˈoʊ"`` -> ``["HH", "AH", "L", "OW"]``), read greedily longest symbol first.
     ``"sil"`` or an empty label (espeak's pauses) give ``["SIL"]``.
     """
-    text = ipa.strip().replace("ˈ", "").replace("ˌ", "")
+    # some voices (en-029) write the length mark as an ASCII colon ("a:")
+    text = ipa.strip().replace("ˈ", "").replace("ˌ", "").replace(":", "ː")
     if text.lower() in ("sil", "", "_", "pau"):
         return [SILENCE]
     out: list[str] = []

@@ -134,22 +134,13 @@ def plan_corpus(config: CorpusConfig) -> list[ClipPlan]:
     return plans
 
 
-_IPA_FIXES = str.maketrans({":": "ː", "ʲ": None, "ʰ": None, "ʷ": None, "\u032a": None, "\u0325": None})
-
-
-def clean_ipa(label: str) -> str:
-    """espeak IPA as :func:`ipa_to_arpabet` reads it: some voices write the length mark as an ASCII colon
-    (en-029) or add palatalisation (en-gb-scotland ``eʲ``), aspiration or dental marks (``t̪``)."""
-    return label.translate(_IPA_FIXES)
-
-
 def timed_phones(speech: Speech) -> list[TimedPhone]:
     """espeak IPA phone segments -> ARPAbet :class:`TimedPhone` s (multi-phone symbols split evenly)."""
     from talkinghead.audio.phonemes import ipa_to_arpabet
 
     out = []
     for seg in speech.phones:
-        phones = ipa_to_arpabet(clean_ipa(seg.label))
+        phones = ipa_to_arpabet(seg.label)
         width = (seg.end - seg.start) / len(phones)
         stress = stress_of(seg.label)
         for j, p in enumerate(phones):

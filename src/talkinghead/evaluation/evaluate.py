@@ -6,12 +6,16 @@ EMO Tab. 1-2 and DICE-Talk Tab. 1. Every method is a small adapter (:class:`Meth
 
 - ``ground-truth``: the clip's own motion (the papers' "GT" row);
 - ``static``: the neutral face with the first frame's head pose held (no motion at all);
-- :class:`DreamTalkMethod`: a DreamTalk checkpoint folder (``denoiser/``), style taken from the clip's
-  own ground-truth motion as in DreamTalk's evaluation (the reference clip is the test video), DDIM
-  sampling through :func:`talkinghead.pipeline.sample_motion`; the ablated variants (DreamTalk Tab. 2:
-  without lip expert, unconditional lip expert) are such checkpoints, given as ``NAME=DIR``;
-- ``regression=DIR``: the same network run once (one step from the fully noised input, no iterative
-  denoising); for a checkpoint trained without diffusion this is its regression output.
+- :class:`DreamTalkMethod`: a DreamTalk checkpoint folder (``denoiser/``) or a denoiser checkpoint,
+  style taken from the clip's own ground-truth motion as in DreamTalk's evaluation (the reference clip
+  is the test video), DDIM sampling through :func:`talkinghead.pipeline.sample_motion`; the ablated
+  variants (DreamTalk Tab. 2: without lip expert, unconditional lip expert) are such checkpoints, given
+  as ``NAME=DIR``;
+- ``regression=DIR``: a denoiser trained with ``train denoiser --regression`` (the same network, no
+  diffusion), run in one forward pass from its fixed input;
+- :class:`StylePredictionMethod` (``style:NAME=DIR``): a style predictor and its denoiser with the
+  protocol of DreamTalk App. A.1 (portrait from a different-emotion clip of the same speaker); the
+  Tab. 4 ablations (w/o speaker info, w/o cross-ID training, regression) are such checkpoints.
 
 Metrics (per table):
 
@@ -21,7 +25,11 @@ Metrics (per table):
    from the motion classifier trained on the train split (:mod:`.emotion`) when it has two emotions;
 2. head motion (all clips): diversity and Beat Align Score (FD2Talk), mean rotation velocity and its
    variance (EMO Tab. 2);
-3. video (the first ``video_clips`` clips rendered with the warp renderer at ``render_size``): PSNR,
+3. style prediction (when a style-predictor row is present; DreamTalk Tab. 4, :mod:`.style`): SCD for
+   the style-predictor rows, MD and SA for every row; SA's style classifier (speaker/emotion/intensity
+   classes) is trained on the evaluated split's ground-truth expression, as the paper trains it on the
+   test videos, so the ground-truth row's SA is its accuracy on its own training clips;
+4. video (the first ``video_clips`` clips rendered with the warp renderer at ``render_size``): PSNR,
    SSIM, CPBD against the rendered ground truth, LSE-D / LSE-C from the video-domain judge on mouth
    crops, and a Frechet distance over that judge's visual embeddings of 5-frame mouth clips, named
    "FVD-mouth (SyncNet-video, trained here)": Inception/I3D weights are not available, so no number
@@ -106,68 +114,228 @@ class StaticFace:
         return MotionSequence(np.zeros_like(m.expression), pose, m.layout, m.fps, m.identity, "static")
 
 
+def load_denoiser(checkpoint: str | Path) -> Any:
+    """The denoiser of a DreamTalk folder (``denoiser/``) or of a denoiser checkpoint folder itself."""
+    from talkinghead.motion.dreamtalk import DreamTalkDenoiser
+
+    path = Path(checkpoint)
+    return DreamTalkDenoiser.from_pretrained(path / "denoiser" if (path / "denoiser").is_dir() else path)
+
+
+def _checkpoint_component(path: Path) -> str | None:
+    """The component named in ``path/config.json`` (None when it is not a checkpoint folder)."""
+    try:
+        return str(json.loads((path / "config.json").read_text()).get("component"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _clip_audio(model: Any, clip: Clip, what: str, limit: int | None = None) -> np.ndarray:
+    """The clip's audio features ``[T, D]`` that ``model`` reads (its ``audio_features`` names, in order)."""
+    names = list((model.audio_features or {}).get("names", []))
+    missing = [n for n in names if n not in clip.features]
+    if not names or missing:
+        raise TalkingHeadError(f"The clip {clip.meta.id} lacks the audio feature(s) "
+                               f"{', '.join(missing or ['(none named)'])} that the {what} reads.")
+    parts = [np.asarray(clip.features[n], np.float32).reshape(len(clip.features[n]), -1) for n in names]
+    length = min(len(p) for p in parts) if limit is None else min(limit, *(len(p) for p in parts))
+    return np.concatenate([p[:length] for p in parts], axis=1)
+
+
+def _motion_reference(den: Any, m: MotionSequence, length: int) -> np.ndarray:
+    """The style reference of a clip: its expression (+ pose) ``[N, C]``, middle 256 frames at most."""
+    from talkinghead.motion.dreamtalk.style_bank import middle_frames
+
+    reference = m.expression[:length]
+    if den.config.generate_pose:
+        reference = np.concatenate([reference, m.pose[:length]], axis=1)
+    return middle_frames(reference.astype(np.float32))
+
+
+def motion_with_style(den: Any, clip: Clip, style: np.ndarray, steps: int, seed: int, source: str) -> MotionSequence:
+    """Motion of ``clip``'s length from its audio and a style code ``[d]``: DDIM sampling for a diffusion
+    denoiser, one forward pass from the fixed input for a regression one (``config.regression``)."""
+    import torch
+
+    from talkinghead.pipeline import GenerateConfig, sample_motion
+
+    m = clip.motion
+    if den.layout and tuple(den.layout.get("channels", ())) != tuple(m.layout.channels):
+        raise TalkingHeadError(f"The denoiser of {source} was trained on another channel layout than the dataset's.")
+    audio = _clip_audio(den, clip, "denoiser", len(m))
+    length = len(audio)
+    if den.config.regression:
+        with torch.no_grad():
+            x0 = den.regress(torch.from_numpy(audio)[None], torch.from_numpy(np.asarray(style, np.float32))[None])
+            motion = den.motion_norm.inverse(x0)[0].numpy()
+    else:
+        motion = sample_motion(den, audio, style, GenerateConfig.preset("cpu", steps=steps, seed=seed))
+    e = den.config.expression_dim
+    expression = np.zeros((len(m), m.layout.size), np.float32)
+    expression[:length] = motion[:, :e]
+    expression[length:] = motion[-1:, :e]
+    pose = np.repeat(m.pose[:1], len(m), 0)
+    if den.config.generate_pose:
+        pose[:length] = motion[:, e:e + 6]
+        pose[length:] = motion[-1:, e:e + 6]
+    return MotionSequence(expression, pose, m.layout, m.fps, m.identity, source)
+
+
 @dataclass
 class DreamTalkMethod:
-    """A DreamTalk checkpoint folder; the style is encoded from the clip's own ground-truth motion.
-    ``one_step``: a single network evaluation (the regression baseline) instead of ``steps`` of DDIM."""
+    """A DreamTalk denoiser (a folder with ``denoiser/``, or a denoiser checkpoint folder); the style is
+    encoded from the clip's own ground-truth motion, as in DreamTalk's evaluation. The ablated variants
+    of Tab. 2 (w/o lip expert, uncond lip expert) are such checkpoints; a checkpoint trained with
+    ``--regression`` runs in one forward pass (the regression baseline), any other with ``steps`` of DDIM."""
 
     name: str
     checkpoint: str | Path
     steps: int = 10
     seed: int = 0
-    one_step: bool = False
-    _models: Any = field(default=None, repr=False)
+    _denoiser: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not (Path(self.checkpoint) / "denoiser").is_dir():
-            raise TalkingHeadError(f"{self.checkpoint} holds no DreamTalk checkpoint (no denoiser/ folder).")
+        path = Path(self.checkpoint)
+        if not (path / "denoiser").is_dir() and _checkpoint_component(path) != "dreamtalk.denoiser":
+            raise TalkingHeadError(f"{self.checkpoint} holds no DreamTalk denoiser (no denoiser/ folder and no "
+                                   "denoiser checkpoint).")
 
-    def _load(self) -> Any:
-        if self._models is None:
-            from talkinghead.pipeline import DreamTalkModels
-
-            self._models = DreamTalkModels.load(self.checkpoint)
-        return self._models
+    @property
+    def denoiser(self) -> Any:
+        if self._denoiser is None:
+            self._denoiser = load_denoiser(self.checkpoint)
+        return self._denoiser
 
     def generate(self, clip: Clip) -> MotionSequence:
         import torch
 
-        from talkinghead.motion.dreamtalk.style_bank import middle_frames
-        from talkinghead.pipeline import GenerateConfig, sample_motion
-
-        den = self._load().denoiser
-        m = clip.motion
-        if den.layout and tuple(den.layout.get("channels", ())) != tuple(m.layout.channels):
-            raise TalkingHeadError(f"The checkpoint {self.checkpoint} was trained on another channel layout "
-                                   "than the dataset's.")
-        names = list((den.audio_features or {}).get("names", []))
-        missing = [n for n in names if n not in clip.features]
-        if not names or missing:
-            raise TalkingHeadError(f"The clip {clip.meta.id} lacks the audio feature(s) "
-                                   f"{', '.join(missing or ['(none named)'])} that {self.checkpoint} reads.")
-        parts = [np.asarray(clip.features[n], np.float32).reshape(len(clip.features[n]), -1) for n in names]
-        length = min(len(m), *(len(p) for p in parts))
-        audio = np.concatenate([p[:length] for p in parts], axis=1)
-        reference = m.expression[:length]
-        if den.config.generate_pose:
-            reference = np.concatenate([reference, m.pose[:length]], axis=1)
+        den = self.denoiser
+        length = min(len(clip.motion), len(_clip_audio(den, clip, "denoiser")))
         with torch.no_grad():
-            style = den.encode_style(torch.from_numpy(middle_frames(reference.astype(np.float32)))[None])[0].numpy()
-        config = GenerateConfig.preset("cpu", steps=1 if self.one_step else self.steps, seed=self.seed)
-        motion = sample_motion(den, audio, style, config)
-        e = den.config.expression_dim
-        expression = np.zeros((len(m), m.layout.size), np.float32)
-        expression[:length] = motion[:, :e]
-        expression[length:] = motion[-1:, :e]
-        pose = np.repeat(m.pose[:1], len(m), 0)
-        if den.config.generate_pose:
-            pose[:length] = motion[:, e:e + 6]
-            pose[length:] = motion[-1:, e:e + 6]
-        return MotionSequence(expression, pose, m.layout, m.fps, m.identity, f"{self.name}:{self.checkpoint}")
+            style = den.encode_style(torch.from_numpy(_motion_reference(den, clip.motion, length))[None])[0].numpy()
+        return motion_with_style(den, clip, style, self.steps, self.seed, f"{self.name}:{self.checkpoint}")
+
+
+@dataclass
+class StylePredictionMethod:
+    """A style predictor and its denoiser, evaluated with DreamTalk's protocol for Tab. 4 (App. A.1).
+
+    For each clip the portrait (the identity descriptor) comes from a clip of the *same speaker with a
+    different emotion* (any split; another clip of the speaker, then the clip itself, only when there is
+    none, counted in :attr:`notes`); the style code is predicted from the clip's audio and that identity
+    (the style predictor's sampler as in ``generate``: DDIM ``style_steps``, or one pass for a regression
+    predictor) and the motion generated from the clip's audio with it. :attr:`style_codes` keeps
+    ``(predicted, reference)`` per clip, the reference being the denoiser's style code of the clip's own
+    ground-truth motion (SCD). The generated motion keeps the clip's identity, so landmark metrics
+    measure motion only.
+
+    ``checkpoint``: a folder with ``style_predictor/`` and ``denoiser/``, or a style-predictor
+    checkpoint folder whose denoiser is ``denoiser`` (default: the path recorded when it was trained).
+    """
+
+    name: str
+    checkpoint: str | Path
+    steps: int = 10
+    seed: int = 0
+    style_steps: int = 50
+    denoiser_dir: str | Path | None = None
+    style_codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    notes: list[str] = field(default_factory=list, repr=False)
+    _models: Any = field(default=None, repr=False)
+    _partners: dict[str, str] = field(default_factory=dict, repr=False)
+    _identities: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        path = Path(self.checkpoint)
+        if not (path / "style_predictor").is_dir() and _checkpoint_component(path) != "dreamtalk.style_predictor":
+            raise TalkingHeadError(f"{self.checkpoint} holds no DreamTalk style predictor.")
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._models is None:
+            from talkinghead.checkpoint import read_checkpoint_info
+            from talkinghead.motion.dreamtalk import StylePredictor
+            from talkinghead.motion.dreamtalk.style_bank import style_encoder_fingerprint
+
+            path = Path(self.checkpoint)
+            folder = (path / "style_predictor") if (path / "style_predictor").is_dir() else path
+            predictor = StylePredictor.from_pretrained(folder)
+            extra = read_checkpoint_info(folder).extra
+            beside = path / "denoiser"
+            den_dir = self.denoiser_dir or (beside if beside.is_dir() else extra.get("denoiser"))
+            if not den_dir or not Path(den_dir).is_dir():
+                raise TalkingHeadError(f"The denoiser of the style predictor {self.checkpoint} is not at hand; put it "
+                                       "next to it as denoiser/.")
+            den = load_denoiser(den_dir)
+            if predictor.config.style_dim != den.config.d_model:
+                raise TalkingHeadError(f"The style predictor {self.checkpoint} was trained for another denoiser.")
+            stored = extra.get("denoiser_fingerprint")
+            if stored and stored != style_encoder_fingerprint(den):
+                raise TalkingHeadError(f"The style predictor {self.checkpoint} learned the style codes of another "
+                                       f"denoiser than {den_dir}.")
+            self._models = (predictor, den)
+        return self._models
+
+    def prepare(self, dataset: Dataset, clips: Sequence[Clip]) -> None:
+        """Choose each clip's portrait: same speaker, different emotion (DreamTalk App. A.1)."""
+        metas = [dataset.meta(i) for i in dataset.ids()]
+        fallback = 0
+        for index, clip in enumerate(clips):
+            same = [m for m in metas if m.speaker == clip.meta.speaker and m.id != clip.meta.id]
+            other = [m for m in same if m.emotion != clip.meta.emotion]
+            pool = other or same
+            if not other:
+                fallback += 1
+            if pool:
+                preferred = [m for m in pool if m.split == clip.meta.split] or pool
+                rng = np.random.default_rng([self.seed, index])
+                partner = sorted(m.id for m in preferred)[int(rng.integers(len(preferred)))]
+            else:
+                partner = clip.meta.id
+            self._partners[clip.meta.id] = partner
+            if partner not in self._identities:
+                source = clip if partner == clip.meta.id else dataset.clip(partner)
+                desc = source.motion.identity.get("descriptor")
+                self._identities[partner] = np.zeros(0, np.float32) if desc is None else \
+                    np.asarray(desc, np.float32).reshape(-1)
+        if fallback:
+            self.notes.append(f"{self.name}: {fallback} of {len(clips)} clips have no clip of the same speaker with "
+                              "another emotion; their portrait came from another clip of the speaker (or themselves).")
+
+    def generate(self, clip: Clip) -> MotionSequence:
+        import torch
+
+        from talkinghead.diffusion import ScheduleConfig
+        from talkinghead.motion.dreamtalk import predict_style
+        from talkinghead.motion.dreamtalk.style_bank import middle_frames
+
+        predictor, den = self._load()
+        if clip.meta.id not in self._partners:
+            raise TalkingHeadError("StylePredictionMethod.prepare must run before generate.")
+        identity = self._identities[self._partners[clip.meta.id]]
+        if predictor.config.speaker_info and len(identity) != predictor.config.identity_dim:
+            raise TalkingHeadError(f"The style predictor expects a {predictor.config.identity_dim}-value identity "
+                                   f"descriptor; clip {self._partners[clip.meta.id]} has {len(identity)}.")
+        audio = middle_frames(_clip_audio(predictor, clip, "style predictor"), predictor.config.max_frames)
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        ident = torch.from_numpy(identity)[None] if predictor.config.speaker_info else None
+        predicted = predict_style(predictor, torch.from_numpy(audio)[None], ident,
+                                  schedule=ScheduleConfig(num_inference_steps=self.style_steps),
+                                  steps=self.style_steps, sampler="ddim", generator=generator)[0].numpy()
+        length = min(len(clip.motion), len(_clip_audio(den, clip, "denoiser")))
+        with torch.no_grad():
+            reference = den.encode_style(torch.from_numpy(_motion_reference(den, clip.motion, length))[None])[0]
+        self.style_codes[clip.meta.id] = (predicted, reference.numpy())
+        return motion_with_style(den, clip, predicted, self.steps, self.seed, f"{self.name}:{self.checkpoint}")
 
 
 def parse_baselines(specs: Sequence[str], steps: int = 10, seed: int = 0) -> list[Method]:
-    """``ground-truth``/``gt``, ``static``, ``regression=DIR`` or ``NAME=DIR`` (a DreamTalk checkpoint)."""
+    """``ground-truth``/``gt``, ``static``, ``NAME=DIR`` or ``style:NAME=DIR``.
+
+    ``NAME=DIR``: a denoiser (folder with ``denoiser/`` or a denoiser checkpoint): a Tab. 2 row, style
+    from the clip's own motion; ``regression=DIR`` must be a denoiser trained with ``--regression``.
+    ``style:NAME=DIR`` (or ``NAME=DIR`` where DIR is a style-predictor checkpoint): a Tab. 4 row, style
+    predicted from audio and a portrait of the same speaker with another emotion.
+    """
     methods: list[Method] = []
     for spec in specs:
         key = spec.strip()
@@ -177,19 +345,36 @@ def parse_baselines(specs: Sequence[str], steps: int = 10, seed: int = 0) -> lis
             methods.append(StaticFace())
         elif "=" in key:
             name, _, path = key.partition("=")
-            if not name.strip() or not path.strip():
+            name = name.strip()
+            style = name.lower().startswith("style:")
+            if style:
+                name = name[len("style:"):].strip()
+            if not name or not path.strip():
                 raise TalkingHeadError(f"The baseline '{spec}' should be NAME=CHECKPOINT_DIR.")
             if not Path(path).is_dir():
                 raise TalkingHeadError(f"The checkpoint folder {path} of baseline '{name}' does not exist.")
-            regression = name.strip().lower() == "regression"
-            methods.append(DreamTalkMethod("Regression (same network, one step)" if regression else name.strip(),
-                                           path, steps, seed, one_step=regression))
+            if style or _checkpoint_component(Path(path)) == "dreamtalk.style_predictor":
+                methods.append(StylePredictionMethod(name, path, steps, seed))
+            elif name.lower() == "regression":
+                den = load_denoiser(path) if _is_denoiser(Path(path)) else None
+                if den is None or not den.config.regression:
+                    raise TalkingHeadError(f"The regression baseline needs a denoiser trained with --regression; "
+                                           f"{path} is not one.")
+                methods.append(DreamTalkMethod("Regression (same network, no diffusion)", path, steps, seed,
+                                               _denoiser=den))
+            else:
+                methods.append(DreamTalkMethod(name, path, steps, seed))
         else:
-            raise TalkingHeadError(f"Unknown baseline '{spec}'; use ground-truth, static, regression=DIR or NAME=DIR.")
+            raise TalkingHeadError(f"Unknown baseline '{spec}'; use ground-truth, static, regression=DIR, NAME=DIR "
+                                   "or style:NAME=DIR.")
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise TalkingHeadError("Two baselines have the same name.")
     return methods
+
+
+def _is_denoiser(path: Path) -> bool:
+    return (path / "denoiser").is_dir() or _checkpoint_component(path) == "dreamtalk.denoiser"
 
 
 # --------------------------------------------------------------------------------------------- metrics
@@ -201,6 +386,7 @@ class Judges:
     sync_motion: Any = None
     sync_video: Any = None
     emotion: Any = None
+    style: Any = None
     reports: dict[str, Any] = field(default_factory=dict)
 
 
@@ -306,6 +492,38 @@ def _window_features(judge: Any, crops: np.ndarray) -> np.ndarray:
         return judge.embed_visual(windows).numpy()
 
 
+def style_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], classifier: Any,
+                  style_codes: dict[str, tuple[np.ndarray, np.ndarray]] | None) -> dict[str, float]:
+    """DreamTalk Tab. 4 for one method: MD and SA, and SCD when the method predicted style codes."""
+    from talkinghead.evaluation.style import motion_distance, style_accuracy, style_code_distance, style_label
+
+    out = {"MD": motion_distance(list(generated), [c.motion for c in clips])}
+    if classifier is not None:
+        labels = [style_label(c.meta.speaker, c.meta.emotion, c.meta.intensity) for c in clips]
+        known = set(classifier.config.classes)
+        pairs = [(g, label) for g, label in zip(generated, labels, strict=True) if label in known]
+        if pairs:
+            out["SA"] = style_accuracy(classifier, [p[0] for p in pairs], [p[1] for p in pairs])
+    if style_codes is not None:
+        codes = [style_codes[c.meta.id] for c in clips if c.meta.id in style_codes]
+        if codes:
+            out["SCD"] = style_code_distance(np.stack([p for p, _ in codes]), np.stack([r for _, r in codes]))
+    return out
+
+
+def train_style_classifier(clips: Sequence[Clip], preset: str) -> Any:
+    """SA's style classifier on the clips' ground-truth expression (classes: speaker/emotion/intensity);
+    None when the clips hold fewer than two styles."""
+    from talkinghead.evaluation.classifier import MotionClassifier, MotionClassifierConfig
+    from talkinghead.evaluation.style import style_label
+
+    labels = [style_label(c.meta.speaker, c.meta.emotion, c.meta.intensity) for c in clips]
+    if len(set(labels)) < 2:
+        return None
+    return MotionClassifier.fit([c.motion for c in clips], labels,
+                                MotionClassifierConfig.preset(preset, use_pose=False))
+
+
 # --------------------------------------------------------------------------------------------- judges
 
 def load_or_train_judges(data: Dataset, out: Path, config: EvaluateConfig, sync_motion: str | Path | None,
@@ -375,13 +593,14 @@ def _json_number(v: float) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
-LOWER_BETTER = {"LSE-D", "M-LMD", "F-LMD", "E-FID", "LSE-D (video)", FVD_NAME}
+LOWER_BETTER = {"LSE-D", "M-LMD", "F-LMD", "E-FID", "LSE-D (video)", FVD_NAME, "SCD", "MD"}
 HIGHER_BETTER = {"LSE-C", "In sync", "Emotion acc.", "Emo-Score", "Diversity", "BAS", "PSNR", "SSIM", "CPBD",
-                 "LSE-C (video)"}
+                 "LSE-C (video)", "SA"}
 TABLES = (
     ("Lip sync, landmarks and expression", ("LSE-D", "LSE-C", "In sync", "M-LMD", "F-LMD", "E-FID", "Emotion acc.",
                                              "Emo-Score")),
     ("Head motion", ("Diversity", "BAS", "Velocity", "Velocity var.")),
+    ("Style prediction (DreamTalk Tab. 4)", ("SCD", "MD", "SA")),
     ("Rendered video", ("PSNR", "SSIM", "CPBD", "LSE-D (video)", "LSE-C (video)", FVD_NAME)),
 )
 
@@ -446,14 +665,22 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
         if judges.sync_video is not None:
             gt_features = np.concatenate([_window_features(judges.sync_video, r[1]) for r in reference])
     results: dict[str, dict[str, float]] = {}
+    style_table = any(hasattr(m, "style_codes") for m in methods)
+    if style_table and judges.style is None:
+        judges.style = train_style_classifier(clips, config.judge_preset)
     for method in methods:
         t0 = time.perf_counter()
+        prepare = getattr(method, "prepare", None)
+        if prepare is not None:
+            prepare(dataset, clips)
         generated = [method.generate(c) for c in progress(clips, f"generating: {method.name}", total=len(clips))]
         for c, g in zip(clips, generated, strict=True):
             if len(g) != len(c.motion):
                 raise TalkingHeadError(f"{method.name} made {len(g)} frames for clip {c.meta.id} of {len(c.motion)}.")
         seconds = time.perf_counter() - t0
         values = motion_metrics(clips, generated, judges)
+        if style_table:
+            values.update(style_metrics(clips, generated, judges.style, getattr(method, "style_codes", None)))
         if n_video:
             vids, _ = video_metrics(video_clips, generated[:n_video], reference, judges, config.render_size,
                                     gt_features)
@@ -474,6 +701,14 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
         "embeddings of 5-frame mouth-crop clips (rendered ground truth as the reference set).",
         "Emotion accuracy: a motion classifier trained on the train split (talkinghead.evaluation.emotion).",
     ]
+    if style_table:
+        notes.append("Style prediction (DreamTalk App. A.1): each clip's portrait identity comes from a clip of the "
+                     "same speaker with another emotion; SCD is the L2 distance of the predicted style code to the "
+                     "denoiser's code of the clip's own motion, MD the mean per-frame L2 distance of generated to "
+                     "ground-truth expression, SA the accuracy of a speaker/emotion/intensity classifier trained on "
+                     "this split's ground-truth expression.")
+    for method in methods:
+        notes.extend(getattr(method, "notes", []))
     for name, info in judges.reports.items():
         acc = info.get("eval_in_sync_accuracy")
         if acc is not None:

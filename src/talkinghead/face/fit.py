@@ -10,9 +10,11 @@ Per frame, with landmarks ``P [468, 3]`` in the y-up frame of :func:`image_to_mo
    reflection fix), batched over frames; then Gauss-Newton on the weak-perspective reprojection
    error ``|| P_xy - s (R V)_xy - t ||^2`` (:func:`refine_pose_2d`). MediaPipe's depth only
    initialises: it is its least reliable coordinate, and :func:`project` uses the image plane.
-2. Expression: ``min_c || (R B c)_xy - r ||^2 + lambda ||c||^2 + mu sum(c)`` subject to
+2. Expression: ``min_c || (R B c)_xy - r ||_W^2 + lambda ||c||^2 + mu sum(c)`` subject to
    ``0 <= c <= 1``, with ``r = (P_xy - t) / s - (R neutral)_xy``. The L1 term (linear, as ``c >= 0``)
-   keeps channels the data does not ask for at 0. ``A^T A`` is assembled from nine precomputed
+   keeps channels the data does not ask for at 0. ``W`` weights MediaPipe's contour points 1 and the
+   interior points ``interior_weight`` (:func:`vertex_weights`, like the sparse 68-landmark loss of
+   Deep3DFace: interior points carry little image evidence). ``A^T A`` is assembled from nine precomputed
    ``E x E`` blocks; the box-constrained problem is solved for all frames at once by accelerated
    projected gradient (FISTA, Beck & Teboulle 2009, with adaptive restart) on the Jacobi-scaled
    problem and an exact solve on the active set it finds. Tests check it against
@@ -45,6 +47,7 @@ from talkinghead.face.model import (
     check_identity,
     image_to_model_axes,
     matrix_to_euler,
+    mesh_regions,
 )
 
 
@@ -53,7 +56,8 @@ class FitConfig(Config):
     """Fitting weights and solver settings."""
 
     ridge: float = 1e-3  # lambda, relative to the mean diagonal of A^T A
-    sparsity: float = 1e-2  # mu: an L1 (= linear, as c >= 0) cost, relative to that mean diagonal
+    sparsity: float = 2e-2  # mu: an L1 (= linear, as c >= 0) cost, relative to that mean diagonal
+    interior_weight: float = 0.1  # weight of mesh points off the contours (lips, eyes, brows, nose, oval)
     iterations: int = 100  # projected-gradient iterations of the box-constrained solve (then an exact polish)
     pose_steps: int = 4  # Gauss-Newton steps of the 2D pose refinement
     refinements: int = 1  # extra pose + expression rounds on the deformed mesh
@@ -125,6 +129,20 @@ def refine_pose_2d(verts: np.ndarray, target: np.ndarray, s: np.ndarray, rot: np
     return s, rot, t
 
 
+def vertex_weights(interior: float) -> np.ndarray:
+    """Per-vertex weights ``[468]`` of the expression fit: 1 on MediaPipe's contour points, ``interior``
+    elsewhere. The contours are where the image has edges; interior points are placed by MediaPipe's
+    shape prior and follow the face's deformation only partly (measured on warp-rendered video: they
+    moved 0.7x as far as the rendered mesh), which, given full weight, pulls the fit toward mixtures of
+    secondary channels and shrinks the primary one."""
+    r = mesh_regions()
+    contour = np.concatenate([r[k] for k in ("lips", "left_eye", "right_eye", "left_brow", "right_brow",
+                                             "nose", "oval")])
+    w = np.full(NUM_VERTICES, float(interior))
+    w[contour] = 1.0
+    return w
+
+
 class ExpressionFitter:
     """Fits ``(expression [T, E], pose [T, 6])`` of one identity to landmark frames."""
 
@@ -135,16 +153,18 @@ class ExpressionFitter:
         self.model = FaceModel.for_identity(identity["neutral"])
         self.neutral = self.model.neutral.astype(np.float64)
         self.basis = self.model.basis.astype(np.float64)  # [E, V, 3]
-        self._b_flat = self.basis.reshape(len(self.basis), -1).T  # [3V, E]
-        self._k = np.einsum("evc,fvd->cdef", self.basis, self.basis)  # [3, 3, E, E]
+        self.weights = vertex_weights(self.config.interior_weight)  # [V]
+        weighted = self.basis * self.weights[None, :, None]
+        self._b_flat = weighted.reshape(len(self.basis), -1).T  # [3V, E]: W B
+        self._k = np.einsum("evc,fvd->cdef", weighted, self.basis)  # [3, 3, E, E]: B^T W B
 
     # ------------------------------------------------------------------------------------ solves
     def solve_expression(self, rot: np.ndarray, residual: np.ndarray) -> np.ndarray:
-        """Bounded least squares ``min || (R B c)_xy - r ||^2 + lambda |c|^2 + mu sum(c)``, ``0 <= c <= 1``.
+        """Bounded least squares ``min || (R B c)_xy - r ||_W^2 + lambda |c|^2 + mu sum(c)``, ``0 <= c <= 1``.
 
         ``rot [T, 3, 3]``, ``residual [T, 468, 2]`` (model units, image-aligned axes) -> ``c [T, E]``.
         """
-        # A = (R B)_xy, so A^T A = sum_cd M_cd K_cd with M = R_xy^T R_xy and K_cd = sum_v B_vc^T B_vd
+        # A = (R B)_xy, so A^T W A = sum_cd M_cd K_cd with M = R_xy^T R_xy and K_cd = sum_v w_v B_vc^T B_vd
         # (precomputed), and A^T r = B^T (R_xy^T r): no [T, V, 2, E] tensor is ever formed.
         t = len(rot)
         m = rot[:, :2].transpose(0, 2, 1) @ rot[:, :2]  # [T, 3, 3]

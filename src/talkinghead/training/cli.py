@@ -27,6 +27,15 @@ def register(sub: Any) -> None:
     p.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, fsdp, ... (Lightning Fabric)")
     p.add_argument("--accelerator", default="cpu", help="cpu, gpu, cuda, mps or auto")
     p.add_argument("--resume", action="store_true", help="continue from OUT.train/ after an interruption")
+    v = p.add_argument_group("ablation variants (DreamTalk Tab. 2 and Tab. 4)")
+    v.add_argument("--regression", action="store_true",
+                   help="denoiser or style-predictor: the same network trained without diffusion (fixed input)")
+    v.add_argument("--unconditional", action="store_true",
+                   help="lip-expert: no style conditioning (Tab. 2 'uncond lip expert')")
+    v.add_argument("--no-speaker-info", action="store_true",
+                   help="style-predictor: no speaker-info token, audio only (Tab. 4 'w/o speaker info')")
+    v.add_argument("--same-clip-identity", action="store_true",
+                   help="style-predictor: identity from the same clip (Tab. 4 'w/o cross-ID training')")
     p.set_defaults(func=run)
 
 
@@ -36,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     summary = train(args.component, args.data, args.out, args.preset, steps=args.steps, batch_size=args.batch_size,
                     seed=args.seed, features=tuple(args.features), lip_expert=args.lip_expert,
                     denoiser=args.denoiser, devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
-                    accelerator=args.accelerator, resume=args.resume)
+                    accelerator=args.accelerator, resume=args.resume, regression=args.regression,
+                    unconditional=args.unconditional, no_speaker_info=args.no_speaker_info,
+                    same_clip_identity=args.same_clip_identity)
     if summary["rank"] == 0:
         print(f"trained {summary['component']}: steps {summary['start']}->{summary['end']}, "
               f"loss {summary['first_loss']:.4f} -> {summary['last_loss']:.4f}, "

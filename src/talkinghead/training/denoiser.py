@@ -7,7 +7,10 @@ audio context each side), a style reference ``R`` drawn from the same clip (3.3)
 mean over frames and channels) ``+ lambda_sync * -log P_sync`` (Eq. 7) from the frozen style-aware lip
 expert on ``n`` generated frames of the chunk (style-conditioned samples only, since the expert judges
 sync under the reference's style). Without a lip expert the sync term is off (the paper's
-"w/o lip expert" ablation, Table 2).
+"w/o lip expert" ablation, Table 2); with an unconditional lip expert (``style_aware = False``) it is
+the "uncond lip expert" ablation. With ``DenoiserConfig.regression`` the network sees the fixed input
+(zero motion, step 0) instead of ``m_t`` and ``t``, with the same losses: the "same network, no diffusion"
+regression baseline (:mod:`talkinghead.motion.dreamtalk.variants`).
 """
 
 from __future__ import annotations
@@ -56,12 +59,15 @@ class _DenoiserStep(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         net, cfg = self.net, self.config
         x0 = net.motion_norm(batch["motion"])                                     # [B, L, C]
-        xt = add_noise(self.scheduler, x0, batch["noise"], batch["t"])
+        if net.config.regression:  # no diffusion: a fixed input, the network maps audio + style to motion
+            xt, t = net.regression_input(x0.shape[0], x0.shape[1], x0.device)
+        else:
+            xt, t = add_noise(self.scheduler, x0, batch["noise"], batch["t"]), batch["t"]
         null = batch["null"]                                                      # [B] bool
         style = net.encode_style(batch["style"], batch["style_valid"])
         null_code = net.encode_style(net.null_style_motion(1, x0.device)).expand_as(style)
         style = torch.where(null[:, None], null_code, style)
-        pred = net(xt, batch["t"], batch["audio"], style)
+        pred = net(xt, t, batch["audio"], style)
         denoise = F.mse_loss(pred, x0)                                            # Eq. 6
         loss = cfg.lambda_denoise * denoise
         metrics = {"denoise": denoise.detach()}

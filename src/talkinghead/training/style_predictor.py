@@ -4,6 +4,12 @@ A sample draws a random clip, an audio segment of ``min_frames..max_frames`` fra
 code ``s_(0)`` of the same segment's motion from the trained (frozen) denoiser's style encoder. The
 identity descriptor comes from *another* clip of the same speaker (cross-identity training, 3.3 / A.1),
 so expression leaking into identity parameters cannot be used. Loss: ``||s0 - S(s_t, t, A, I)||^2``.
+
+Ablations (App. A.1 Tab. 4): ``cross_identity = False`` takes the identity from the same clip ("w/o
+cross-ID training"); the model config's ``speaker_info = False`` drops the speaker token ("w/o speaker
+info") and ``regression`` feeds the fixed input (zero style, step 0) instead of ``s_t, t`` ("regression").
+The checkpoint's ``extra["variant"]`` records all three, and ``extra["denoiser_fingerprint"]`` the style
+encoder whose codes were learned.
 """
 
 from __future__ import annotations
@@ -43,8 +49,12 @@ class _StylePredictorStep(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         s0 = self.net.style_norm(batch["style"])
-        st = add_noise(self.scheduler, s0, batch["noise"], batch["t"])
-        pred = self.net(st, batch["t"], batch["audio"], batch["identity"], batch["audio_valid"])
+        if self.net.config.regression:  # no diffusion: a fixed input, the network maps audio to the code
+            st, t = self.net.regression_input(s0.shape[0], s0.device)
+        else:
+            st, t = add_noise(self.scheduler, s0, batch["noise"], batch["t"]), batch["t"]
+        identity = batch["identity"] if self.net.config.speaker_info else None
+        pred = self.net(st, t, batch["audio"], identity, batch["audio_valid"])
         loss = F.mse_loss(pred, s0)                                               # Eq. 9
         return loss, {"loss": loss.detach()}
 
@@ -62,7 +72,8 @@ class StylePredictorSolver(Solver):
         self.train_config = train_config
         self.schedule = schedule or ScheduleConfig()
         self.denoiser = denoiser.eval().requires_grad_(False)
-        self.model_config = model_config.replace(audio_dim=corpus.audio_dim, identity_dim=corpus.descriptor_dim(),
+        identity_dim = corpus.descriptor_dim() if model_config.speaker_info else 0
+        self.model_config = model_config.replace(audio_dim=corpus.audio_dim, identity_dim=identity_dim,
                                                  style_dim=denoiser.config.d_model)
         rng = np.random.default_rng([train_config.seed, 12345])
         codes = [self._style_codes(rng, [corpus.pick(rng) for _ in range(64)])[0] for _ in range(4)]
@@ -96,8 +107,9 @@ class StylePredictorSolver(Solver):
         spec = dict(self.corpus.audio_spec(), denoiser_style_dim=self.denoiser.config.d_model)
         model = StylePredictor(self.model_config, layout=self.corpus.layout.to_dict(), audio_features=spec)
         model.audio_norm.set_stats(*map(torch.from_numpy, self.corpus.stats("audio")))
-        desc = np.stack([c.descriptor for c in self.corpus.clips if c.descriptor is not None])
-        model.identity_norm.set_stats(torch.from_numpy(desc.mean(0)), torch.from_numpy(desc.std(0) + 1e-3))
+        if self.model_config.speaker_info:
+            desc = np.stack([c.descriptor for c in self.corpus.clips if c.descriptor is not None])
+            model.identity_norm.set_stats(torch.from_numpy(desc.mean(0)), torch.from_numpy(desc.std(0) + 1e-3))
         model.style_norm.set_stats(*self.style_stats)
         return model
 
@@ -118,6 +130,9 @@ class StylePredictorSolver(Solver):
         for i, (c, s, n) in enumerate(segs):
             audio[i, :n] = c.audio[s:s + n]
             valid[i, :n] = True
+            if not self.model_config.speaker_info:
+                identity.append(np.zeros(0, np.float32))
+                continue
             source = self.corpus.other_clip_of_speaker(rng, c) if self.train_config.cross_identity else c
             assert source.descriptor is not None
             identity.append(source.descriptor)

@@ -23,6 +23,10 @@ Extensions beyond the paper (documented deviations):
   Gaussian of the forward process matches the data's scale for any channel layout;
 - the null style of classifier-free guidance (3.3) is, as in the paper, an all-zero motion sequence
   (zeros in raw units, i.e. the neutral face), encoded by the same style encoder.
+
+Variant ``regression`` (the "same network, no diffusion" baseline, see :mod:`.variants`): the network
+is trained and run from a fixed input, :meth:`DreamTalkDenoiser.regression_input` (all-zero normalised
+motion at step 0), so it maps audio + style to motion in one forward pass (:meth:`DreamTalkDenoiser.regress`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dreamtalk.audio_encoder import AudioWindowEncoder
 from talkinghead.motion.dreamtalk.layers import Normalizer, StepEmbedding
 from talkinghead.motion.dreamtalk.style_encoder import StyleEncoder
+from talkinghead.motion.dreamtalk.variants import with_added_defaults
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,10 @@ class DenoiserConfig(Config):
     dropout: float = 0.1
     null_style_prob: float = 0.1
     null_style_frames: int = 32
+    regression: bool = False
+
+    #: fields added after checkpoints were first written; old checkpoints load with their defaults
+    added_fields: ClassVar[tuple[str, ...]] = ("regression",)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"d_model": 32, "heads": 2, "audio_layers": 1, "style_layers": 1, "decoder_layers": 1,
@@ -72,6 +81,10 @@ class DenoiserConfig(Config):
     @property
     def motion_dim(self) -> int:
         return self.expression_dim + (6 if self.generate_pose else 0)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], partial: bool = False) -> DenoiserConfig:
+        return super().from_dict(with_added_defaults(cls, data, cls.added_fields), partial)
 
 
 def sliding_windows(x: torch.Tensor, length: int, window: int) -> torch.Tensor:
@@ -169,3 +182,23 @@ class DreamTalkDenoiser(PretrainedMixin, nn.Module):
         out = self.decoder(query, kv)
         middle = out[:, w]                                                       # middle token
         return rearrange(self.head(middle), "(b l) c -> b l c", b=b)
+
+    def regression_input(self, batch: int, length: int,
+                         device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fixed input of the regression variant: zero normalised motion ``[B, L, C]`` and step 0 ``[B]``."""
+        return (torch.zeros(batch, length, self.config.motion_dim, device=device),
+                torch.zeros(batch, dtype=torch.long, device=device))
+
+    def regress(self, audio: torch.Tensor | None, style: torch.Tensor, length: int | None = None,
+                audio_tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """One forward pass from :meth:`regression_input`: normalised motion ``[B, L, C]``.
+
+        ``audio: [B, L, D_a]`` raw, or ``[B, L + 2w, D_a]`` with ``length = L``, or ``None`` with
+        ``audio_tokens`` and ``length``; ``style: [B, d]``.
+        """
+        if length is None:
+            if audio is None:
+                raise TalkingHeadError("The denoiser needs audio features or a length with audio tokens.")
+            length = audio.shape[1]  # audio without context: its windows are edge-padded
+        x, t = self.regression_input(style.shape[0], length, style.device)
+        return self(x, t, audio, style, audio_tokens)

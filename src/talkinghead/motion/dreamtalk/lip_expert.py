@@ -19,6 +19,10 @@ Deviations: Fig. 15's exact channel widths are not in the text; the widths here 
 (a fixed affine map of the vertices, so the information is the paper's); the vertex basis is stored as
 buffers so the expert is self-contained. The lip expert's style reference is the expression sequence
 (no pose), as in the paper.
+
+Variant ``style_aware = False`` (Tab. 2 "uncond lip expert", see :mod:`.variants`): no style encoder and
+no style features in the embedders; the style reference passed to :meth:`StyleAwareLipExpert.forward`
+is then ignored.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from torch import nn
 
 from talkinghead.checkpoint import CheckpointInfo, PretrainedMixin
 from talkinghead.config import Config
+from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dreamtalk.layers import Normalizer
 from talkinghead.motion.dreamtalk.style_encoder import StyleEncoder
+from talkinghead.motion.dreamtalk.variants import with_added_defaults
 
 EPS = 1e-6
 
@@ -52,6 +58,10 @@ class LipExpertConfig(Config):
     style_layers: int = 3
     style_ff_dim: int = 1024
     dropout: float = 0.1
+    style_aware: bool = True
+
+    #: fields added after checkpoints were first written; old checkpoints load with their defaults
+    added_fields: ClassVar[tuple[str, ...]] = ("style_aware",)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"channels": 32, "embed_dim": 32, "style_dim": 32, "style_heads": 2, "style_layers": 1,
@@ -60,6 +70,10 @@ class LipExpertConfig(Config):
                 "style_ff_dim": 256},
         "paper": {},
     }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], partial: bool = False) -> LipExpertConfig:
+        return super().from_dict(with_added_defaults(cls, data, cls.added_fields), partial)
 
 
 class ConvBlock(nn.Module):
@@ -80,14 +94,15 @@ class ConvBlock(nn.Module):
 
 
 class _Embedder(nn.Module):
-    """Front (per frame) -> concat style -> temporal conv blocks -> pooled, ReLU'd embedding."""
+    """Front (per frame) -> concat style -> temporal conv blocks -> pooled, ReLU'd embedding.
+    ``style_dim = 0``: no style input (the unconditional expert)."""
 
     def __init__(self, front: nn.Module, channels: int, style_dim: int, embed_dim: int) -> None:
         super().__init__()
         self.front = front
-        self.style = nn.Linear(style_dim, channels)
+        self.style = nn.Linear(style_dim, channels) if style_dim > 0 else None
         self.back = nn.Sequential(
-            ConvBlock(2 * channels, channels, 3, 1),
+            ConvBlock(2 * channels if style_dim > 0 else channels, channels, 3, 1),
             ConvBlock(channels, channels, 3, 1, residual=True),
             ConvBlock(channels, 2 * channels, 3, 2),
             ConvBlock(2 * channels, 2 * channels, 3, 1, residual=True),
@@ -95,11 +110,15 @@ class _Embedder(nn.Module):
         )
         self.out = nn.Conv1d(embed_dim, embed_dim, 1)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """``x: [B, D, n]``, ``style: [B, d_s]`` -> ``[B, embed_dim]``."""
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+        """``x: [B, D, n]``, ``style: [B, d_s]`` (``None`` without style input) -> ``[B, embed_dim]``."""
         h = self.front(x)                                                        # [B, ch, n]
-        s = self.style(style)[:, :, None].expand(-1, -1, h.shape[-1])             # concat style features
-        h = self.back(torch.cat([h, s], dim=1))
+        if self.style is not None:
+            if style is None:
+                raise TalkingHeadError("The style-aware lip expert needs a style reference.")
+            s = self.style(style)[:, :, None].expand(-1, -1, h.shape[-1])         # concat style features
+            h = torch.cat([h, s], dim=1)
+        h = self.back(h)
         return F.relu(self.out(h).mean(dim=-1))
 
 
@@ -137,11 +156,12 @@ class StyleAwareLipExpert(PretrainedMixin, nn.Module):
         self.audio_norm = Normalizer(c.audio_dim)
         self.expression_norm = Normalizer(c.expression_dim)
         self.style_encoder = StyleEncoder(c.expression_dim, c.style_dim, c.style_heads, c.style_layers,
-                                          c.style_ff_dim, c.dropout)
+                                          c.style_ff_dim, c.dropout) if c.style_aware else None
+        style_dim = c.style_dim if c.style_aware else 0
         audio_front = nn.Sequential(ConvBlock(c.audio_dim, c.channels, 3, 1),
                                     ConvBlock(c.channels, c.channels, 3, 1, residual=True))
-        self.audio_embedder = _Embedder(audio_front, c.channels, c.style_dim, c.embed_dim)
-        self.mouth_embedder = _Embedder(_FrameMLP(c.mouth_vertices * 3, c.channels), c.channels, c.style_dim,
+        self.audio_embedder = _Embedder(audio_front, c.channels, style_dim, c.embed_dim)
+        self.mouth_embedder = _Embedder(_FrameMLP(c.mouth_vertices * 3, c.channels), c.channels, style_dim,
                                         c.embed_dim)
 
     @classmethod
@@ -159,13 +179,17 @@ class StyleAwareLipExpert(PretrainedMixin, nn.Module):
         """Differentiable mouth mesh ``neutral + expression @ basis`` (App. C.3.2). ``[B, n, E] -> [B, n, M, 3]``."""
         return self.mouth_neutral + torch.einsum("bne,emk->bnmk", expression, self.mouth_basis)
 
-    def encode_style(self, expression: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        """Lip-expert style code from a reference expression sequence ``[B, N, E]`` (raw) -> ``[B, d_s]``."""
+    def encode_style(self, expression: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Lip-expert style code from a reference expression sequence ``[B, N, E]`` (raw) -> ``[B, d_s]``
+        (``None`` for the unconditional expert)."""
+        if self.style_encoder is None:
+            return None
         return self.style_encoder(self.expression_norm(expression), valid)
 
     def embed(self, audio: torch.Tensor, vertices: torch.Tensor,
-              style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``audio: [B, n, D_a]`` raw features, ``vertices: [B, n, M, 3]``, ``style: [B, d_s]`` -> ``(e^a, e^m)``."""
+              style: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``audio: [B, n, D_a]`` raw features, ``vertices: [B, n, M, 3]``, ``style: [B, d_s]`` (``None``:
+        unconditional expert) -> ``(e^a, e^m)``."""
         offsets = (vertices - self.mouth_neutral) / self.vertex_scale
         e_m = self.mouth_embedder(rearrange(offsets, "b n m k -> b (m k) n"), style)
         e_a = self.audio_embedder(rearrange(self.audio_norm(audio), "b n d -> b d n"), style)
@@ -173,7 +197,8 @@ class StyleAwareLipExpert(PretrainedMixin, nn.Module):
 
     def forward(self, audio: torch.Tensor, vertices: torch.Tensor, style_expression: torch.Tensor,
                 style_valid: torch.Tensor | None = None) -> torch.Tensor:
-        """``P_sync [B]`` in [0, 1] (Eq. 3): cosine similarity of the two embeddings (Eq. 10)."""
+        """``P_sync [B]`` in [0, 1] (Eq. 3): cosine similarity of the two embeddings (Eq. 10).
+        ``style_expression: [B, N, E]`` (ignored by the unconditional expert)."""
         style = self.encode_style(style_expression, style_valid)
         e_a, e_m = self.embed(audio, vertices, style)
         return F.cosine_similarity(e_a, e_m, dim=-1, eps=EPS)

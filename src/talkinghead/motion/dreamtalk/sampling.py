@@ -1,6 +1,9 @@
 """Inference for DreamTalk (3.3 "Inference", App. C.4): motion from audio + a style code with DDIM
 (10 steps by default) or DDPM and classifier-free guidance on style (Eq. 8); style codes predicted from
 audio + identity with DDPM (the style predictor's sampler, App. C.4).
+
+Regression variants (:mod:`.variants`) have no sampler: both functions run them once from their fixed
+input (guidance still mixes the conditional and null-style passes for the denoiser, Eq. 8).
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ def generate_motion(denoiser: DreamTalkDenoiser, audio: torch.Tensor, style: tor
     def uncond(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return denoiser(x, t, audio, null)
 
+    if denoiser.config.regression:
+        x, t = denoiser.regression_input(b, length, audio.device)
+        return denoiser.motion_norm.inverse(guided(cond, uncond, guidance_scale)(x, t))
     n_steps = steps or (schedule.num_inference_steps if (sampler or schedule.sampler) == "ddim"
                         else schedule.num_train_timesteps)
     x0 = sample(guided(cond, uncond, guidance_scale), (b, length, denoiser.config.motion_dim), scheduler,
@@ -40,7 +46,7 @@ def generate_motion(denoiser: DreamTalkDenoiser, audio: torch.Tensor, style: tor
 
 
 @torch.no_grad()
-def predict_style(predictor: StylePredictor, audio: torch.Tensor, identity: torch.Tensor,
+def predict_style(predictor: StylePredictor, audio: torch.Tensor, identity: torch.Tensor | None,
                   audio_valid: torch.Tensor | None = None, schedule: ScheduleConfig | None = None,
                   steps: int | None = None, sampler: str = "ddpm",
                   generator: torch.Generator | None = None) -> torch.Tensor:
@@ -50,6 +56,9 @@ def predict_style(predictor: StylePredictor, audio: torch.Tensor, identity: torc
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return predictor(x, t, audio, identity, audio_valid)
+
+    if predictor.config.regression:
+        return predictor.style_norm.inverse(predictor.regress(audio, identity, audio_valid))
 
     n_steps = steps or (schedule.num_train_timesteps if sampler == "ddpm" else schedule.num_inference_steps)
     s0 = sample(denoise, (audio.shape[0], predictor.config.style_dim), scheduler, n_steps, generator=generator,

@@ -17,6 +17,11 @@ project's own frame features stand in. Which features, and their dims, are recor
 Deviations: style codes, audio and identity descriptors are standardised with training-set statistics
 (checkpoint buffers) so the unit-Gaussian forward process fits the codes' scale; ``audio_pool`` > 1
 average-pools audio frames before the transformer to shorten the sequence on CPU (1 = the paper).
+
+Variants (App. A.1 Tab. 4, see :mod:`.variants`): ``speaker_info = False`` drops the speaker-info token
+(and its MLP; the identity argument is then ignored); ``regression`` runs the same transformer from a
+fixed input (:meth:`StylePredictor.regression_input`: zero noised style at step 0) and predicts the style
+code in one pass (:meth:`StylePredictor.regress`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from torch import nn
 
 from talkinghead.checkpoint import CheckpointInfo, PretrainedMixin
 from talkinghead.config import Config
+from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dreamtalk.layers import Normalizer, StepEmbedding, sinusoidal_positions, transformer_encoder
+from talkinghead.motion.dreamtalk.variants import with_added_defaults
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,11 @@ class StylePredictorConfig(Config):
     audio_pool: int = 1
     min_frames: int = 64
     max_frames: int = 256
+    speaker_info: bool = True
+    regression: bool = False
+
+    #: fields added after checkpoints were first written; old checkpoints load with their defaults
+    added_fields: ClassVar[tuple[str, ...]] = ("speaker_info", "regression")
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"d_model": 32, "heads": 2, "layers": 1, "ff_dim": 64, "dropout": 0.0, "min_frames": 8,
@@ -55,6 +67,10 @@ class StylePredictorConfig(Config):
                 "max_frames": 128},
         "paper": {},
     }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], partial: bool = False) -> StylePredictorConfig:
+        return super().from_dict(with_added_defaults(cls, data, cls.added_fields), partial)
 
 
 class StylePredictor(PretrainedMixin, nn.Module):
@@ -76,7 +92,8 @@ class StylePredictor(PretrainedMixin, nn.Module):
         self.style_norm = Normalizer(c.style_dim)
         self.audio_in = nn.Linear(c.audio_dim, d)
         self.step_embedding = StepEmbedding(d)
-        self.speaker_in = nn.Sequential(nn.Linear(c.identity_dim, d), nn.SiLU(), nn.Linear(d, d))
+        self.speaker_in = (nn.Sequential(nn.Linear(c.identity_dim, d), nn.SiLU(), nn.Linear(d, d))
+                           if c.speaker_info else None)
         self.style_in = nn.Linear(c.style_dim, d)
         self.query = nn.Parameter(torch.zeros(1, 1, d))
         self.type_embedding = nn.Parameter(torch.zeros(5, d))  # audio, step, speaker, style, query
@@ -106,21 +123,39 @@ class StylePredictor(PretrainedMixin, nn.Module):
             valid = counts > 0
         return x, valid
 
-    def forward(self, noisy_style: torch.Tensor, t: torch.Tensor, audio: torch.Tensor, identity: torch.Tensor,
-                audio_valid: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, noisy_style: torch.Tensor, t: torch.Tensor, audio: torch.Tensor,
+                identity: torch.Tensor | None, audio_valid: torch.Tensor | None = None) -> torch.Tensor:
         """Predict the clean style code (Eq. 4).
 
         ``noisy_style: [B, d_s]`` normalised, ``t: [B]``, ``audio: [B, N, D_a]`` raw features,
-        ``identity: [B, D_id]`` raw descriptor, ``audio_valid: [B, N]`` bool. Returns normalised ``[B, d_s]``.
+        ``identity: [B, D_id]`` raw descriptor (ignored without speaker info), ``audio_valid: [B, N]`` bool.
+        Returns normalised ``[B, d_s]``.
         """
         x, valid = self.pool_audio(audio, audio_valid)
         d = self.config.d_model
         audio_tokens = self.audio_in(x) + sinusoidal_positions(x.shape[1], d, x.device) + self.type_embedding[0]
         step = self.step_embedding(t)[:, None] + self.type_embedding[1]
-        speaker = self.speaker_in(self.identity_norm(identity))[:, None] + self.type_embedding[2]
         style = self.style_in(noisy_style)[:, None] + self.type_embedding[3]
         query = self.query.expand(x.shape[0], -1, -1) + self.type_embedding[4]
-        tokens = torch.cat([audio_tokens, step, speaker, style, query], dim=1)   # [B, N'+4, d]
-        pad = torch.cat([~valid, torch.zeros(x.shape[0], 4, dtype=torch.bool, device=x.device)], dim=1)
+        if self.speaker_in is not None:
+            if identity is None:
+                raise TalkingHeadError("This style predictor needs the portrait's identity descriptor.")
+            speaker = self.speaker_in(self.identity_norm(identity))[:, None] + self.type_embedding[2]
+            tokens = torch.cat([audio_tokens, step, speaker, style, query], dim=1)   # [B, N'+4, d]
+        else:
+            tokens = torch.cat([audio_tokens, step, style, query], dim=1)            # [B, N'+3, d]
+        extra = tokens.shape[1] - x.shape[1]
+        pad = torch.cat([~valid, torch.zeros(x.shape[0], extra, dtype=torch.bool, device=x.device)], dim=1)
         out = self.encoder(tokens, src_key_padding_mask=pad)
         return self.head(out[:, -1])
+
+    def regression_input(self, batch: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fixed input of the regression variant: zero normalised style ``[B, d_s]`` and step 0 ``[B]``."""
+        return (torch.zeros(batch, self.config.style_dim, device=device),
+                torch.zeros(batch, dtype=torch.long, device=device))
+
+    def regress(self, audio: torch.Tensor, identity: torch.Tensor | None,
+                audio_valid: torch.Tensor | None = None) -> torch.Tensor:
+        """One forward pass from :meth:`regression_input`: normalised style codes ``[B, d_s]``."""
+        s, t = self.regression_input(audio.shape[0], audio.device)
+        return self(s, t, audio, identity, audio_valid)
