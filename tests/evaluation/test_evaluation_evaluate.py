@@ -36,14 +36,15 @@ def arkit_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
                          {"train": 6, "val": 2, "test": 3}, frames=40, mouth=("jawOpen", "mouthFunnel"))
 
 
-def _tiny_dreamtalk(folder: Path) -> Path:
+def _tiny_dreamtalk(folder: Path, regression: bool = False) -> Path:
     import torch
 
     from talkinghead.face.model import ARKIT_LAYOUT
     from talkinghead.motion.dreamtalk import DenoiserConfig, DreamTalkDenoiser
 
     torch.manual_seed(0)
-    den = DreamTalkDenoiser(DenoiserConfig.preset("tiny", audio_dim=1, expression_dim=ARKIT_LAYOUT.size, window=2),
+    den = DreamTalkDenoiser(DenoiserConfig.preset("tiny", audio_dim=1, expression_dim=ARKIT_LAYOUT.size, window=2,
+                                                  regression=regression),
                             layout=ARKIT_LAYOUT.to_dict(), audio_features={"names": ["energy"], "dims": [1]})
     den.save_pretrained(folder / "denoiser")
     return folder
@@ -66,26 +67,35 @@ def test_baselines_have_their_known_values(arkit_data: Path) -> None:
 
 
 def test_parse_baselines_and_bad_specs(tmp_path: Path) -> None:
-    (tmp_path / "denoiser").mkdir()
-    methods = parse_baselines(["gt", "static", f"regression={tmp_path}", f"w/o lip expert={tmp_path}"])
-    assert [m.name for m in methods] == ["Ground truth", "Static face", "Regression (same network, one step)",
-                                         "w/o lip expert"]
+    diffusion = _tiny_dreamtalk(tmp_path / "diffusion")
+    regression = _tiny_dreamtalk(tmp_path / "regression", regression=True)
+    methods = parse_baselines(["gt", "static", f"regression={regression}", f"w/o lip expert={diffusion}",
+                               f"denoiser only={diffusion / 'denoiser'}"])
+    assert [m.name for m in methods] == ["Ground truth", "Static face", "Regression (same network, no diffusion)",
+                                         "w/o lip expert", "denoiser only"]
+    with pytest.raises(TalkingHeadError, match="trained with --regression"):
+        parse_baselines([f"regression={diffusion}"])  # a diffusion checkpoint is no regression model
     with pytest.raises(TalkingHeadError):
         parse_baselines(["oracle"])
     with pytest.raises(TalkingHeadError):
         parse_baselines([f"x={tmp_path / 'missing'}"])
+    with pytest.raises(TalkingHeadError, match="no DreamTalk denoiser"):
+        parse_baselines([f"x={tmp_path}"])
+    with pytest.raises(TalkingHeadError, match="no DreamTalk style predictor"):
+        parse_baselines([f"style:x={diffusion}"])
 
 
 def test_evaluate_command_writes_tables_and_judges(arkit_data: Path, tmp_path: Path) -> None:
     ckpt = _tiny_dreamtalk(tmp_path / "dreamtalk")
+    regression = _tiny_dreamtalk(tmp_path / "regression", regression=True)
     out = tmp_path / "report"
     code = main(["--quiet", "evaluate", "--data", str(arkit_data), "--checkpoint", str(ckpt), "--preset", "tiny",
-                 "--baselines", "ground-truth", "static", f"regression={ckpt}", "--video-clips", "1",
+                 "--baselines", "ground-truth", "static", f"regression={regression}", "--video-clips", "1",
                  "--steps", "2", "--judge-steps", "4", "-o", str(out)])
     assert code == 0
     data = json.loads((out / "report.json").read_text())
     rows = data["results"]
-    assert list(rows) == ["Ground truth", "Static face", "Regression (same network, one step)", "DreamTalk (ours)"]
+    assert list(rows) == ["Ground truth", "Static face", "Regression (same network, no diffusion)", "DreamTalk (ours)"]
     for name, values in rows.items():
         for metric in ("LSE-D", "LSE-C", "M-LMD", "E-FID", "PSNR", "LSE-D (video)"):
             assert metric in values, (name, metric)

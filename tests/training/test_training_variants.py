@@ -168,3 +168,34 @@ def test_cli_variant_flags(data: Path, regression_denoiser: Path, tmp_path: Path
     assert "--unconditional applies to lip-expert, not denoiser" in capsys.readouterr().err
     assert main(["evaluate", "--data", str(data), "-o", str(tmp_path / "r"), "--preset", "tiny", "--baselines",
                  f"regression={tmp_path / 'le'}"]) == 2
+
+
+@pytest.mark.parametrize("component", ["denoiser", "style-predictor"])
+def test_regression_training_step_sees_no_noise_and_no_step(data: Path, regression_denoiser: Path,
+                                                            component: str) -> None:
+    def losses(regression: bool) -> tuple[float, float]:
+        solver, _ = build_solver(component, data, "tiny", denoiser=regression_denoiser,
+                                 variant={"regression": regression})
+        torch.manual_seed(0)
+        step = solver.wrap(solver.build_model()).eval()
+        batch = solver.make_batch(np.random.default_rng(0), 4)
+        other = dict(batch, noise=torch.randn_like(batch["noise"]), t=(batch["t"] + 400) % 1000)
+        with torch.no_grad():
+            return float(step(batch)[0]), float(step(other)[0])
+
+    a, b = losses(True)
+    assert a == pytest.approx(b, abs=1e-6)  # the fixed input: the noise and the step do not matter
+    c, d = losses(False)
+    assert abs(c - d) > 1e-4
+
+
+def test_resume_of_a_state_saved_before_the_variant_fields(data: Path, tmp_path: Path) -> None:
+    import json
+
+    train("denoiser", data, tmp_path / "d", "tiny", steps=20, stop_after=10, tensorboard=False)
+    meta_path = tmp_path / "d.train" / "state" / "state.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["meta"]["model_config"]["regression"]  # as the state of a run started before the field existed
+    meta_path.write_text(json.dumps(meta))
+    rest = train("denoiser", data, tmp_path / "d", "tiny", steps=20, resume=True, tensorboard=False)
+    assert rest["start"] == 10 and rest["end"] == 20

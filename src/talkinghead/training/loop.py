@@ -72,6 +72,17 @@ class Solver:
         model.save_pretrained(out, extra=extra)  # type: ignore[operator]
 
 
+def _same_model_config(saved: Any, config: Config) -> bool:
+    """Whether a saved state's model config is ``config``; a state saved before a config field was added
+    (e.g. the DreamTalk variant fields) compares with that field at its default."""
+    if saved == config.to_dict():
+        return True
+    try:
+        return type(config).from_dict(saved).to_dict() == config.to_dict()
+    except TalkingHeadError:
+        return False
+
+
 def _fabric(devices: int, num_nodes: int, strategy: str, accelerator: str, loggers: list[Any]) -> Any:
     from lightning.fabric import Fabric
 
@@ -107,7 +118,7 @@ def fit(solver: Solver, config: TrainConfig, out: str | Path, *, preset: str = "
         if state.meta.get("component") != solver.component:
             raise TalkingHeadError(f"{sdir} holds the training state of '{state.meta.get('component')}', "
                                    f"not '{solver.component}'.")
-        if state.meta.get("model_config") != model.config.to_dict():  # type: ignore[union-attr,operator]
+        if not _same_model_config(state.meta.get("model_config"), model.config):  # type: ignore[union-attr,arg-type]
             raise TalkingHeadError(f"{sdir} was trained with another model config; resume with the same preset.")
         model.load_state_dict(state.model)
         optimizer.load_state_dict(state.optimizer)
