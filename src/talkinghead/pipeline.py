@@ -291,7 +291,7 @@ def resolve_style(models: DreamTalkModels, *, style_video: str | Path | None = N
         raise TalkingHeadError("Predicting a style needs the audio features and the portrait's identity.")
     if predictor.config.style_dim != den.config.d_model:
         raise TalkingHeadError("The style predictor was trained for another denoiser (style code sizes differ).")
-    if len(descriptor) != predictor.config.identity_dim:
+    if predictor.config.speaker_info and len(descriptor) != predictor.config.identity_dim:
         raise TalkingHeadError(f"The style predictor expects a {predictor.config.identity_dim}-value identity "
                                f"descriptor; the face model gives {len(descriptor)}.")
     audio = torch.from_numpy(middle_frames(audio_features, predictor.config.max_frames))[None]
@@ -377,18 +377,17 @@ def sample_motion(denoiser: Any, audio: np.ndarray, style: np.ndarray, config: G
     audio_ctx = torch.from_numpy(_edge_padded(audio.astype(np.float32), 2 * w))      # [T + 4w, D]
     style_t = torch.from_numpy(np.asarray(style, np.float32))[None]
     null = denoiser.null_style(1)
-    scheduler = make_scheduler(ScheduleConfig(num_inference_steps=config.steps), "ddim")
     net = CachedAudioDenoiser(denoiser, config.audio_cache_mb)
-    scheduler.set_timesteps(config.steps)
-    x = x * scheduler.init_noise_sigma
-    for t in progress(scheduler.timesteps, "motion (DDIM)"):
+
+    def predict_x0(x: torch.Tensor, t: int) -> torch.Tensor:
+        """Guided x0 prediction ``[T, C]`` for the whole sequence, window batch by window batch."""
         x_ctx = _edge_padded(x, w)                                                    # [T + 2w, C]
         x0 = torch.empty_like(x)
         for key, group in enumerate(batches):
             n = len(group)
             noisy = torch.stack([x_ctx[s:s + window + 2 * w] for s in group])        # [n, L + 2w, C]
             cond_audio = torch.stack([audio_ctx[s:s + window + 4 * w] for s in group])  # [n, L + 4w, D]
-            steps = torch.full((n,), int(t), dtype=torch.long)
+            steps = torch.full((n,), t, dtype=torch.long)
 
             def cond(xt: torch.Tensor, tt: torch.Tensor, a: torch.Tensor = cond_audio, k: int = n,
                      g: int = key) -> torch.Tensor:
@@ -401,7 +400,17 @@ def sample_motion(denoiser: Any, audio: np.ndarray, style: np.ndarray, config: G
             pred = guided(cond, uncond, config.cfg_scale)(noisy, steps)               # [n, L + 2w, C]
             for k, s in enumerate(group):
                 x0[s:s + window] = pred[k, w:w + window]
-        x = scheduler.step(x0, t, x, eta=0.0).prev_sample
+        return x0
+
+    if denoiser.config.regression:
+        # The regression variant: one pass from its fixed input (zero normalised motion, step 0).
+        x = predict_x0(torch.zeros_like(x), 0)
+        return denoiser.motion_norm.inverse(x).numpy()
+    scheduler = make_scheduler(ScheduleConfig(num_inference_steps=config.steps), "ddim")
+    scheduler.set_timesteps(config.steps)
+    x = x * scheduler.init_noise_sigma
+    for t in progress(scheduler.timesteps, "motion (DDIM)"):
+        x = scheduler.step(predict_x0(x, int(t)), t, x, eta=0.0).prev_sample
     return denoiser.motion_norm.inverse(x).numpy()
 
 
