@@ -59,6 +59,22 @@ def test_lip_expert_loss_falls_and_checkpoint_loads(expert_dir: Path) -> None:
     assert expert.layout["name"] == "toy" and float(expert.vertex_scale) > 0
 
 
+def test_lip_expert_sync_accuracy_on_a_held_out_split(data: Path, expert_dir: Path) -> None:
+    from talkinghead.training.lip_expert import evaluate_lip_expert
+
+    trained = evaluate_lip_expert(StyleAwareLipExpert.from_pretrained(expert_dir), str(data), "test", batches=4,
+                                  batch_size=32)
+    assert trained["samples"] == 128 and 0.0 <= trained["accuracy"] <= 1.0
+    assert trained["accuracy"] == pytest.approx((trained["accuracy_in_sync"] + trained["accuracy_off_sync"]) / 2)
+    # an untrained expert with the same statistics and mouth model does worse on the same samples
+    loaded = StyleAwareLipExpert.from_pretrained(expert_dir)
+    fresh = StyleAwareLipExpert(loaded.config)
+    fresh.load_state_dict({k: v for k, v in loaded.state_dict().items()
+                           if "norm" in k or "mouth" in k or "vertex" in k}, strict=False)
+    untrained = evaluate_lip_expert(fresh, str(data), "test", batches=4, batch_size=32)
+    assert trained["bce"] < untrained["bce"]
+
+
 def test_denoiser_loss_falls_with_sync_loss(denoiser_dir: Path) -> None:
     net = DreamTalkDenoiser.from_pretrained(denoiser_dir)
     assert net.config.expression_dim == 10 and net.config.audio_dim == 8 and net.config.generate_pose

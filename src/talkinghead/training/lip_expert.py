@@ -74,26 +74,61 @@ class LipExpertSolver(Solver):
         return _LipExpertStep(model)
 
     def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
-        n, cfg = self.n, self.train_config
-        clips = [self.corpus.pick(rng, 3 * n) for _ in range(batch_size)]
-        audio, expr, labels = [], [], []
-        for i, c in enumerate(clips):
-            s = int(rng.integers(0, max(1, len(c) - n + 1)))
-            positive = i % 2 == 0
-            a = s
-            if not positive:
-                far = [o for o in range(0, max(1, len(c) - n + 1)) if abs(o - s) >= n]
-                a = int(rng.choice(far)) if far else s
-                positive = a == s
-            expr.append(_take(c.expression, s, n))
-            audio.append(_take(c.audio, a, n))
-            labels.append(1.0 if positive else 0.0)
-        style, valid = random_segments(rng, clips, cfg.style_min_frames, cfg.style_max_frames, "expression")
-        return {"audio": torch.from_numpy(np.stack(audio)), "expression": torch.from_numpy(np.stack(expr)),
-                "label": torch.tensor(labels), "style": torch.from_numpy(style),
-                "style_valid": torch.from_numpy(valid)}
+        cfg = self.train_config
+        return sync_batch(self.corpus, rng, batch_size, self.n, cfg.style_min_frames, cfg.style_max_frames)
+
+
+def sync_batch(corpus: MotionCorpus, rng: np.random.Generator, batch_size: int, n: int, style_min: int,
+               style_max: int) -> dict[str, torch.Tensor]:
+    """Half in-sync, half off-sync samples: ``audio [B, n, Da]``, ``expression [B, n, E]``, ``label [B]``,
+    a style reference ``style [B, N, E]`` with ``style_valid [B, N]`` from the same clips."""
+    clips = [corpus.pick(rng, 3 * n) for _ in range(batch_size)]
+    audio, expr, labels = [], [], []
+    for i, c in enumerate(clips):
+        s = int(rng.integers(0, max(1, len(c) - n + 1)))
+        positive = i % 2 == 0
+        a = s
+        if not positive:
+            far = [o for o in range(0, max(1, len(c) - n + 1)) if abs(o - s) >= n]
+            a = int(rng.choice(far)) if far else s
+            positive = a == s
+        expr.append(_take(c.expression, s, n))
+        audio.append(_take(c.audio, a, n))
+        labels.append(1.0 if positive else 0.0)
+    style, valid = random_segments(rng, clips, style_min, style_max, "expression")
+    return {"audio": torch.from_numpy(np.stack(audio)), "expression": torch.from_numpy(np.stack(expr)),
+            "label": torch.tensor(labels), "style": torch.from_numpy(style),
+            "style_valid": torch.from_numpy(valid)}
 
 
 def _take(x: np.ndarray, start: int, n: int) -> np.ndarray:
     idx = np.clip(np.arange(start, start + n), 0, len(x) - 1)
     return x[idx]
+
+
+def evaluate_lip_expert(expert: StyleAwareLipExpert, data: str, split: str = "test", batches: int = 20,
+                        batch_size: int = 64, seed: int = 0) -> dict[str, float]:
+    """Sync accuracy of a trained lip expert on a held-out split (App. C.3.2).
+
+    Samples are drawn as in training (half in sync, half with the audio moved by at least ``n`` frames
+    within the clip), from the split's clips only; the expert says "in sync" when ``P_sync > 0.5``.
+    Returns accuracy, accuracy on in-sync and on off-sync samples, mean BCE and the sample count.
+    """
+    names = tuple(expert.audio_features.get("names", ())) if expert.audio_features else ()
+    corpus = MotionCorpus(data, "motion", names, split=split, min_frames=expert.config.clip_frames)
+    style = LipExpertTrainConfig.preset("cpu")
+    rng = np.random.default_rng(seed)
+    probs, labels = [], []
+    expert.eval()
+    with torch.no_grad():
+        for _ in range(batches):
+            batch = sync_batch(corpus, rng, batch_size, expert.config.clip_frames, style.style_min_frames,
+                               style.style_max_frames)
+            p = expert.sync_probability(batch["audio"], batch["expression"], batch["style"], batch["style_valid"])
+            probs.append(p)
+            labels.append(batch["label"])
+    p, y = torch.cat(probs), torch.cat(labels)
+    hit = ((p > 0.5).float() == y).float()
+    return {"accuracy": float(hit.mean()), "accuracy_in_sync": float(hit[y == 1].mean()),
+            "accuracy_off_sync": float(hit[y == 0].mean()), "bce": float(expert_loss(p, y)),
+            "samples": float(len(y))}
