@@ -162,47 +162,23 @@ def iter_audio_chunks(
 
     Memory stays bounded by one chunk plus one decoded packet, whatever the file's length.
     """
-    import av
+    from talkinghead.io.audio import iter_audio
 
-    from talkinghead.io.audio import _check_file
-
-    path = Path(path)
-    _check_file(path, "audio")
     size = max(1, int(round(chunk_seconds * sample_rate)))
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as err:
-        raise TalkingHeadError(f"{path} is not a readable audio or video file.") from err
-    with container:
-        if not container.streams.audio:
-            raise TalkingHeadError(f"{path} has no audio track.")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        pending: list[np.ndarray] = []
-        held = 0
-        emitted = False
-
-        def frames() -> Iterator[np.ndarray]:
-            try:
-                for frame in container.decode(container.streams.audio[0]):
-                    for out in resampler.resample(frame):
-                        yield out.to_ndarray().reshape(-1)
-            except (av.error.FFmpegError, ValueError) as err:
-                if not emitted and not pending:
-                    raise TalkingHeadError(f"{path} is corrupt: its audio could not be decoded.") from err
-            for out in resampler.resample(None):
-                yield out.to_ndarray().reshape(-1)
-
-        for block in frames():
-            pending.append(np.clip(np.nan_to_num(block), -1.0, 1.0).astype(np.float32))
-            held += block.size
-            while held >= size:
-                joined = np.concatenate(pending)
-                yield joined[:size]
-                emitted = True
-                rest = joined[size:]
-                pending, held = ([rest] if rest.size else []), rest.size
-        if held:
-            yield np.concatenate(pending)
+    pending: list[np.ndarray] = []
+    held = 0
+    emitted = False
+    for block in iter_audio(path, sample_rate):
+        pending.append(np.clip(np.nan_to_num(block), -1.0, 1.0).astype(np.float32))
+        held += block.size
+        while held >= size:
+            joined = np.concatenate(pending)
+            yield joined[:size]
             emitted = True
-        if not emitted:
-            raise TalkingHeadError(f"{path} contains no audio samples (empty or truncated).")
+            rest = joined[size:]
+            pending, held = ([rest] if rest.size else []), rest.size
+    if held:
+        yield np.concatenate(pending)
+        emitted = True
+    if not emitted:
+        raise TalkingHeadError(f"{path} contains no audio samples (empty or truncated).")

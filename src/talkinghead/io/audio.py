@@ -7,6 +7,7 @@ Silence is valid input; an empty, truncated or non-audio file raises :class:`Tal
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +41,13 @@ def _check_file(path: Path, what: str) -> None:
         raise TalkingHeadError(f"The {what} file {path} is empty.")
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Audio:
-    """Decode the first audio stream of ``path`` to mono float32 at ``sample_rate``."""
+def iter_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
+    """Decode the first audio stream of ``path`` as consecutive mono float32 blocks at ``sample_rate``.
+
+    Blocks are whatever the decoder delivers (one packet each), so memory stays bounded for any
+    length. A file that cannot be opened, has no audio track, or fails before its first block raises
+    :class:`TalkingHeadError`; a decoding error later (a truncated tail) ends the stream, as players do.
+    """
     path = Path(path)
     _check_file(path, "audio")
     try:
@@ -55,18 +61,23 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Audio:
         # Keep the channel layout through resampling and average the channels ourselves: FFmpeg's
         # downmix to mono sums channels at -3 dB, which changes the level of identical channels.
         resampler = av.AudioResampler(format="fltp", rate=sample_rate)
-        chunks: list[np.ndarray] = []
+        decoded_any = False
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().mean(axis=0))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().mean(axis=0))
+                    decoded_any = True
+                    yield out.to_ndarray().mean(axis=0)
         except (av.error.FFmpegError, ValueError) as err:
-            if not chunks:
+            if not decoded_any:
                 raise TalkingHeadError(f"{path} is corrupt: its audio could not be decoded.") from err
-            # A truncated tail: keep what decoded, as players do, but say nothing silently wrong
-            # about the length: the caller sees the shorter duration.
+        for out in resampler.resample(None):
+            yield out.to_ndarray().mean(axis=0)
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Audio:
+    """Decode the first audio stream of ``path`` to mono float32 at ``sample_rate``."""
+    path = Path(path)
+    chunks = list(iter_audio(path, sample_rate))
     if not chunks:
         raise TalkingHeadError(f"{path} contains no audio samples (empty or truncated).")
     samples = np.concatenate(chunks).astype(np.float32)
