@@ -16,23 +16,6 @@ from talkinghead.cli import main
 from talkinghead.motion.dreamtalk import DreamTalkDenoiser, StyleAwareLipExpert, StylePredictor
 from talkinghead.training.components import train
 from talkinghead.training.state import load_state
-from talkinghead.training.toydata import make_toy_dataset
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> object:
-    """Tiny models run fastest single-threaded (and the 2 cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("dreamtalk") / "toy"
-    make_toy_dataset(root)
-    return root
 
 
 @pytest.fixture(scope="module")

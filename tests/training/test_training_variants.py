@@ -23,24 +23,8 @@ from talkinghead.evaluation.evaluate import (
 )
 from talkinghead.motion.dreamtalk import DreamTalkDenoiser, StyleAwareLipExpert, StylePredictor
 from talkinghead.training.components import build_solver, train
-from talkinghead.training.toydata import make_toy_dataset
 
 STEPS = 40
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("variants") / "toy"
-    make_toy_dataset(root)
-    return root
 
 
 def _falls(summary: dict, factor: float = 0.8) -> None:
