@@ -85,3 +85,12 @@ def test_module_entry_point(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "talkinghead", "--version"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and "talkinghead" in proc.stdout
+
+
+def test_help_does_not_import_the_heavy_libraries() -> None:
+    """Building the parser (``talkinghead --help``) must not import torch, scipy or MediaPipe (seconds of
+    start-up): commands import what they need when they run."""
+    code = ("import sys; from talkinghead.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'scipy', 'mediapipe', 'librosa') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -6,8 +6,9 @@ One module per metric family:
   (DreamTalk Tab. 1, FD2Talk Tab. 1).
 - :mod:`.landmarks`: Kabsch-Umeyama similarity alignment, F-LMD and M-LMD on MediaPipe face-mesh
   landmarks with Dimitra's per-frame normalisation (Dimitra SM, "Metrics").
-- :mod:`.frechet`: the Frechet distance between Gaussians, E-FID (EMO Sec. 4.2) and Frechet distances
-  over the features of any encoder (FID/FVD when their weights are given).
+- :mod:`.frechet`: the Frechet distance between Gaussians, E-FID (EMO Sec. 4.2), FID/FVD and Frechet
+  distances over the features of any encoder.
+- :mod:`.inception` and :mod:`.i3d`: the FID Inception-v3 and FVD's I3D, loaded from local weights.
 - :mod:`.motion`: head-motion diversity and Beat Align Score (FD2Talk Sec. 4.2), head rotation
   velocity mean/variance/VMV (EMO Tab. 2).
 - :mod:`.style`: SCD, MD and SA for style prediction (DreamTalk App. A).
@@ -17,53 +18,77 @@ One module per metric family:
 
 Every function checks its inputs and raises :class:`~talkinghead.errors.TalkingHeadError` with one
 sentence on bad ones.
+
+The names below are imported on first use (PEP 562), so ``talkinghead --help`` does not pay for
+torch and scipy.
 """
 
-from talkinghead.evaluation.classifier import MotionClassifier, MotionClassifierConfig, motion_features
-from talkinghead.evaluation.clustering import ClusteringStrength, clustering_strength
-from talkinghead.evaluation.emotion import (
-    EmotionAccuracy,
-    emotion_accuracy,
-    train_emotion_classifier,
-    train_emotion_classifier_from_dataset,
-)
-from talkinghead.evaluation.frechet import (
-    encoder_frechet_distance,
-    expression_fid,
-    frechet_distance,
-    frechet_distance_from_features,
-    gaussian_statistics,
-)
-from talkinghead.evaluation.image import cpbd, psnr, psnr_per_frame, ssim, ssim_per_frame
-from talkinghead.evaluation.landmarks import (
-    FACE_INDICES,
-    MOUTH_INDICES,
-    SimilarityFit,
-    align_landmarks,
-    f_lmd,
-    kabsch_umeyama,
-    landmark_distance,
-    m_lmd,
-)
-from talkinghead.evaluation.motion import (
-    VelocityStatistics,
-    audio_beats,
-    beat_align_score,
-    head_motion_diversity,
-    head_rotation_velocity,
-    motion_beats,
-    rotation_matrices,
-    velocity_statistics,
-)
-from talkinghead.evaluation.style import motion_distance, style_accuracy, style_code_distance, style_label
+from __future__ import annotations
 
-__all__ = [
-    "FACE_INDICES", "MOUTH_INDICES", "ClusteringStrength", "EmotionAccuracy", "MotionClassifier",
-    "MotionClassifierConfig", "SimilarityFit", "VelocityStatistics", "align_landmarks", "audio_beats",
-    "beat_align_score", "clustering_strength", "cpbd", "emotion_accuracy", "encoder_frechet_distance",
-    "expression_fid", "f_lmd", "frechet_distance", "frechet_distance_from_features", "gaussian_statistics",
-    "head_motion_diversity", "head_rotation_velocity", "kabsch_umeyama", "landmark_distance", "m_lmd",
-    "motion_beats", "motion_distance", "motion_features", "psnr", "psnr_per_frame", "rotation_matrices",
-    "ssim", "ssim_per_frame", "style_accuracy", "style_code_distance", "style_label", "train_emotion_classifier",
-    "train_emotion_classifier_from_dataset", "velocity_statistics",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "ClusteringStrength": "clustering",
+    "EmotionAccuracy": "emotion",
+    "FACE_INDICES": "landmarks",
+    "FIDInceptionV3": "inception",
+    "I3DConfig": "i3d",
+    "InceptionConfig": "inception",
+    "InceptionI3D": "i3d",
+    "MOUTH_INDICES": "landmarks",
+    "MotionClassifier": "classifier",
+    "MotionClassifierConfig": "classifier",
+    "SimilarityFit": "landmarks",
+    "VelocityStatistics": "motion",
+    "align_landmarks": "landmarks",
+    "audio_beats": "motion",
+    "beat_align_score": "motion",
+    "clustering_strength": "clustering",
+    "cpbd": "image",
+    "emotion_accuracy": "emotion",
+    "encoder_frechet_distance": "frechet",
+    "expression_fid": "frechet",
+    "f_lmd": "landmarks",
+    "fid": "frechet",
+    "frechet_distance": "frechet",
+    "frechet_distance_from_features": "frechet",
+    "fvd": "frechet",
+    "gaussian_statistics": "frechet",
+    "head_motion_diversity": "motion",
+    "head_rotation_velocity": "motion",
+    "kabsch_umeyama": "landmarks",
+    "landmark_distance": "landmarks",
+    "load_i3d": "i3d",
+    "load_inception": "inception",
+    "m_lmd": "landmarks",
+    "motion_beats": "motion",
+    "motion_distance": "style",
+    "motion_features": "classifier",
+    "psnr": "image",
+    "psnr_per_frame": "image",
+    "rotation_matrices": "motion",
+    "split_clips": "i3d",
+    "ssim": "image",
+    "ssim_per_frame": "image",
+    "style_accuracy": "style",
+    "style_code_distance": "style",
+    "style_label": "style",
+    "train_emotion_classifier": "emotion",
+    "train_emotion_classifier_from_dataset": "emotion",
+    "velocity_statistics": "motion",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

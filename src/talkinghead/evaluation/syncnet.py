@@ -596,7 +596,8 @@ def train_syncnet(dataset: Any, domain: str = "motion", preset: str = "cpu",
     target = torch.full((tc.batch_size,), reach, dtype=torch.long)
     model.train()
     losses, accs = [], []
-    for _step in progress(range(tc.steps), f"training the {domain} sync judge", total=tc.steps):
+    every = max(1, tc.steps // 20)
+    for step in progress(range(tc.steps), f"training the {domain} sync judge", total=tc.steps):
         vis, aud = _batch(clips, config, rng, tc.batch_size, reach)
         logits = offset_logits(model, vis, aud)
         loss = nn.functional.cross_entropy(logits, target)
@@ -606,6 +607,9 @@ def train_syncnet(dataset: Any, domain: str = "motion", preset: str = "cpu",
         schedule.step()
         losses.append(float(loss.detach()))
         accs.append(float((logits.argmax(1) == target).float().mean()))
+        if (step + 1) % every == 0:
+            log_event("sync judge step", step=step + 1, loss=round(float(np.mean(losses[-every:])), 4),
+                      accuracy=round(float(np.mean(accs[-every:])), 4))
     model.eval()
     window = max(1, tc.steps // 10)
     report: dict[str, Any] = {
