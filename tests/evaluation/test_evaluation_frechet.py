@@ -97,3 +97,16 @@ def test_encoder_frechet_distance_uses_the_encoder_features() -> None:
         frechet_distance_from_features(feats_gen, feats_ref), rel=1e-6)
     with pytest.raises(TalkingHeadError, match="no batches"):
         encoder_frechet_distance(encode, [], ref)
+
+
+def test_symmetric_trace_form_matches_scipy_sqrtm() -> None:
+    """The eigenvalue form used for rank-deficient covariances equals Tr(sqrtm(S1 S2)) where both work."""
+    from scipy import linalg
+
+    from talkinghead.evaluation.frechet import _trace_sqrt_product
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    s1, s2 = a @ a.T + 0.1 * np.eye(6), b @ b.T + 0.1 * np.eye(6)
+    expected = float(np.trace(linalg.sqrtm(s1 @ s2)).real)
+    assert _trace_sqrt_product(s1, s2) == pytest.approx(expected, rel=1e-9)

@@ -33,6 +33,9 @@ def register(sub: Any) -> None:
     e.add_argument("--video-clips", type=int, help="render this many clips for the video metrics (0: none)")
     e.add_argument("--steps", type=int, help="DDIM steps (default 10)")
     e.add_argument("--judge-steps", type=int, help="training steps of judges trained here (default: the preset's)")
+    e.add_argument("--inception", metavar="DIR",
+                   help="folder with the FID Inception-v3 model.safetensors: adds FID to the rendered-video table")
+    e.add_argument("--i3d", metavar="DIR", help="folder with the I3D model.safetensors: adds FVD (16-frame clips)")
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=run_evaluate)
 
@@ -68,7 +71,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     methods = parse_baselines(args.baselines, config.steps, config.seed)
     if args.checkpoint:
         methods.append(DreamTalkMethod(args.name, args.checkpoint, config.steps, config.seed))
-    report = evaluate(args.data, methods, args.output, config, args.sync_judge, args.video_judge)
+    report = evaluate(args.data, methods, args.output, config, args.sync_judge, args.video_judge,
+                      inception=args.inception, i3d=args.i3d)
     print(f"evaluated {len(methods)} method(s) on {report.num_clips} clips in {report.seconds:.0f} s; "
           f"tables in {args.output}/report.md")
     return 0

@@ -32,8 +32,9 @@ Metrics (per table):
 4. video (the first ``video_clips`` clips rendered with the warp renderer at ``render_size``): PSNR,
    SSIM, CPBD against the rendered ground truth, LSE-D / LSE-C from the video-domain judge on mouth
    crops, and a Frechet distance over that judge's visual embeddings of 5-frame mouth clips, named
-   "FVD-mouth (SyncNet-video, trained here)": Inception/I3D weights are not available, so no number
-   here is called FID or FVD.
+   "FVD-mouth (SyncNet-video, trained here)"; with local Inception/I3D weights (``inception``/``i3d``,
+   :mod:`.inception`, :mod:`.i3d`) also FID over the rendered frames and FVD over their 16-frame
+   clips, both against the rendered ground truth. Without them no number here is called FID or FVD.
 
 Judges not given are trained on the split ``train`` of the same dataset (preset ``judge_preset``) and
 saved next to the report, so a second run reuses them.
@@ -388,6 +389,8 @@ class Judges:
     emotion: Any = None
     style: Any = None
     reports: dict[str, Any] = field(default_factory=dict)
+    inception: Any = None   # FIDInceptionV3 (FID column) when weights were given
+    i3d: Any = None         # InceptionI3D (FVD column) when weights were given
 
 
 def _landmarks(motion: MotionSequence) -> np.ndarray | None:
@@ -454,8 +457,10 @@ def motion_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], j
 
 def video_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], reference: Sequence[tuple[Any, Any]],
                   judges: Judges, render_size: int, gt_features: np.ndarray | None,
+                  pretrained_reference: dict[str, np.ndarray] | None = None,
                   ) -> tuple[dict[str, float], np.ndarray | None]:
-    """Table 3 for one method: render, compare with the rendered ground truth, judge mouth crops."""
+    """Table 3 for one method: render, compare with the rendered ground truth, judge mouth crops;
+    FID/FVD against ``pretrained_reference`` (:func:`pretrained_features` of the rendered ground truth)."""
     from talkinghead.evaluation.frechet import frechet_distance_from_features
     from talkinghead.evaluation.image import cpbd, psnr, ssim
     from talkinghead.evaluation.syncnet import SyncNetConfig, render_clip, summarize
@@ -463,9 +468,12 @@ def video_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], re
     judge = judges.sync_video
     crop_config = judge.config if judge is not None else SyncNetConfig(domain="video")
     psnrs, ssims, cpbds, scores, feats = [], [], [], [], []
+    pretrained: dict[str, list[np.ndarray]] = {}
     for clip, motion, (ref_frames, _) in zip(clips, generated, reference, strict=True):
         frames, crops = render_clip(motion, crop_config, render_size=render_size)
         assert frames is not None
+        for name, value in pretrained_features(judges, frames).items():
+            pretrained.setdefault(name, []).append(value)
         psnrs.append(psnr(frames, ref_frames))
         ssims.append(ssim(frames, ref_frames))
         cpbds.append(cpbd(frames))
@@ -480,7 +488,25 @@ def video_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], re
         features = np.concatenate(feats)
         if gt_features is not None and len(features) > 2 and len(gt_features) > 2:
             out[FVD_NAME] = frechet_distance_from_features(features, gt_features)
+    for name, parts in pretrained.items():
+        ref = (pretrained_reference or {}).get(name)
+        mine = np.concatenate(parts)
+        if ref is not None and len(mine) >= 2 and len(ref) >= 2:
+            out[name] = frechet_distance_from_features(mine, ref)
     return out, features
+
+
+def pretrained_features(judges: Judges, frames: np.ndarray) -> dict[str, np.ndarray]:
+    """One rendered video ``[T, H, W, 3]`` uint8 -> {"FID": Inception features ``[T, 2048]``, "FVD": I3D
+    features of its non-overlapping 16-frame clips ``[T // 16, 400]``} for the networks that are loaded."""
+    from talkinghead.evaluation.i3d import FVD_CLIP_LENGTH, split_clips
+
+    out = {}
+    if judges.inception is not None:
+        out["FID"] = judges.inception.features(frames)
+    if judges.i3d is not None and len(frames) >= FVD_CLIP_LENGTH:
+        out["FVD"] = judges.i3d.features(split_clips(frames, FVD_CLIP_LENGTH))
+    return out
 
 
 def _window_features(judge: Any, crops: np.ndarray) -> np.ndarray:
@@ -593,7 +619,7 @@ def _json_number(v: float) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
-LOWER_BETTER = {"LSE-D", "M-LMD", "F-LMD", "E-FID", "LSE-D (video)", FVD_NAME, "SCD", "MD"}
+LOWER_BETTER = {"LSE-D", "M-LMD", "F-LMD", "E-FID", "LSE-D (video)", FVD_NAME, "SCD", "MD", "FID", "FVD"}
 HIGHER_BETTER = {"LSE-C", "In sync", "Emotion acc.", "Emo-Score", "Diversity", "BAS", "PSNR", "SSIM", "CPBD",
                  "LSE-C (video)", "SA"}
 TABLES = (
@@ -601,7 +627,7 @@ TABLES = (
                                              "Emo-Score")),
     ("Head motion", ("Diversity", "BAS", "Velocity", "Velocity var.")),
     ("Style prediction (DreamTalk Tab. 4)", ("SCD", "MD", "SA")),
-    ("Rendered video", ("PSNR", "SSIM", "CPBD", "LSE-D (video)", "LSE-C (video)", FVD_NAME)),
+    ("Rendered video", ("PSNR", "SSIM", "CPBD", "LSE-D (video)", "LSE-C (video)", "FID", "FVD", FVD_NAME)),
 )
 
 
@@ -635,8 +661,11 @@ def markdown_tables(report: EvaluationReport) -> str:
 
 def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | Path | None = None,
              config: EvaluateConfig | None = None, sync_judge: str | Path | None = None,
-             video_judge: str | Path | None = None, judges: Judges | None = None) -> EvaluationReport:
-    """Run every method on the split's clips and measure them; write ``report.json``/``report.md`` to ``out``."""
+             video_judge: str | Path | None = None, judges: Judges | None = None,
+             inception: str | Path | None = None, i3d: str | Path | None = None) -> EvaluationReport:
+    """Run every method on the split's clips and measure them; write ``report.json``/``report.md`` to ``out``.
+
+    ``inception``/``i3d``: local weight folders of the FID Inception-v3 / FVD's I3D (FID and FVD columns)."""
     config = config or EvaluateConfig()
     start = time.perf_counter()
     dataset = data if isinstance(data, Dataset) else Dataset(data)
@@ -648,15 +677,19 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
     if config.max_clips > 0:
         ids = ids[:config.max_clips]
     out_dir = Path(out) if out is not None else None
+    nets = _load_pretrained(inception, i3d, config)  # before training judges: a bad folder fails at once
     if judges is None:
         if out_dir is None:
             raise TalkingHeadError("Give an output folder (judges are trained and saved there) or ready judges.")
         judges = load_or_train_judges(dataset, out_dir, config, sync_judge, video_judge)
+    for key, net in nets.items():
+        setattr(judges, key, net)
     clips = [dataset.clip(i) for i in progress(ids, f"reading {config.split} clips", total=len(ids))]
     n_video = min(config.video_clips, len(clips))
     video_clips = clips[:n_video]
     reference: list[tuple[Any, Any]] = []
     gt_features = None
+    gt_pretrained: dict[str, np.ndarray] = {}
     if n_video:
         from talkinghead.evaluation.syncnet import SyncNetConfig, render_clip
 
@@ -664,6 +697,9 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
         reference = [render_clip(c.motion, crop_config, render_size=config.render_size) for c in video_clips]
         if judges.sync_video is not None:
             gt_features = np.concatenate([_window_features(judges.sync_video, r[1]) for r in reference])
+        per_video = [pretrained_features(judges, r[0]) for r in reference]
+        gt_pretrained = {k: np.concatenate([v[k] for v in per_video if k in v])
+                         for k in ("FID", "FVD") if any(k in v for v in per_video)}
     results: dict[str, dict[str, float]] = {}
     style_table = any(hasattr(m, "style_codes") for m in methods)
     if style_table and judges.style is None:
@@ -683,7 +719,7 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
             values.update(style_metrics(clips, generated, judges.style, getattr(method, "style_codes", None)))
         if n_video:
             vids, _ = video_metrics(video_clips, generated[:n_video], reference, judges, config.render_size,
-                                    gt_features)
+                                    gt_features, gt_pretrained)
             values.update(vids)
         results[method.name] = values
         log_event("evaluated", method=method.name, seconds=round(time.perf_counter() - t0, 1),
@@ -697,7 +733,8 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
         "'In sync': fraction of clips whose detected audio-visual offset is within one frame of 0.",
         "M-LMD/F-LMD: face-model landmarks projected in the identity's image frame (pixels), per-frame "
         "Kabsch-Umeyama aligned on the 468 mesh vertices.",
-        f"No Inception/I3D weights are used: '{FVD_NAME}' is the Frechet distance over the video sync judge's "
+        ("" if nets else "No Inception/I3D weights are used: ")
+        + f"'{FVD_NAME}' is the Frechet distance over the video sync judge's "
         "embeddings of 5-frame mouth-crop clips (rendered ground truth as the reference set).",
         "Emotion accuracy: a motion classifier trained on the train split (talkinghead.evaluation.emotion).",
     ]
@@ -707,6 +744,7 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
                      "denoiser's code of the clip's own motion, MD the mean per-frame L2 distance of generated to "
                      "ground-truth expression, SA the accuracy of a speaker/emotion/intensity classifier trained on "
                      "this split's ground-truth expression.")
+    notes.extend(_pretrained_notes(nets, gt_pretrained, n_video))
     for method in methods:
         notes.extend(getattr(method, "notes", []))
     for name, info in judges.reports.items():
@@ -720,6 +758,43 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
     if out_dir is not None:
         write_report(report, out_dir)
     return report
+
+
+def _load_pretrained(inception: str | Path | None, i3d: str | Path | None, config: EvaluateConfig) -> dict[str, Any]:
+    """The FID/FVD networks from their local folders (``{"inception": net, "i3d": net}``, given ones only)."""
+    if inception is None and i3d is None:
+        return {}
+    if config.video_clips == 0:
+        raise TalkingHeadError("FID and FVD are measured on rendered clips; give --video-clips N (N > 0) with "
+                               "--inception/--i3d.")
+    from talkinghead.evaluation.i3d import load_i3d
+    from talkinghead.evaluation.inception import load_inception
+
+    nets: dict[str, Any] = {}
+    if inception is not None:
+        nets["inception"] = load_inception(inception)
+    if i3d is not None:
+        nets["i3d"] = load_i3d(i3d)
+    return nets
+
+
+def _pretrained_notes(nets: dict[str, Any], gt: dict[str, np.ndarray], n_video: int) -> list[str]:
+    notes = []
+    if "inception" in nets:
+        net = nets["inception"]
+        width = "" if net.config.width == 1 else f" (width {net.config.width:g})"
+        notes.append(f"FID: Frechet distance of FID Inception-v3{width} pool_3 features of all frames of the "
+                     f"{n_video} rendered clips ({len(gt.get('FID', ()))} ground-truth frames, resized to "
+                     f"{net.config.image_size} px); with fewer frames than feature dimensions ({net.feature_dim}) "
+                     "the estimate is biased upwards: compare rows, not papers.")
+    if "i3d" in nets:
+        if "FVD" in gt:
+            width = "" if nets["i3d"].config.width == 1 else f" (width {nets['i3d'].config.width:g})"
+            notes.append(f"FVD: Frechet distance of I3D{width} Kinetics logits of non-overlapping 16-frame clips "
+                         f"of the rendered clips ({len(gt['FVD'])} ground-truth clips).")
+        else:
+            notes.append("FVD: no rendered clip is 16 frames long, so there is no FVD.")
+    return notes
 
 
 def write_report(report: EvaluationReport, out: Path) -> tuple[Path, Path]:

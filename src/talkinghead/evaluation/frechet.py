@@ -12,10 +12,11 @@ Heusel et al. 2017, Eq. 6)::
   videos and those in the ground truth dataset". Here the parameters are the expression channels of
   the project's face model (MotionSequence.expression) instead of Deep3DFace's 64 coefficients.
 
-Inception and I3D weights are not on this machine, and no network implementation of them is shipped
-here. :func:`encoder_frechet_distance` computes the distance over the features of any encoder the
-caller supplies (a real Inception/I3D loaded from a local path, or an encoder trained in this
-project); its result must be reported under that encoder's name, not as "FID"/"FVD".
+Inception and I3D weights do not ship here. :func:`fid` and :func:`fvd` compute the distances with the
+networks of :mod:`.inception` and :mod:`.i3d` loaded from a local directory (``load_inception`` /
+``load_i3d``). :func:`encoder_frechet_distance` computes the distance over the features of any other
+encoder the caller supplies (e.g. one trained in this project); its result must be reported under
+that encoder's name, not as "FID"/"FVD".
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float = 
 
     ``mu: [D]``, ``sigma: [D, D]`` symmetric positive semi-definite. ``(S1 S2)^{1/2}`` is computed with
     ``scipy.linalg.sqrtm``; when it is not finite (a singular product) ``eps * I`` is added to both
-    covariances, and a negligible imaginary part from round-off is dropped.
+    covariances, and a negligible imaginary part from round-off is dropped. When round-off leaves a
+    large imaginary part (rank-deficient covariances, e.g. fewer samples than feature dimensions, the
+    usual case for FID's 2048-d features), the trace is taken in the equivalent symmetric form
+    ``Tr((S1^{1/2} S2 S1^{1/2})^{1/2})`` from eigenvalues (:func:`_trace_sqrt_product`).
     """
     m1 = as_array(mu1, "mu1", (1,))
     m2 = as_array(mu2, "mu2", (1,))
@@ -58,14 +62,33 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float = 
     if not np.all(np.isfinite(covmean)):
         offset = np.eye(d) * eps
         covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    trace_covmean = None
     if np.iscomplexobj(covmean):
         scale = max(1.0, float(np.abs(covmean).max()))
         if np.abs(covmean.imag).max() > 1e-3 * scale:
+            trace_covmean = _trace_sqrt_product(s1, s2)
+        covmean = covmean.real
+    if trace_covmean is None:
+        trace_covmean = float(np.trace(covmean))
+    value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_covmean)
+    return max(value, 0.0)
+
+
+def _trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
+    """``Tr((S1 S2)^{1/2})`` for symmetric PSD ``S1``, ``S2`` ``[D, D]`` as ``Tr((R S2 R)^{1/2})`` with
+    ``R = S1^{1/2}`` (``S1 S2`` is similar to ``R S2 R``, which is symmetric PSD, so its eigenvalues are
+    real and >= 0 up to round-off)."""
+    def psd_eigen(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        w, v = np.linalg.eigh((m + m.T) / 2)
+        if w.min() < -1e-6 * max(1.0, float(np.abs(w).max())):
             raise TalkingHeadError("The covariance product has a large imaginary square root; the "
                                    "covariances are not positive semi-definite.")
-        covmean = covmean.real
-    value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
-    return max(value, 0.0)
+        return np.clip(w, 0.0, None), v
+
+    w, v = psd_eigen(s1)
+    root = (v * np.sqrt(w)) @ v.T
+    inner, _ = psd_eigen(root @ s2 @ root)
+    return float(np.sqrt(inner).sum())
 
 
 def frechet_distance_from_features(features1: Any, features2: Any) -> float:
@@ -118,3 +141,26 @@ def encoder_frechet_distance(encoder: Callable[[np.ndarray], Any], generated: It
         return np.concatenate(feats, axis=0)
 
     return frechet_distance_from_features(collect(generated, "generated"), collect(reference, "reference"))
+
+
+def fid(generated_frames: Any, reference_frames: Any, net: Any, batch_size: int = 32) -> float:
+    """FID (Heusel et al. 2017): the Frechet distance of the FID Inception-v3's pool_3 features.
+
+    ``generated_frames``, ``reference_frames``: RGB uint8 frames ``[N, H, W, 3]`` or a list of such
+    arrays (e.g. one per video; all frames are pooled); ``net``: a
+    :class:`~talkinghead.evaluation.inception.FIDInceptionV3` (``load_inception(dir)``). The forward
+    passes run ``batch_size`` frames at a time.
+    """
+    return frechet_distance_from_features(net.features(generated_frames, batch_size),
+                                          net.features(reference_frames, batch_size))
+
+
+def fvd(generated_clips: Any, reference_clips: Any, net: Any, batch_size: int = 8) -> float:
+    """FVD (Unterthiner et al. 2018): the Frechet distance of I3D's clip features (Kinetics logits).
+
+    ``generated_clips``, ``reference_clips``: RGB uint8 clips ``[N, T, H, W, 3]`` (T = 16 in the
+    reference protocol; :func:`~talkinghead.evaluation.i3d.split_clips` cuts videos into them) or a list
+    of such arrays; ``net``: an :class:`~talkinghead.evaluation.i3d.InceptionI3D` (``load_i3d(dir)``).
+    """
+    return frechet_distance_from_features(net.features(generated_clips, batch_size),
+                                          net.features(reference_clips, batch_size))
