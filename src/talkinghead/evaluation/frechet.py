@@ -21,6 +21,7 @@ that encoder's name, not as "FID"/"FVD".
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -58,10 +59,12 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float = 
         raise TalkingHeadError(f"Frechet statistics disagree in size: mu {m1.shape}/{m2.shape}, sigma "
                                f"{s1.shape}/{s2.shape}.")
     diff = m1 - m2
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.all(np.isfinite(covmean)):
-        offset = np.eye(d) * eps
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    with warnings.catch_warnings():  # singular products are expected and handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s1 @ s2)
+        if not np.all(np.isfinite(covmean)):
+            offset = np.eye(d) * eps
+            covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
     trace_covmean = None
     if np.iscomplexobj(covmean):
         scale = max(1.0, float(np.abs(covmean).max()))
