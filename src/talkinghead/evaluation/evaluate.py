@@ -568,7 +568,10 @@ def load_or_train_judges(data: Dataset, out: Path, config: EvaluateConfig, sync_
             model = SyncNet.from_pretrained(path)
             if model.config.domain != domain:
                 raise TalkingHeadError(f"{path} is a {model.config.domain}-domain sync judge, not a {domain} one.")
-            judges.reports[f"syncnet_{domain}"] = {"checkpoint": str(path)}
+            from talkinghead.checkpoint import read_checkpoint_info
+
+            saved = read_checkpoint_info(path).extra.get("report", {})
+            judges.reports[f"syncnet_{domain}"] = {"checkpoint": str(path), **saved}
         elif given is not None:
             raise TalkingHeadError(f"The sync judge folder {given} does not exist.")
         else:
@@ -733,11 +736,12 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
         "'In sync': fraction of clips whose detected audio-visual offset is within one frame of 0.",
         "M-LMD/F-LMD: face-model landmarks projected in the identity's image frame (pixels), per-frame "
         "Kabsch-Umeyama aligned on the 468 mesh vertices.",
-        ("" if nets else "No Inception/I3D weights are used: ")
-        + f"'{FVD_NAME}' is the Frechet distance over the video sync judge's "
-        "embeddings of 5-frame mouth-crop clips (rendered ground truth as the reference set).",
         "Emotion accuracy: a motion classifier trained on the train split (talkinghead.evaluation.emotion).",
     ]
+    if any(FVD_NAME in r for r in results.values()):
+        notes.append(("" if nets else "No Inception/I3D weights are used: ")
+                     + f"'{FVD_NAME}' is the Frechet distance over the video sync judge's "
+                     "embeddings of 5-frame mouth-crop clips (rendered ground truth as the reference set).")
     if style_table:
         notes.append("Style prediction (DreamTalk App. A.1): each clip's portrait identity comes from a clip of the "
                      "same speaker with another emotion; SCD is the L2 distance of the predicted style code to the "
