@@ -86,27 +86,44 @@ def save_checkpoint(directory: str | Path, info: CheckpointInfo, state: dict[str
     return directory
 
 
-def read_checkpoint_info(directory: str | Path, component: str | None = None) -> CheckpointInfo:
-    """Read and validate ``config.json``; refuse pickles and other versions."""
+def safetensors_file(directory: str | Path, what: str = "checkpoint", advice: str = "") -> Path:
+    """``directory/model.safetensors`` of a weights folder (``what`` names it in errors). A pickle file, or a
+    folder holding pickles and no safetensors, is refused (``advice``: what to do instead)."""
     directory = Path(directory)
+    tail = f"; {advice}" if advice else ""
     if directory.is_file():
         if directory.suffix.lower() in PICKLE_SUFFIXES:
             raise TalkingHeadError(
-                f"{directory} is a pickle file; talkinghead loads only safetensors checkpoint directories "
-                "because unpickling an untrusted file can run arbitrary code."
+                f"{directory} is a pickle file; talkinghead loads only safetensors {what} directories "
+                f"because unpickling an untrusted file can run arbitrary code{tail}."
             )
-        raise TalkingHeadError(f"{directory} is a file; a checkpoint is a directory with config.json.")
+        raise TalkingHeadError(f"{directory} is a file; give the {what} directory that holds {WEIGHTS_NAME}.")
     if not directory.is_dir():
-        raise TalkingHeadError(f"Checkpoint directory {directory} does not exist.")
-    cfg_path = directory / CONFIG_NAME
-    if not (directory / WEIGHTS_NAME).exists():
+        raise TalkingHeadError(f"The {what} directory {directory} does not exist.")
+    weights = directory / WEIGHTS_NAME
+    if not weights.exists():
         pickles = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
         if pickles:
             raise TalkingHeadError(
                 f"{directory} holds pickle weights ({', '.join(pickles)}) and no {WEIGHTS_NAME}; "
-                "talkinghead refuses pickle because unpickling can run arbitrary code."
+                f"talkinghead refuses pickle because unpickling can run arbitrary code{tail}."
             )
-        raise TalkingHeadError(f"{directory} has no {WEIGHTS_NAME}; it is not a talkinghead checkpoint.")
+        raise TalkingHeadError(f"{directory} has no {WEIGHTS_NAME} with the {what} weights.")
+    return weights
+
+
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (CPU), or one sentence when it cannot be read."""
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise TalkingHeadError(f"{path} is not a readable safetensors file: corrupt or truncated ({err}).") from err
+
+
+def read_checkpoint_info(directory: str | Path, component: str | None = None) -> CheckpointInfo:
+    """Read and validate ``config.json``; refuse pickles and other versions."""
+    directory = safetensors_file(directory).parent
+    cfg_path = directory / CONFIG_NAME
     if not cfg_path.exists():
         raise TalkingHeadError(f"{directory} has no {CONFIG_NAME}; it is not a talkinghead checkpoint.")
     try:
@@ -139,11 +156,7 @@ def load_checkpoint(
 ) -> tuple[CheckpointInfo, dict[str, torch.Tensor]]:
     """Return the checkpoint's info and its tensors (CPU)."""
     info = read_checkpoint_info(directory, component)
-    try:
-        state = load_file(str(Path(directory) / WEIGHTS_NAME), device="cpu")
-    except (SafetensorError, OSError, ValueError) as err:
-        raise TalkingHeadError(f"{Path(directory) / WEIGHTS_NAME} is corrupt or truncated ({err}).") from err
-    return info, state
+    return info, read_safetensors(Path(directory) / WEIGHTS_NAME)
 
 
 M = TypeVar("M", bound="PretrainedMixin")
@@ -158,6 +171,9 @@ class PretrainedMixin:
 
     component: ClassVar[str]
     config_class: ClassVar[type[Config]]
+    #: the :class:`CheckpointInfo` fields (``layout``, ``audio_features``) the constructor takes as keywords;
+    #: ``save_pretrained`` stores them from the same-named attributes
+    checkpoint_inputs: ClassVar[tuple[str, ...]] = ()
     config: Config
     preset_name: str = "custom"
 
@@ -189,5 +205,6 @@ class PretrainedMixin:
 
     @classmethod
     def _build_from_checkpoint(cls: type[M], config: Config, info: CheckpointInfo, **kwargs: Any) -> M:
-        """Construct the module; override when layout or feature spec are constructor inputs."""
-        return cls(config, **kwargs)  # type: ignore[call-arg]
+        """Construct the module from its config and the ``checkpoint_inputs`` the checkpoint recorded."""
+        inputs = {name: getattr(info, name) for name in cls.checkpoint_inputs}
+        return cls(config, **inputs, **kwargs)  # type: ignore[call-arg]

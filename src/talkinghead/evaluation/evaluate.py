@@ -555,6 +555,7 @@ def train_style_classifier(clips: Sequence[Clip], preset: str) -> Any:
 def load_or_train_judges(data: Dataset, out: Path, config: EvaluateConfig, sync_motion: str | Path | None,
                          sync_video: str | Path | None, emotion: bool = True) -> Judges:
     """Load the given judges; train the missing ones on the train split (saved under ``out/judges``)."""
+    from talkinghead.checkpoint import read_checkpoint_info
     from talkinghead.evaluation.emotion import train_emotion_classifier_from_dataset
     from talkinghead.evaluation.syncnet import SyncNet, SyncTrainConfig, train_syncnet
 
@@ -568,8 +569,6 @@ def load_or_train_judges(data: Dataset, out: Path, config: EvaluateConfig, sync_
             model = SyncNet.from_pretrained(path)
             if model.config.domain != domain:
                 raise TalkingHeadError(f"{path} is a {model.config.domain}-domain sync judge, not a {domain} one.")
-            from talkinghead.checkpoint import read_checkpoint_info
-
             saved = read_checkpoint_info(path).extra.get("report", {})
             judges.reports[f"syncnet_{domain}"] = {"checkpoint": str(path), **saved}
         elif given is not None:

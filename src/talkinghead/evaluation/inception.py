@@ -42,7 +42,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talkinghead.checkpoint import CONFIG_NAME, PICKLE_SUFFIXES, WEIGHTS_NAME, PretrainedMixin, read_checkpoint_info
+from talkinghead.checkpoint import (
+    CONFIG_NAME,
+    PretrainedMixin,
+    read_checkpoint_info,
+    read_safetensors,
+    safetensors_file,
+)
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.log import progress
@@ -328,23 +334,10 @@ def load_feature_network(directory: str | Path, cls: type[N], device: str | torc
     (DataParallel) is dropped."""
     label = getattr(cls, "label", cls.__name__)
     path = Path(directory)
-    if path.is_file():
-        if path.suffix.lower() in PICKLE_SUFFIXES:
-            raise TalkingHeadError(f"{path} is a pickle file, which talkinghead never loads because unpickling can "
-                                   f"run code; {CONVERT_HINT} and pass that directory.")
-        raise TalkingHeadError(f"{path} is a file; give the directory that holds the {label} {WEIGHTS_NAME}.")
-    if not path.is_dir():
-        raise TalkingHeadError(f"The {label} weights directory {path} does not exist.")
-    weights = path / WEIGHTS_NAME
-    if not weights.exists():
-        pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
-        if pickles:
-            raise TalkingHeadError(f"{path} holds pickle weights ({', '.join(pickles)}) that talkinghead never loads "
-                                   f"because unpickling can run code; {CONVERT_HINT}.")
-        raise TalkingHeadError(f"{path} has no {WEIGHTS_NAME} with the {label} weights.")
+    weights = safetensors_file(path, label, CONVERT_HINT)
     config_class: type[Config] = cls.config_class  # type: ignore[attr-defined]
     config = _read_config(path, config_class, cls.component) or config_class.preset("paper")  # type: ignore[attr-defined]
-    state = _read_weights(weights)
+    state = read_safetensors(weights)
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     model = cls(config)  # type: ignore[call-arg]
@@ -389,16 +382,6 @@ def _read_config(path: Path, config_class: type[Config], component: str) -> Conf
     if not isinstance(raw, dict):
         raise TalkingHeadError(f"{cfg_path} should hold a mapping of {config_class.__name__} fields.")
     return config_class.from_dict(raw, partial=True)
-
-
-def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError, ValueError) as err:
-        raise TalkingHeadError(f"{weights} is not a readable safetensors file ({err}).") from err
 
 
 def load_inception(directory: str | Path, device: str | torch.device = "cpu") -> FIDInceptionV3:

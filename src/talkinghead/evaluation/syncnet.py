@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from talkinghead.checkpoint import CheckpointInfo, PretrainedMixin
+from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.log import log_event, progress
@@ -333,6 +333,7 @@ class SyncNet(PretrainedMixin, nn.Module):
 
     component: ClassVar[str] = "evaluation.syncnet"
     config_class: ClassVar[type[Config]] = SyncNetConfig
+    checkpoint_inputs: ClassVar[tuple[str, ...]] = ("layout",)
     config: SyncNetConfig
     visual_mean: torch.Tensor
     visual_std: torch.Tensor
@@ -346,11 +347,6 @@ class SyncNet(PretrainedMixin, nn.Module):
         dim = max(config.visual_dim, 1)
         self.register_buffer("visual_mean", torch.zeros(dim))
         self.register_buffer("visual_std", torch.ones(dim))
-
-    @classmethod
-    def _build_from_checkpoint(cls, config: Config, info: CheckpointInfo, **kwargs: Any) -> SyncNet:
-        assert isinstance(config, SyncNetConfig)
-        return cls(config, layout=info.layout)
 
     def embed_audio(self, mfcc: torch.Tensor) -> torch.Tensor:
         """``mfcc: [B, window * r, n_mfcc]`` -> ``[B, d]``."""

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from talkinghead.checkpoint import CheckpointInfo, PretrainedMixin
+from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dreamtalk.audio_encoder import AudioWindowEncoder
@@ -106,6 +106,7 @@ class DreamTalkDenoiser(PretrainedMixin, nn.Module):
 
     component: ClassVar[str] = "dreamtalk.denoiser"
     config_class: ClassVar[type[Config]] = DenoiserConfig
+    checkpoint_inputs: ClassVar[tuple[str, ...]] = ("layout", "audio_features")
     config: DenoiserConfig
 
     def __init__(self, config: DenoiserConfig, layout: dict[str, Any] | None = None,
@@ -127,11 +128,6 @@ class DreamTalkDenoiser(PretrainedMixin, nn.Module):
         layer = nn.TransformerDecoderLayer(d, c.heads, c.ff_dim, c.dropout, batch_first=True)
         self.decoder = nn.TransformerDecoder(layer, c.decoder_layers)
         self.head = nn.Linear(d, c.motion_dim)
-
-    @classmethod
-    def _build_from_checkpoint(cls, config: Config, info: CheckpointInfo, **kwargs: Any) -> DreamTalkDenoiser:
-        assert isinstance(config, DenoiserConfig)
-        return cls(config, layout=info.layout, audio_features=info.audio_features)
 
     def encode_style(self, motion: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """Style code of a reference clip. ``motion: [B, N, C]`` raw units, ``valid: [B, N]`` -> ``[B, d]``."""

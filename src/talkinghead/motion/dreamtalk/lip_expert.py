@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from talkinghead.checkpoint import CheckpointInfo, PretrainedMixin
+from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dreamtalk.layers import Normalizer
@@ -138,6 +138,7 @@ class StyleAwareLipExpert(PretrainedMixin, nn.Module):
 
     component: ClassVar[str] = "dreamtalk.lip_expert"
     config_class: ClassVar[type[Config]] = LipExpertConfig
+    checkpoint_inputs: ClassVar[tuple[str, ...]] = ("layout", "audio_features")
     config: LipExpertConfig
     mouth_basis: torch.Tensor
     mouth_neutral: torch.Tensor
@@ -163,11 +164,6 @@ class StyleAwareLipExpert(PretrainedMixin, nn.Module):
         self.audio_embedder = _Embedder(audio_front, c.channels, style_dim, c.embed_dim)
         self.mouth_embedder = _Embedder(_FrameMLP(c.mouth_vertices * 3, c.channels), c.channels, style_dim,
                                         c.embed_dim)
-
-    @classmethod
-    def _build_from_checkpoint(cls, config: Config, info: CheckpointInfo, **kwargs: Any) -> StyleAwareLipExpert:
-        assert isinstance(config, LipExpertConfig)
-        return cls(config, layout=info.layout, audio_features=info.audio_features)
 
     def set_mouth_model(self, basis: torch.Tensor, neutral: torch.Tensor, scale: float) -> None:
         """Install the face model's mouth basis ``[E, M, 3]``, neutral ``[M, 3]`` and an offset scale."""

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from talkinghead.checkpoint import CheckpointInfo, PretrainedMixin
+from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dreamtalk.layers import Normalizer, StepEmbedding, sinusoidal_positions, transformer_encoder
@@ -78,6 +78,7 @@ class StylePredictor(PretrainedMixin, nn.Module):
 
     component: ClassVar[str] = "dreamtalk.style_predictor"
     config_class: ClassVar[type[Config]] = StylePredictorConfig
+    checkpoint_inputs: ClassVar[tuple[str, ...]] = ("layout", "audio_features")
     config: StylePredictorConfig
 
     def __init__(self, config: StylePredictorConfig, layout: dict[str, Any] | None = None,
@@ -101,11 +102,6 @@ class StylePredictor(PretrainedMixin, nn.Module):
         nn.init.normal_(self.type_embedding, std=0.02)
         self.encoder = transformer_encoder(d, c.heads, c.layers, c.ff_dim, c.dropout)
         self.head = nn.Linear(d, c.style_dim)
-
-    @classmethod
-    def _build_from_checkpoint(cls, config: Config, info: CheckpointInfo, **kwargs: Any) -> StylePredictor:
-        assert isinstance(config, StylePredictorConfig)
-        return cls(config, layout=info.layout, audio_features=info.audio_features)
 
     def pool_audio(self, audio: torch.Tensor, valid: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalise and average-pool audio frames by ``audio_pool``. ``[B, N, D] -> [B, N', D]``, mask ``[B, N']``."""
