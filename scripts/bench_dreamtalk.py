@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from talkinghead.motion.dreamtalk import DreamTalkDenoiser, generate_motion
-from talkinghead.training.components import train
+from talkinghead.training.run import train
 from talkinghead.training.toydata import make_toy_dataset
 
 

@@ -7,6 +7,8 @@ peak resident memory; then one cold run of the CLI in a fresh process. Uses weig
 present, else randomly initialised checkpoints of the shipped ``cpu`` presets (same cost).
 
     .venv/bin/python scripts/bench_generate.py            # writes bench/generate.json
+    .venv/bin/python scripts/bench_generate.py --compare-src OLD/src --repeats 5
+        # old vs new in one run: 256 px, 1 thread, runs interleaved; writes bench/generate_compare.json
 """
 
 from __future__ import annotations
@@ -33,16 +35,16 @@ def make_inputs(folder: Path) -> tuple[Path, Path, Path, str]:
     from skimage import data
 
     from talkinghead.audio.tts import synthesize
+    from talkinghead.generators import weights_root
     from talkinghead.io.audio import Audio, save_wav
     from talkinghead.io.image import save_image
-    from talkinghead.pipeline import default_checkpoint_dir
 
     speech = synthesize(PARAGRAPH * 2).audio
     n = int(SECONDS * speech.sample_rate)
     samples = np.resize(speech.samples, n)  # repeat to exactly 30 s
     wav = save_wav(folder / "speech.wav", Audio(samples.astype(np.float32)))
     image = save_image(folder / "portrait.png", data.astronaut())
-    ckpt = default_checkpoint_dir()
+    ckpt = weights_root() / "dreamtalk"
     kind = "weights/dreamtalk"
     if not (ckpt / "denoiser").is_dir():
         sys.path.insert(0, str(ROOT / "tests" / "pipeline"))
@@ -76,14 +78,50 @@ def run_one(image: str, wav: str, ckpt: str, size: int, out: str, threads: int) 
             "motion_s": round(result.timings["motion"], 2), "peak_rss_mb": round(peak_mb)}
 
 
+def compare(old_src: Path, repeats: int, out: Path) -> None:
+    """End-to-end time at 256 px, 1 thread, of this checkout and ``old_src``, interleaved run by run."""
+    import os
+    import statistics
+
+    sides = {"old": str(old_src), "new": str(ROOT / "src")}
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    motion: dict[str, list[float]] = {k: [] for k in sides}
+    with tempfile.TemporaryDirectory() as tmp:
+        image, wav, ckpt, kind = make_inputs(Path(tmp))
+        for r in range(repeats):
+            for side, src in (sides.items() if r % 2 == 0 else reversed(sides.items())):
+                cmd = [sys.executable, __file__, "--one", str(image), str(wav), str(ckpt), "256",
+                       str(Path(tmp) / f"{side}.mp4"), "1"]
+                env = dict(os.environ, PYTHONPATH=src)
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+                run = json.loads(proc.stdout.strip().splitlines()[-1])
+                times[side].append(run["end_to_end_s"])
+                motion[side].append(run["motion_s"])
+                print(side, run["end_to_end_s"], run["stages_s"], flush=True)
+    report = {"speech_seconds": SECONDS, "size": 256, "torch_threads": 1, "checkpoints": kind, "repeats": repeats,
+              "old_src": str(old_src), "load_average": [round(x, 1) for x in os.getloadavg()],
+              **{f"{side}_end_to_end_s": t for side, t in times.items()},
+              **{f"{side}_median_s": round(statistics.median(t), 2) for side, t in times.items()},
+              **{f"{side}_motion_median_s": round(statistics.median(m), 2) for side, m in motion.items()}}
+    report["new_vs_old"] = round(report["new_median_s"] / report["old_median_s"], 3)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--one", nargs=6, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / "bench" / "generate.json"))
+    parser.add_argument("--compare-src", help="another checkout's src/ folder: time it against this one")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each side with --compare-src")
     args = parser.parse_args()
     if args.one:
         image, wav, ckpt, size, out, threads = args.one
         print(json.dumps(run_one(image, wav, ckpt, int(size), out, int(threads))))
+        return
+    if args.compare_src:
+        compare(Path(args.compare_src).resolve(), args.repeats, ROOT / "bench" / "generate_compare.json")
         return
     import os
 

@@ -100,24 +100,25 @@ def _pick_clips(ds, n: int) -> list[str]:
 
 def samplers(n_clips: int = 8) -> dict:
     from talkinghead.data.dataset import Dataset
-    from talkinghead.evaluation.evaluate import _clip_audio, _motion_reference, load_denoiser
+    from talkinghead.generators import Conditions
+    from talkinghead.motion.dreamtalk.generator import DreamTalkGenerator
     from talkinghead.motion.dreamtalk.sampling import generate_motion
 
     ds = Dataset(CORPUS)
-    den = load_denoiser(WEIGHTS).eval()
+    dreamtalk = DreamTalkGenerator.from_pretrained(WEIGHTS)
+    den = dreamtalk.denoiser.eval()
     ids = _pick_clips(ds, n_clips)
     rows = []
     for cid in ids:
         clip = ds.clip(cid)
         m = clip.motion
-        audio = _clip_audio(den, clip, "denoiser", len(m))
+        audio = Conditions.from_clip(clip).features(den.audio_features, "denoiser")
         length = len(audio)
         gt = m.expression[:length]
         layout = m.layout
         mouth = [layout.channels.index(c) for c in layout.groups["mouth"]]
         jaw = layout.channels.index("jawOpen")
-        with torch.no_grad():
-            style = den.encode_style(torch.from_numpy(_motion_reference(den, m, length))[None])
+        style = torch.from_numpy(dreamtalk.encode_reference(m.slice(0, length)))[None]
         a_t = torch.from_numpy(audio.astype(np.float32))[None]                         # [1, L, D_a]
         row = {"clip": cid, "frames": length}
         for name, sampler, steps in (("DDIM 10", "ddim", 10), ("DDPM 1000", "ddpm", 1000)):
@@ -148,10 +149,9 @@ def styles() -> dict:
 
     from talkinghead import api
     from talkinghead.audio.tts import synthesize
-    from talkinghead.face.model import fit_image
-    from talkinghead.pipeline import _arkit_layout
+    from talkinghead.face.model import ARKIT_LAYOUT, fit_image
     from talkinghead.render import WarpRenderer, WarpRendererConfig
-    from talkinghead.render.motion_input import expression_for_layout
+    from talkinghead.sequence import expression_for_layout
 
     image = data.astronaut()
     speech = synthesize(SENTENCE).audio
@@ -181,7 +181,7 @@ def styles() -> dict:
         frames_at = sorted({10 + int(np.argmax(seqs[0][inner, jaw])), t // 3, (2 * t) // 3})
         fig, axes = plt.subplots(len(motions), len(frames_at), figsize=(2.2 * len(frames_at), 2.6 * len(motions)))
         for r, (label, motion) in enumerate(motions):
-            expr = expression_for_layout(motion, _arkit_layout())[frames_at]
+            expr = expression_for_layout(motion, ARKIT_LAYOUT)[frames_at]
             for c, img in enumerate(renderer.render(expr, motion.pose[frames_at])):
                 ax = axes[r, c]
                 ax.imshow(img[FACE])

@@ -17,17 +17,11 @@ import numpy as np
 import torch
 
 from talkinghead.data.dataset import Dataset
-from talkinghead.evaluation.evaluate import _motion_reference, load_denoiser
+from talkinghead.motion.dreamtalk.generator import DreamTalkGenerator
 
 
-def style_codes(data: Dataset, den: object, ids: list[str]) -> np.ndarray:
-    out = []
-    for i in ids:
-        motion = data.clip(i).motion
-        ref = _motion_reference(den, motion, len(motion))
-        with torch.no_grad():
-            out.append(den.encode_style(torch.from_numpy(ref)[None])[0].numpy())  # type: ignore[attr-defined]
-    return np.stack(out)
+def style_codes(data: Dataset, generator: DreamTalkGenerator, ids: list[str]) -> np.ndarray:
+    return np.stack([generator.encode_reference(data.clip(i).motion) for i in ids])
 
 
 def main() -> None:
@@ -38,7 +32,7 @@ def main() -> None:
     parser.add_argument("--out", default="bench/style_code_reference.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    data, den = Dataset(args.data), load_denoiser(args.checkpoint)
+    data, den = Dataset(args.data), DreamTalkGenerator.from_pretrained(args.checkpoint)
     test_ids = data.ids("test")
     test = style_codes(data, den, test_ids)
     mean = style_codes(data, den, data.ids("train")[:args.train_clips]).mean(0)

@@ -28,10 +28,10 @@ import torch
 
 from talkinghead.api import generate_motion, load_models
 from talkinghead.audio.features import extract_features
+from talkinghead.audio.spec import checkpoint_spec, select_kinds
 from talkinghead.audio.tts import VoiceConfig, synthesize
 from talkinghead.io.audio import Audio, load_audio
 from talkinghead.motion.dreamtalk import StyleAwareLipExpert
-from talkinghead.pipeline import feature_spec_of, select_features
 
 SENTENCES = (
     "Please call Stella and ask her to bring these things with her from the store.",
@@ -71,8 +71,9 @@ def measures(audio: Audio, expert: StyleAwareLipExpert, models: object, image: n
     rms = np.array([np.sqrt(np.mean(audio.samples[int(i * hop):int((i + 1) * hop)] ** 2) + 1e-12) for i in range(t)])
     jaw = motion.channel("jawOpen")
     corr = float(np.corrcoef(jaw, np.log(rms + 1e-4))[0, 1])
-    spec = feature_spec_of(expert, "lip expert")
-    feats = select_features(extract_features(audio, spec), spec, expert, "lip expert")[:t]
+    spec = checkpoint_spec(expert.audio_features, "lip expert", 25.0)
+    names, dims = expert.audio_features["names"], expert.audio_features["dims"]
+    feats = select_kinds(extract_features(audio, spec), spec, names, dims, "lip expert")[:t]
     n = expert.config.clip_frames
     expr = torch.from_numpy(motion.expression[: len(feats)])
     a = torch.from_numpy(feats.astype(np.float32))

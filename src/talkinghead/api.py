@@ -4,7 +4,9 @@
 >>> result = api.generate("me.jpg", "speech.wav", output="out.mp4", emotion="happy", intensity=3)
 >>> result.output, result.num_frames, result.timings
 
-Styles (DreamTalk 3.2, 4.5) can be made, kept and mixed as plain arrays:
+Any registered generator (``api.models()`` lists them) is chosen by ``model=NAME`` or by a checkpoint
+folder (``checkpoint=DIR``, whose manifest names its generator). Styles (DreamTalk 3.2, 4.5) can be made,
+kept and mixed as plain arrays with generators that have style codes:
 
 >>> models = api.load_models()                       # weights/dreamtalk, or load_models("my/ckpts")
 >>> calm = api.style_from_emotion("neutral", models=models)
@@ -17,12 +19,14 @@ Every function raises :class:`talkinghead.errors.TalkingHeadError` (one sentence
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from talkinghead.errors import TalkingHeadError
 from talkinghead.io.audio import Audio
-from talkinghead.pipeline import DreamTalkModels, GenerateConfig, GenerateInputs, GenerateResult, resolve_style
+from talkinghead.pipeline import GenerateConfig, GenerateInputs, GenerateResult
 from talkinghead.pipeline import generate as _run
 
 DEMO_TEXT = ("Hello! I am a talking head, animated on your computer from a single photograph "
@@ -30,82 +34,103 @@ DEMO_TEXT = ("Hello! I am a talking head, animated on your computer from a singl
 DEMO_OUTPUT = Path("out") / "demo.mp4"
 
 __all__ = [
-    "DEMO_TEXT", "GenerateResult", "demo", "generate", "generate_motion", "load_models", "mix_styles",
+    "DEMO_TEXT", "GenerateResult", "demo", "generate", "generate_motion", "load_models", "mix_styles", "models",
     "predict_style", "style_from_emotion", "style_from_video",
 ]
 
 
-def load_models(checkpoint: str | Path | None = None) -> DreamTalkModels:
-    """The DreamTalk models of a checkpoint folder (default: the shipped ``weights/dreamtalk``)."""
-    return DreamTalkModels.load(checkpoint)
+def load_models(checkpoint: str | Path | None = None, model: str | None = None) -> Any:
+    """A generator, loaded once for many calls: the one in ``checkpoint`` (a folder), else the registered
+    ``model`` with its shipped weights (default: DreamTalk, ``weights/dreamtalk``)."""
+    from talkinghead.generators import load_generator
+
+    return load_generator(checkpoint, model)
+
+
+def models() -> list[dict[str, Any]]:
+    """The registered generators and renderers: name, kind, capabilities, whether ready, summary."""
+    from talkinghead.generators import installed
+
+    return installed()
 
 
 def generate(image: str | Path | np.ndarray, audio: str | Path | Audio | None = None, *, text: str | None = None,
              output: str | Path = "out.mp4", style_video: str | Path | None = None, emotion: str | None = None,
              intensity: int | None = None, style: np.ndarray | None = None, style_mix: str | None = None,
-             mix_alpha: float = 0.5, cfg_scale: float = 1.0, steps: int = 10, seed: int = 0,
+             mix_alpha: float = 0.5, cfg_scale: float | None = None, steps: int | None = None, seed: int = 0,
              head_motion: float = 1.0, size: int = 256, face_index: int | None = None,
-             checkpoint: str | Path | None = None, models: DreamTalkModels | None = None) -> GenerateResult:
+             transcript: str | None = None, checkpoint: str | Path | None = None, model: str | None = None,
+             renderer: str | None = None, models: Any | None = None) -> GenerateResult:
     """Animate ``image`` (path or RGB uint8 array) with ``audio`` (path or :class:`Audio`) or ``text``
     (built-in TTS) and write an mp4 to ``output``. The style comes from ``style_video``, ``emotion``
-    (+ ``intensity`` 1-3), a ready ``style`` code, or, with none of them, is predicted from the audio and
-    the portrait. See :class:`talkinghead.pipeline.GenerateConfig` for the sampling settings."""
+    (+ ``intensity`` 1-3), a ready ``style`` code, or, with none of them, the generator chooses (DreamTalk
+    predicts it from the audio and the portrait). ``steps``/``cfg_scale``: the generator's defaults when
+    None. See :class:`talkinghead.pipeline.GenerateConfig`."""
     config = GenerateConfig(steps=steps, cfg_scale=cfg_scale, seed=seed, head_motion=head_motion, size=size)
     inputs = GenerateInputs(image, audio, text, style_video, emotion, intensity, style, style_mix, mix_alpha,
-                            face_index)
-    return _run(inputs, output, config, models=models, checkpoint=checkpoint)
+                            face_index, transcript)
+    return _run(inputs, output, config, models=models, checkpoint=checkpoint, model=model, renderer=renderer)
 
 
 def generate_motion(image: str | Path | np.ndarray, audio: str | Path | Audio | None = None, *,
                     text: str | None = None, style_video: str | Path | None = None, emotion: str | None = None,
-                    intensity: int | None = None, style: np.ndarray | None = None, cfg_scale: float = 1.0,
-                    steps: int = 10, seed: int = 0, head_motion: float = 1.0,
-                    checkpoint: str | Path | None = None, models: DreamTalkModels | None = None) -> GenerateResult:
+                    intensity: int | None = None, style: np.ndarray | None = None, cfg_scale: float | None = None,
+                    steps: int | None = None, seed: int = 0, head_motion: float = 1.0,
+                    checkpoint: str | Path | None = None, model: str | None = None,
+                    models: Any | None = None) -> GenerateResult:
     """Like :func:`generate` without rendering: ``result.motion`` holds the face motion (save it with
-    ``result.motion.save("motion.npz")``; render it later with ``talkinghead render``)."""
+    ``result.motion.save("motion.npz")``; render it later with ``talkinghead render``). Motion generators
+    only."""
     config = GenerateConfig(steps=steps, cfg_scale=cfg_scale, seed=seed, head_motion=head_motion)
     inputs = GenerateInputs(image, audio, text, style_video, emotion, intensity, style)
-    return _run(inputs, None, config, models=models, checkpoint=checkpoint)
+    return _run(inputs, None, config, models=models, checkpoint=checkpoint, model=model)
+
+
+def _styled(models: Any | None, checkpoint: str | Path | None, what: str) -> Any:
+    """A loaded generator that has style codes (DreamTalk), or one sentence saying it has none."""
+    generator = models if models is not None else load_models(checkpoint)
+    if not hasattr(generator, "style_code"):
+        raise TalkingHeadError(f"The '{generator.name}' generator has no style codes, so it cannot {what}.")
+    return generator
 
 
 def style_from_video(path: str | Path, *, checkpoint: str | Path | None = None,
-                     models: DreamTalkModels | None = None) -> np.ndarray:
-    """The style code ``[d]`` of a reference video (tracked, then the denoiser's style encoder)."""
-    if not Path(path).is_file():
-        from talkinghead.errors import TalkingHeadError
+                     models: Any | None = None) -> np.ndarray:
+    """The style code ``[d]`` of a reference video (tracked, then the generator's style encoder)."""
+    from talkinghead.generators import Conditions, Portrait, StyleRequest
 
+    if not Path(path).is_file():
         raise TalkingHeadError(f"The style video {path} does not exist.")
-    return resolve_style(models or load_models(checkpoint), style_video=path)[0]
+    generator = _styled(models, checkpoint, "encode a style video")
+    none = Portrait(None, {}, np.zeros(0, np.float32), np.zeros(6, np.float32))
+    conditions = Conditions(Audio(np.zeros(640, np.float32)), none, StyleRequest(video=Path(path)))
+    return np.asarray(generator.style_code(conditions)[0])
 
 
 def style_from_emotion(emotion: str, intensity: int | None = None, *, checkpoint: str | Path | None = None,
-                       models: DreamTalkModels | None = None) -> np.ndarray:
+                       models: Any | None = None) -> np.ndarray:
     """The style code ``[d]`` of an emotion (and intensity 1-3) from the checkpoint's style bank."""
-    return resolve_style(models or load_models(checkpoint), emotion=emotion, intensity=intensity)[0]
+    return np.asarray(_styled(models, checkpoint, "choose a style by emotion").emotion_style(emotion, intensity))
 
 
 def predict_style(image: str | Path | np.ndarray, audio: str | Path | Audio, *, seed: int = 0,
-                  checkpoint: str | Path | None = None, models: DreamTalkModels | None = None) -> np.ndarray:
+                  checkpoint: str | Path | None = None, models: Any | None = None) -> np.ndarray:
     """The style code ``[d]`` the style predictor samples for this speech and portrait (DreamTalk Eq. 4)."""
-    from talkinghead.audio.features import extract_features
-    from talkinghead.errors import TalkingHeadError
-    from talkinghead.face.model import fit_image
-    from talkinghead.pipeline import feature_spec_of, read_inputs, select_features
+    from talkinghead.generators import Portrait
+    from talkinghead.pipeline import conditions_for, read_inputs
 
-    models = models or load_models(checkpoint)
-    if models.style_predictor is None:
+    generator = _styled(models, checkpoint, "predict a style")
+    if getattr(generator, "style_predictor", None) is None:
         raise TalkingHeadError("These checkpoints have no style predictor.")
-    picture, speech = read_inputs(GenerateInputs(image, audio), None)
-    spec = feature_spec_of(models.style_predictor, "style predictor")
-    features = select_features(extract_features(speech, spec), spec, models.style_predictor, "style predictor")
-    descriptor = fit_image(picture).identity["descriptor"]
-    return resolve_style(models, audio_features=features, descriptor=descriptor, config=GenerateConfig(seed=seed))[0]
+    inputs = GenerateInputs(image, audio)
+    picture, speech = read_inputs(inputs, None)
+    conditions = conditions_for(inputs, speech, Portrait.fit(picture), GenerateConfig(seed=seed))
+    return np.asarray(generator.predict_style(conditions))
 
 
 def mix_styles(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
     """``(1 - alpha) a + alpha b`` (DreamTalk 4.5, Fig. 11); alpha outside [0, 1] extrapolates."""
     from talkinghead.diffusion.guidance import interpolate_styles
-    from talkinghead.errors import TalkingHeadError
 
     a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
     if a.shape != b.shape or a.ndim != 1:
@@ -114,9 +139,10 @@ def mix_styles(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def demo(output: str | Path = DEMO_OUTPUT, *, checkpoint: str | Path | None = None, size: int = 256,
-         seed: int = 0) -> GenerateResult:
+         seed: int = 0, model: str | None = None) -> GenerateResult:
     """The README's first command: scikit-image's astronaut photograph speaking :data:`DEMO_TEXT`
     (built-in TTS), style predicted from the speech and portrait, written to ``out/demo.mp4``."""
     from skimage import data
 
-    return generate(data.astronaut(), text=DEMO_TEXT, output=output, size=size, seed=seed, checkpoint=checkpoint)
+    return generate(data.astronaut(), text=DEMO_TEXT, output=output, size=size, seed=seed, checkpoint=checkpoint,
+                    model=model)

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "talkinghead.render.cli",
     "talkinghead.training.cli",
     "talkinghead.pipeline_cli",
+    "talkinghead.motion.dreamtalk.cli",
     "talkinghead.evaluation.cli",
 )
 

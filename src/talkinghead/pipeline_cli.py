@@ -1,4 +1,4 @@
-"""``talkinghead generate``, ``talkinghead demo`` and ``talkinghead build-style-bank`` (parse and call)."""
+"""``talkinghead generate``, ``talkinghead demo`` and ``talkinghead models`` (parse and call)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,17 @@ def register(sub: Any) -> None:
     style.add_argument("--intensity", type=int, help="emotion intensity 1-3 (default: all levels' mean)")
     style.add_argument("--style-mix", help="a second style to mix in: an emotion[:1-3] or a video file")
     style.add_argument("--mix-alpha", type=float, default=0.5, help="weight of --style-mix (0-1, default 0.5)")
-    p.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance on style (default 1)")
-    p.add_argument("--steps", type=int, default=10, help="DDIM steps (default 10)")
+    p.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (default: the model's; DreamTalk 1)")
+    p.add_argument("--steps", type=int, help="sampling steps (default: the model's; DreamTalk 10 DDIM steps)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--head-motion", type=float, default=1.0, help="head-motion scale (0 = still head, default 1)")
     p.add_argument("--size", type=int, default=256, help="face resolution the renderer works at: 256 or 512")
     p.add_argument("--face-index", type=int, help="which face to animate, counted from the left (default: largest)")
-    p.add_argument("--checkpoint", help="folder with denoiser/ and style_predictor/ (default: weights/dreamtalk)")
+    p.add_argument("--model", help="which generator (talkinghead models lists them; default dreamtalk)")
+    p.add_argument("--renderer", help="which renderer for motion generators (default warp)")
+    p.add_argument("--checkpoint", help="a checkpoint folder; its talkinghead.json names the generator "
+                                        "(default: the model's shipped weights)")
+    p.add_argument("--transcript", help="what the audio says, for generators that read a transcript")
     p.add_argument("--threads", type=int, default=1, help="torch threads for sampling (0 = torch default; default 1)")
     p.add_argument("--save-motion", help="also write the generated motion (.npz)")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4)")
@@ -33,21 +37,20 @@ def register(sub: Any) -> None:
     d = sub.add_parser("demo", help="the astronaut photo says a built-in sentence: writes out/demo.mp4")
     d.add_argument("-o", "--output", default="out/demo.mp4")
     d.add_argument("--size", type=int, default=256, help="256 or 512")
-    d.add_argument("--checkpoint", help="folder with the DreamTalk checkpoints (default: weights/dreamtalk)")
+    d.add_argument("--checkpoint", help="a checkpoint folder (default: the model's shipped weights)")
+    d.add_argument("--model", help="which generator (default dreamtalk)")
     d.set_defaults(func=run_demo)
 
-    b = sub.add_parser("build-style-bank", help="mean style codes per emotion and intensity of a dataset, "
-                                                "stored beside the checkpoints (enables --emotion)")
-    b.add_argument("--data", required=True, help="dataset directory (talkinghead format)")
-    b.add_argument("--checkpoint", required=True, help="folder holding denoiser/; the bank is written there")
-    b.add_argument("--split", default="train")
-    b.set_defaults(func=run_build_style_bank)
+    m = sub.add_parser("models", help="list the generators and renderers: what each can do, which are ready")
+    m.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    m.set_defaults(func=run_models)
 
 
 def run_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from talkinghead.errors import TalkingHeadError
+    from talkinghead.generators import load_generator
     from talkinghead.pipeline import GenerateConfig, GenerateInputs, generate
 
     if args.save_motion and Path(args.save_motion).suffix != ".npz":
@@ -55,9 +58,13 @@ def run_generate(args: argparse.Namespace) -> int:
     config = GenerateConfig(steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed, head_motion=args.head_motion,
                             size=args.size, threads=args.threads)
     inputs = GenerateInputs(args.image, args.audio, args.text, args.style_video, args.emotion, args.intensity,
-                            None, args.style_mix, args.mix_alpha, args.face_index)
-    result = generate(inputs, args.output, config, checkpoint=args.checkpoint)
-    if args.save_motion:
+                            None, args.style_mix, args.mix_alpha, args.face_index, args.transcript)
+    generator = load_generator(args.checkpoint, args.model)
+    if args.save_motion and generator.kind != "motion":
+        raise TalkingHeadError(f"The '{generator.name}' generator makes frames, not motion: there is no motion to "
+                               "save.")
+    result = generate(inputs, args.output, config, models=generator, renderer=args.renderer)
+    if args.save_motion and result.motion is not None:
         result.motion.save(args.save_motion)
     print(f"{result.output} ({result.num_frames} frames, style: {result.style_source}, "
           f"{sum(result.timings.values()):.1f} s)")
@@ -67,24 +74,24 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from talkinghead.api import demo
 
-    result = demo(args.output, checkpoint=args.checkpoint, size=args.size)
+    result = demo(args.output, checkpoint=args.checkpoint, size=args.size, model=args.model)
     print(f"{result.output} ({result.num_frames} frames, {sum(result.timings.values()):.1f} s)")
     return 0
 
 
-def run_build_style_bank(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def run_models(args: argparse.Namespace) -> int:
+    import json
 
-    from talkinghead.errors import TalkingHeadError
-    from talkinghead.motion.dreamtalk import DreamTalkDenoiser
-    from talkinghead.motion.dreamtalk.style_bank import build_style_bank
-    from talkinghead.pipeline import DENOISER_DIR
+    from talkinghead.generators import installed
 
-    folder = Path(args.checkpoint)
-    if not (folder / DENOISER_DIR).is_dir():
-        raise TalkingHeadError(f"{folder} holds no denoiser/ checkpoint to compute style codes with.")
-    bank = build_style_bank(args.data, DreamTalkDenoiser.from_pretrained(folder / DENOISER_DIR), args.split)
-    bank.save(folder)
-    entries = ", ".join(f"{e}:{i} ({bank.counts[(e, i)]})" for e, i in sorted(bank.codes))
-    print(f"style bank in {folder}: {entries}")
+    rows = installed()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<12} {'kind':<9} {'ready':<6} capabilities / summary")
+    for r in rows:
+        name = r["name"] + (" *" if r["default"] else "")
+        print(f"{name:<12} {r['kind']:<9} {'yes' if r['ready'] else 'no':<6} {', '.join(r['capabilities'])}")
+        print(f"{'':<29}{r['summary']}")
+    print("* the default; ready: its weights are installed (weights/NAME) or it needs none")
     return 0

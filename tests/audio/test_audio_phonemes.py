@@ -15,6 +15,7 @@ from talkinghead.audio.phonemes import (
     SILENCE,
     SILENCE_ID,
     VISEMES,
+    PhoneSegment,
     frame_tokens,
     frame_visemes,
     ipa_to_arpabet,
@@ -22,7 +23,6 @@ from talkinghead.audio.phonemes import (
     phoneme_to_viseme,
 )
 from talkinghead.cli import main
-from talkinghead.data.dataset import PhoneSegment
 from talkinghead.errors import TalkingHeadError
 from talkinghead.io.audio import save_wav
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from talkinghead.data.dataset import Clip, ClipMeta, Dataset, DatasetInfo, DatasetWriter, PhoneSegment
+from talkinghead.audio.phonemes import PhoneSegment
+from talkinghead.data.dataset import Clip, ClipMeta, Dataset, DatasetInfo, DatasetWriter
 from talkinghead.errors import TalkingHeadError
-from talkinghead.motion.sequence import ChannelLayout, MotionSequence
+from talkinghead.sequence import ChannelLayout, MotionSequence
 
 LAYOUT = ChannelLayout("test", ("jawOpen", "mouthSmileLeft", "eyeBlinkLeft"),
                        {"mouth": ("jawOpen", "mouthSmileLeft"), "face": ("eyeBlinkLeft",)})

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from talkinghead.data.dataset import Clip, ClipMeta, DatasetInfo, DatasetWriter
-from talkinghead.motion.sequence import ChannelLayout, MotionSequence
+from talkinghead.sequence import ChannelLayout, MotionSequence
 
 SR, FPS = 16_000, 25.0
 

@@ -79,9 +79,9 @@ def test_parse_baselines_and_bad_specs(tmp_path: Path) -> None:
         parse_baselines(["oracle"])
     with pytest.raises(TalkingHeadError):
         parse_baselines([f"x={tmp_path / 'missing'}"])
-    with pytest.raises(TalkingHeadError, match="no DreamTalk denoiser"):
+    with pytest.raises(TalkingHeadError, match="holds no checkpoint"):
         parse_baselines([f"x={tmp_path}"])
-    with pytest.raises(TalkingHeadError, match="no DreamTalk style predictor"):
+    with pytest.raises(TalkingHeadError, match="cannot be evaluated with a predicted style"):
         parse_baselines([f"style:x={diffusion}"])
 
 

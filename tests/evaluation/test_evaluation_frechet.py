@@ -14,7 +14,7 @@ from talkinghead.evaluation.frechet import (
     frechet_distance_from_features,
     gaussian_statistics,
 )
-from talkinghead.motion.sequence import ChannelLayout, MotionSequence
+from talkinghead.sequence import ChannelLayout, MotionSequence
 
 
 def _independent_frechet(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:

@@ -17,7 +17,7 @@ from talkinghead.evaluation.emotion import (
     train_emotion_classifier_from_dataset,
 )
 from talkinghead.evaluation.style import motion_distance, style_accuracy, style_code_distance, style_label
-from talkinghead.motion.sequence import ChannelLayout, MotionSequence
+from talkinghead.sequence import ChannelLayout, MotionSequence
 
 LAYOUT = ChannelLayout("t", tuple(f"c{i}" for i in range(6)))
 EMOTIONS = ("angry", "happy", "neutral", "surprised")

@@ -17,7 +17,7 @@ from talkinghead.evaluation.motion import (
     velocity_statistics,
 )
 from talkinghead.io.audio import Audio
-from talkinghead.motion.sequence import ChannelLayout, MotionSequence
+from talkinghead.sequence import ChannelLayout, MotionSequence
 
 
 def _pose_from_yaw_steps(steps_deg: list[float]) -> np.ndarray:

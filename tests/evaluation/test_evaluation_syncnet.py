@@ -24,7 +24,7 @@ from talkinghead.evaluation.syncnet import (
     sync_scores,
     train_syncnet,
 )
-from talkinghead.motion.sequence import ChannelLayout, MotionSequence
+from talkinghead.sequence import ChannelLayout, MotionSequence
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sync_helpers import speech_and_mouth, write_dataset  # noqa: E402

@@ -18,7 +18,7 @@ from talkinghead.face.model import ARKIT_LAYOUT
 from talkinghead.face.track import track_frames, track_path
 from talkinghead.io.image import save_image
 from talkinghead.io.video import write_video
-from talkinghead.motion.sequence import MotionSequence
+from talkinghead.sequence import MotionSequence
 
 
 def _similarity_frames(image: np.ndarray, angles: np.ndarray, scales: np.ndarray) -> np.ndarray:

@@ -14,20 +14,14 @@ import torch
 from talkinghead import api
 from talkinghead.audio.features import extract_features
 from talkinghead.audio.frames import frame_count
+from talkinghead.audio.spec import checkpoint_spec, select_kinds
 from talkinghead.cli import main
 from talkinghead.errors import TalkingHeadError
 from talkinghead.io.audio import Audio, load_audio, save_wav
 from talkinghead.io.video import probe_video
-from talkinghead.pipeline import (
-    DreamTalkModels,
-    GenerateConfig,
-    GenerateInputs,
-    feature_spec_of,
-    generate,
-    sample_motion,
-    select_features,
-    window_starts,
-)
+from talkinghead.motion.dreamtalk.generator import DreamTalkGenerator, DreamTalkSampling
+from talkinghead.motion.dreamtalk.windowed import window_starts
+from talkinghead.pipeline import GenerateInputs, generate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pipeline_helpers import make_random_checkpoints  # noqa: E402
@@ -51,7 +45,7 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def models(ckpt: Path) -> DreamTalkModels:
+def models(ckpt: Path) -> DreamTalkGenerator:
     return api.load_models(ckpt)
 
 
@@ -84,12 +78,12 @@ def test_video_frames_and_audio_match_the_input(tmp_path: Path, wav: Path, image
     n = min(len(track.samples), len(speech.samples)) // 400 * 400
     env = [np.abs(x[:n]).reshape(-1, 400).mean(1) for x in (track.samples, speech.samples)]
     assert np.corrcoef(*env)[0, 1] > 0.95
-    from talkinghead.motion.sequence import MotionSequence
+    from talkinghead.sequence import MotionSequence
 
     assert len(MotionSequence.load(tmp_path / "m.npz")) == expected
 
 
-def test_seed_reproduces_and_varies(models: DreamTalkModels, image_path: Path, wav: Path) -> None:
+def test_seed_reproduces_and_varies(models: DreamTalkGenerator, image_path: Path, wav: Path) -> None:
     a = api.generate_motion(image_path, wav, seed=3, models=models, style=np.ones(32, np.float32))
     b = api.generate_motion(image_path, wav, seed=3, models=models, style=np.ones(32, np.float32))
     c = api.generate_motion(image_path, wav, seed=4, models=models, style=np.ones(32, np.float32))
@@ -102,7 +96,16 @@ def test_seed_reproduces_and_varies(models: DreamTalkModels, image_path: Path, w
     assert not np.allclose(p1, api.predict_style(image_path, wav, seed=2, models=models))
 
 
-def _lively(models: DreamTalkModels) -> torch.nn.Module:
+def sample_motion(den: torch.nn.Module, audio: np.ndarray, style: np.ndarray, cfg: DreamTalkSampling,
+                  seed: int = 0) -> np.ndarray:
+    from talkinghead.motion.dreamtalk.windowed import sample_motion as windowed
+
+    return windowed(den, audio, style, steps=cfg.steps, cfg_scale=cfg.cfg_scale, seed=seed,
+                    window_frames=cfg.window_frames, batch_windows=cfg.batch_windows,
+                    audio_cache_mb=cfg.audio_cache_mb)
+
+
+def _lively(models: DreamTalkGenerator) -> torch.nn.Module:
     """The denoiser with a 20x output layer, so its samples move a lot from frame to frame."""
     import copy
 
@@ -112,7 +115,7 @@ def _lively(models: DreamTalkModels) -> torch.nn.Module:
     return den
 
 
-def test_long_audio_windows_join_seamlessly(models: DreamTalkModels) -> None:
+def test_long_audio_windows_join_seamlessly(models: DreamTalkGenerator) -> None:
     from scipy.ndimage import gaussian_filter1d
 
     from talkinghead.motion.dreamtalk import generate_motion
@@ -120,13 +123,13 @@ def test_long_audio_windows_join_seamlessly(models: DreamTalkModels) -> None:
     den = _lively(models)
     audio = (2 * gaussian_filter1d(np.random.default_rng(0).normal(size=(120, 19)), 2, axis=0)).astype(np.float32)
     style = np.random.default_rng(1).normal(size=32).astype(np.float32)
-    cfg = GenerateConfig.preset("tiny", cfg_scale=1.5)      # windows of 40 frames, two per batch
+    cfg = DreamTalkSampling.preset("tiny", cfg_scale=1.5)      # windows of 40 frames, two per batch
     starts = window_starts(120, cfg.window_frames)
     assert starts == [0, 40, 80]
     windowed = sample_motion(den, audio, style, cfg)
     # reference: the library's one-pass sampler over the whole clip with the same seed
     whole = generate_motion(den, torch.from_numpy(audio)[None], torch.from_numpy(style)[None], steps=cfg.steps,
-                            guidance_scale=cfg.cfg_scale, generator=torch.Generator().manual_seed(cfg.seed))[0].numpy()
+                            guidance_scale=cfg.cfg_scale, generator=torch.Generator().manual_seed(0))[0].numpy()
     sd = den.motion_norm.std.numpy()
     assert windowed.shape == whole.shape == (120, den.config.motion_dim)
     assert np.abs((whole - whole.mean(0)) / sd).mean() > 0.1                 # the motion does move
@@ -139,11 +142,11 @@ def test_long_audio_windows_join_seamlessly(models: DreamTalkModels) -> None:
     # a last window that does not fit the tiling overlaps its neighbour and still agrees
     odd = sample_motion(den, audio[:110], style, cfg)
     ref = generate_motion(den, torch.from_numpy(audio[:110])[None], torch.from_numpy(style)[None], steps=cfg.steps,
-                          guidance_scale=cfg.cfg_scale, generator=torch.Generator().manual_seed(cfg.seed))[0].numpy()
+                          guidance_scale=cfg.cfg_scale, generator=torch.Generator().manual_seed(0))[0].numpy()
     np.testing.assert_allclose(odd / sd, ref / sd, atol=2e-4)
 
 
-def test_regression_denoiser_runs_once_and_matches_the_library(models: DreamTalkModels) -> None:
+def test_regression_denoiser_runs_once_and_matches_the_library(models: DreamTalkGenerator) -> None:
     """A denoiser trained with --regression is run in one pass from its fixed input, window by window,
     and gives what the library's one-pass regression sampler gives over the whole clip, for any seed."""
     import copy
@@ -156,9 +159,9 @@ def test_regression_denoiser_runs_once_and_matches_the_library(models: DreamTalk
     object.__setattr__(reg, "config", dataclasses.replace(den.config, regression=True))
     audio = np.random.default_rng(0).normal(size=(120, 19)).astype(np.float32)
     style = np.random.default_rng(1).normal(size=32).astype(np.float32)
-    cfg = GenerateConfig.preset("tiny", cfg_scale=1.0)
+    cfg = DreamTalkSampling.preset("tiny", cfg_scale=1.0)
     out = sample_motion(reg, audio, style, cfg)
-    assert np.array_equal(out, sample_motion(reg, audio, style, GenerateConfig.preset("tiny", cfg_scale=1.0, seed=7)))
+    assert np.array_equal(out, sample_motion(reg, audio, style, cfg, seed=7))
     whole = generate_motion(reg, torch.from_numpy(audio)[None], torch.from_numpy(style)[None], steps=cfg.steps,
                             guidance_scale=1.0)[0].numpy()
     sd = reg.motion_norm.std.numpy()
@@ -166,13 +169,17 @@ def test_regression_denoiser_runs_once_and_matches_the_library(models: DreamTalk
     assert not np.allclose(out, sample_motion(den, audio, style, cfg), atol=1e-2)  # the diffusion path differs
 
 
-def test_long_audio_through_the_pipeline(models: DreamTalkModels, image_path: Path) -> None:
+def test_long_audio_through_the_pipeline(models: DreamTalkGenerator, image_path: Path) -> None:
     inputs = GenerateInputs(image_path, speechlike(7.0, seed=2))
-    result = generate(inputs, None, GenerateConfig.preset("tiny"), models=models)
+    models.sampling = DreamTalkSampling.preset("tiny")
+    try:
+        result = generate(inputs, None, models=models)
+    finally:
+        models.sampling = DreamTalkSampling()
     assert result.num_frames == 175 and np.isfinite(result.motion.expression).all()
 
 
-def test_head_motion_zero_keeps_the_portrait_pose(models: DreamTalkModels, image_path: Path, wav: Path) -> None:
+def test_head_motion_zero_keeps_the_portrait_pose(models: DreamTalkGenerator, image_path: Path, wav: Path) -> None:
     from talkinghead.face.model import fit_image
     from talkinghead.io.image import load_image
 
@@ -186,7 +193,7 @@ def test_head_motion_zero_keeps_the_portrait_pose(models: DreamTalkModels, image
     np.testing.assert_allclose(moving.mean(0), fitted, atol=1e-5)   # the portrait's orientation is kept
 
 
-def test_styles_emotion_mix_and_cfg(models: DreamTalkModels, image_path: Path, wav: Path, tmp_path: Path) -> None:
+def test_styles_emotion_mix_and_cfg(models: DreamTalkGenerator, image_path: Path, wav: Path, tmp_path: Path) -> None:
     assert models.style_bank is not None
     happy3 = api.style_from_emotion("happy", 3, models=models)
     np.testing.assert_array_equal(happy3, models.style_bank.codes[("happy", 3)])
@@ -210,7 +217,7 @@ def test_styles_emotion_mix_and_cfg(models: DreamTalkModels, image_path: Path, w
         api.style_from_emotion("bored", models=models)
 
 
-def test_style_from_a_video(models: DreamTalkModels, tmp_path: Path) -> None:
+def test_style_from_a_video(models: DreamTalkGenerator, tmp_path: Path) -> None:
     from skimage import data
 
     from talkinghead.face.track import track_path
@@ -226,15 +233,22 @@ def test_style_from_a_video(models: DreamTalkModels, tmp_path: Path) -> None:
     np.testing.assert_allclose(code, expected, atol=1e-5)
 
 
-def test_features_are_the_datasets(models: DreamTalkModels) -> None:
+def test_features_are_the_datasets(models: DreamTalkGenerator) -> None:
     """The pipeline's denoiser input equals what the corpus stores per kind and training concatenates."""
     audio = speechlike(1.5)
-    spec = feature_spec_of(models.denoiser, "denoiser")
+    spec = checkpoint_spec(models.denoiser.audio_features, "denoiser", 25.0)
     stacked = extract_features(audio, spec)
     per_kind = {kind: stacked[:, cols] for kind, cols in spec.slices().items()}       # corpus.synthesize_clip
     names = models.denoiser.audio_features["names"]
-    np.testing.assert_array_equal(select_features(stacked, spec, models.denoiser, "denoiser"),
-                                  np.concatenate([per_kind[n] for n in names], 1))   # training.data.MotionCorpus
+    dims = models.denoiser.audio_features["dims"]
+    expected = np.concatenate([per_kind[n] for n in names], 1)                         # training.data.MotionCorpus
+    np.testing.assert_array_equal(select_kinds(stacked, spec, names, dims, "denoiser"), expected)
+    # what the generator reads from its conditions, extracted once per spec
+    from talkinghead.generators import Conditions, Portrait
+
+    conditions = Conditions(audio, Portrait(None, {}, np.zeros(0, np.float32), np.zeros(6, np.float32)))
+    np.testing.assert_array_equal(conditions.features(models.denoiser.audio_features, "denoiser"), expected)
+    assert len(conditions._stacked) == 1
     assert len(stacked) == frame_count(len(audio.samples), 25.0)
 
 
@@ -247,7 +261,7 @@ def test_stale_feature_spec_is_refused(tmp_path: Path) -> None:
     meta["audio_features"]["dataset"]["spec"]["version"] = 99
     cfg.write_text(json.dumps(meta))
     with pytest.raises(TalkingHeadError, match="version"):
-        feature_spec_of(DreamTalkModels.load(folder).denoiser, "denoiser")
+        checkpoint_spec(DreamTalkGenerator.from_pretrained(folder).denoiser.audio_features, "denoiser", 25.0)
 
 
 def _bad(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -307,15 +321,15 @@ def test_demo_runs_with_no_arguments_but_a_checkpoint(tmp_path: Path, ckpt: Path
 
 
 def test_default_weights_missing_is_one_sentence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import talkinghead.pipeline as pipeline
+    import talkinghead.motion.dreamtalk.generator as dreamtalk
 
-    monkeypatch.setattr(pipeline, "default_checkpoint_dir", lambda: tmp_path / "weights" / "dreamtalk")
+    monkeypatch.setattr(dreamtalk, "weights_root", lambda: tmp_path / "weights")
     with pytest.raises(TalkingHeadError, match="default weights are missing"):
-        DreamTalkModels.load()
+        DreamTalkGenerator.from_pretrained()
 
 
-def test_cached_audio_adapter_matches_the_denoiser(models: DreamTalkModels) -> None:
-    from talkinghead.pipeline import CachedAudioDenoiser
+def test_cached_audio_adapter_matches_the_denoiser(models: DreamTalkGenerator) -> None:
+    from talkinghead.motion.dreamtalk.windowed import CachedAudioDenoiser
 
     den = _lively(models)
     torch.manual_seed(0)

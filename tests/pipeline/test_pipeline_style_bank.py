@@ -70,6 +70,10 @@ def test_build_style_bank_command(toy: Path, tmp_path: Path, capsys: pytest.Capt
     assert main(["build-style-bank", "--data", str(toy), "--checkpoint", str(tmp_path / "ck")]) == 0
     assert "style bank in" in capsys.readouterr().out
     assert StyleBank.load(tmp_path / "ck").codes
+    from talkinghead.generators import read_manifest  # the folder now says what it holds
+
+    assert read_manifest(tmp_path / "ck") == {"version": 1, "generator": "dreamtalk", "kind": "motion",
+                                              "components": {"denoiser": "denoiser", "style_bank": "style_bank.json"}}
     assert main(["build-style-bank", "--data", str(toy), "--checkpoint", str(tmp_path / "none")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
     assert main(["build-style-bank", "--data", str(toy), "--checkpoint", str(tmp_path / "ck"), "--split", "x"]) == 2

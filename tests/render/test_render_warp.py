@@ -11,10 +11,10 @@ from skimage.transform import AffineTransform
 from talkinghead.errors import TalkingHeadError
 from talkinghead.face.landmarks import detect_landmarks
 from talkinghead.face.model import ARKIT_LAYOUT, fit_image
-from talkinghead.motion.sequence import ChannelLayout, MotionSequence
 from talkinghead.render import WarpRenderer, WarpRendererConfig
 from talkinghead.render.mesh import EYES, face_triangles
 from talkinghead.render.warp import signed_areas, triangle_affines
+from talkinghead.sequence import ChannelLayout, MotionSequence
 
 JAW = ARKIT_LAYOUT.channels.index("jawOpen")
 

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from talkinghead.cli import main
 from talkinghead.motion.dreamtalk import DreamTalkDenoiser, StyleAwareLipExpert, StylePredictor
-from talkinghead.training.components import train
+from talkinghead.training.run import train
 from talkinghead.training.state import load_state
 
 
@@ -43,7 +43,7 @@ def test_lip_expert_loss_falls_and_checkpoint_loads(expert_dir: Path) -> None:
 
 
 def test_lip_expert_sync_accuracy_on_a_held_out_split(data: Path, expert_dir: Path) -> None:
-    from talkinghead.training.lip_expert import evaluate_lip_expert
+    from talkinghead.motion.dreamtalk.training.lip_expert import evaluate_lip_expert
 
     trained = evaluate_lip_expert(StyleAwareLipExpert.from_pretrained(expert_dir), str(data), "test", batches=4,
                                   batch_size=32)

@@ -12,17 +12,18 @@ import torch
 from talkinghead.checkpoint import read_checkpoint_info
 from talkinghead.cli import main
 from talkinghead.data.dataset import Dataset
+from talkinghead.errors import TalkingHeadError
 from talkinghead.evaluation.evaluate import (
-    DreamTalkMethod,
     EvaluateConfig,
+    GeneratorMethod,
     GroundTruth,
     Judges,
-    StylePredictionMethod,
     evaluate,
+    generator_method,
     parse_baselines,
 )
 from talkinghead.motion.dreamtalk import DreamTalkDenoiser, StyleAwareLipExpert, StylePredictor
-from talkinghead.training.components import build_solver, train
+from talkinghead.training.run import build_solver, train
 
 STEPS = 40
 
@@ -85,15 +86,15 @@ def test_style_predictor_variants_train_and_load(data: Path, regression_denoiser
 
 
 def test_same_clip_identity_takes_the_identity_from_the_clip_itself(data: Path, regression_denoiser: Path) -> None:
-    solver, _ = build_solver("style-predictor", data, "tiny", denoiser=regression_denoiser,
-                             variant={"same_clip_identity": True})
+    solver = build_solver("style-predictor", data, "tiny", denoiser=regression_denoiser,
+                          same_clip_identity=True).solver
     calls = []
     original = solver.corpus.other_clip_of_speaker  # type: ignore[attr-defined]
     solver.corpus.other_clip_of_speaker = lambda rng, c: calls.append(c) or original(rng, c)  # type: ignore[attr-defined]
     batch = solver.make_batch(np.random.default_rng(0), 8)
     descriptors = {tuple(c.descriptor) for c in solver.corpus.clips}  # type: ignore[attr-defined]
     assert not calls and all(tuple(row) in descriptors for row in batch["identity"].numpy())
-    full, _ = build_solver("style-predictor", data, "tiny", denoiser=regression_denoiser)
+    full = build_solver("style-predictor", data, "tiny", denoiser=regression_denoiser).solver
     full.corpus.other_clip_of_speaker = lambda rng, c: calls.append(c) or original(rng, c)  # type: ignore[attr-defined]
     full.make_batch(np.random.default_rng(0), 8)
     assert len(calls) == 8
@@ -110,9 +111,8 @@ def test_variants_run_through_the_evaluate_adapters(data: Path, uncond_denoiser:
           tensorboard=False)
     methods = parse_baselines(["gt", f"uncond lip expert={uncond_denoiser}", f"regression={regression_denoiser}",
                                f"style:regression predictor={sp_dir}", f"w/o speaker info={blind}"], steps=2)
-    assert isinstance(methods[1], DreamTalkMethod) and isinstance(methods[3], StylePredictionMethod)
-    assert methods[2].name == "Regression (same network, no diffusion)"
-    assert isinstance(methods[4], StylePredictionMethod)  # a style-predictor checkpoint is detected
+    assert [getattr(m, "style", None) for m in methods] == [None, "reference", "reference", "predicted", "predicted"]
+    assert methods[2].name == "Regression (same network, no diffusion)"  # a style-predictor checkpoint is detected:
     report = evaluate(data, methods, tmp_path / "report", EvaluateConfig.preset("tiny", split="val", video_clips=0),
                       judges=Judges())
     rows = report.results
@@ -125,14 +125,15 @@ def test_variants_run_through_the_evaluate_adapters(data: Path, uncond_denoiser:
     # the paper's protocol: the portrait comes from a clip of the same speaker with another emotion
     dataset = Dataset(data)
     method = methods[3]
-    assert isinstance(method, StylePredictionMethod)
+    assert isinstance(method, GeneratorMethod)
     for clip_id, partner in method._partners.items():
         a, b = dataset.meta(clip_id), dataset.meta(partner)
         assert a.speaker == b.speaker and (a.emotion != b.emotion or method.notes)
     # the regression row is one forward pass: the same motion whatever the seed
     clip = dataset.clip(dataset.ids("val")[0])
-    one = DreamTalkMethod("r", regression_denoiser, steps=2, seed=0).generate(clip)
-    two = DreamTalkMethod("r", regression_denoiser, steps=2, seed=5).generate(clip)
+    one = generator_method("r", regression_denoiser, steps=2, seed=0).generate(clip)
+    two = generator_method("r", regression_denoiser, steps=2, seed=5).generate(clip)
+    assert one is not None and two is not None
     np.testing.assert_array_equal(one.expression, two.expression)
     assert GroundTruth().generate(clip).expression.shape == one.expression.shape
 
@@ -147,9 +148,12 @@ def test_cli_variant_flags(data: Path, regression_denoiser: Path, tmp_path: Path
                  "--same-clip-identity"]) == 0
     assert read_checkpoint_info(tmp_path / "sp").extra["variant"] == ["no_speaker_info", "same_clip_identity"]
     capsys.readouterr()
-    assert main(["train", "denoiser", "--data", str(data), "--out", str(tmp_path / "d"), "--preset", "tiny",
-                 "--unconditional"]) == 2
-    assert "--unconditional applies to lip-expert, not denoiser" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # each component's parser knows only its own options
+        main(["train", "denoiser", "--data", str(data), "--out", str(tmp_path / "d"), "--preset", "tiny",
+              "--unconditional"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --unconditional" in capsys.readouterr().err
+    with pytest.raises(TalkingHeadError, match="--unconditional applies to lip-expert, not denoiser"):
+        train("denoiser", data, tmp_path / "d", "tiny", unconditional=True)
     assert main(["evaluate", "--data", str(data), "-o", str(tmp_path / "r"), "--preset", "tiny", "--baselines",
                  f"regression={tmp_path / 'le'}"]) == 2
 
@@ -158,8 +162,8 @@ def test_cli_variant_flags(data: Path, regression_denoiser: Path, tmp_path: Path
 def test_regression_training_step_sees_no_noise_and_no_step(data: Path, regression_denoiser: Path,
                                                             component: str) -> None:
     def losses(regression: bool) -> tuple[float, float]:
-        solver, _ = build_solver(component, data, "tiny", denoiser=regression_denoiser,
-                                 variant={"regression": regression})
+        inputs = {"denoiser": regression_denoiser} if component == "style-predictor" else {}
+        solver = build_solver(component, data, "tiny", regression=regression, **inputs).solver
         torch.manual_seed(0)
         step = solver.wrap(solver.build_model()).eval()
         batch = solver.make_batch(np.random.default_rng(0), 4)

@@ -31,8 +31,7 @@ from typing import Any
 import numpy as np
 
 from talkinghead.audio.frames import DEFAULT_FPS, frame_count
-from talkinghead.audio.phonemes import SILENCE, frame_tokens, ipa_to_arpabet, normalize_phone
-from talkinghead.data.dataset import PhoneSegment
+from talkinghead.audio.phonemes import SILENCE, PhoneSegment, frame_tokens, ipa_to_arpabet, normalize_phone
 from talkinghead.errors import TalkingHeadError
 from talkinghead.io.audio import Audio
 from talkinghead.io.files import atomic_path

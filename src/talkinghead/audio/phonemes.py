@@ -7,6 +7,7 @@ for phone segments from any source: pocketsphinx's forced alignment (:mod:`talki
 ARPAbet) or espeak-ng's own timings (:mod:`talkinghead.audio.tts`, IPA, mapped with
 :func:`ipa_to_arpabet`), so both land in the same :data:`PHONEME_VOCAB`.
 
+* :class:`PhoneSegment`: a phone label with start and end in seconds (what datasets store).
 * :data:`PHONEME_VOCAB`: ``<pad>`` (id 0, for batching), ``SIL`` (id 1: silence, pauses, noise), then the
   39 ARPAbet phonemes of the CMU dictionary without stress digits (ids 2-40).
 * :func:`ipa_to_arpabet`: espeak-ng IPA (stress marks, length marks, r-coloured vowels, syllabic
@@ -19,6 +20,7 @@ ARPAbet) or espeak-ng's own timings (:mod:`talkinghead.audio.tts`, IPA, mapped w
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -141,6 +143,15 @@ def phoneme_to_viseme(phone: str) -> str:
 def phoneme_ids(phones: Sequence[str]) -> np.ndarray:
     """ARPAbet labels -> token ids in :data:`PHONEME_VOCAB` (``[P]`` int64)."""
     return np.array([PHONEME_IDS[normalize_phone(p)] for p in phones], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class PhoneSegment:
+    """One phone with its time span in seconds (aligner, TTS or dataset; ARPAbet or espeak IPA label)."""
+
+    label: str
+    start: float
+    end: float
 
 
 class _Segment(Protocol):

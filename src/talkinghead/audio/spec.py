@@ -156,3 +156,33 @@ def check_compatible(stored: dict[str, Any] | AudioFeatureSpec | None, current: 
     if diffs:
         shown = "; ".join(f"{k} {a[k]!r} (stored) vs {b.get(k)!r} (now)" for k in diffs[:4])
         raise TalkingHeadError(f"The audio features do not match what {where} was trained on: {shown}.")
+
+
+def checkpoint_spec(audio_features: dict[str, Any] | None, what: str, fps: float) -> AudioFeatureSpec:
+    """The :class:`AudioFeatureSpec` a checkpoint's stored ``audio_features`` (its ``dataset.spec``) was
+    trained on, checked against this version's extractor and the video frame rate ``fps``."""
+    stored = (audio_features or {}).get("dataset", {}).get("spec")
+    if not stored:
+        raise TalkingHeadError(f"The {what} checkpoint stores no audio feature spec, so its audio input "
+                               "cannot be computed.")
+    spec = AudioFeatureSpec.from_dict(stored, partial=True)
+    check_compatible(stored, spec.replace(version=FEATURE_VERSION), f"the {what}")
+    if spec.fps != fps:
+        raise TalkingHeadError(f"The {what} was trained on audio features at {spec.fps} fps; generate needs {fps}.")
+    return spec
+
+
+def select_kinds(stacked: Any, spec: AudioFeatureSpec, names: list[str], dims: list[int], what: str) -> Any:
+    """The feature kinds ``names`` (in that order, widths ``dims``) cut from ``spec``'s stacked features
+    ``[T, spec.dims]`` -> ``[T, sum(dims)]``."""
+    import numpy as np
+
+    slices = spec.slices()
+    missing = [n for n in names if n not in slices]
+    if not names or missing:
+        raise TalkingHeadError(f"The {what} reads audio features ({', '.join(names) or 'none'}) its spec does "
+                               "not produce.")
+    parts = [stacked[:, slices[n]] for n in names]
+    if [p.shape[1] for p in parts] != list(dims):
+        raise TalkingHeadError(f"The {what}'s audio feature widths do not match its feature spec.")
+    return np.concatenate(parts, axis=1)

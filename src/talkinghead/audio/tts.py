@@ -40,8 +40,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from talkinghead.audio.phonemes import PhoneSegment
 from talkinghead.config import Config
-from talkinghead.data.dataset import PhoneSegment
 from talkinghead.errors import TalkingHeadError
 from talkinghead.io.audio import SAMPLE_RATE, Audio
 

@@ -34,19 +34,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from talkinghead.audio.phonemes import PhoneSegment
 from talkinghead.audio.tts import EMOTIONS, INTENSITIES, Speech, stress_of, synthesize
 from talkinghead.config import Config
 from talkinghead.data.articulation import ArticulationStyle, TimedPhone, mouth_motion
 from talkinghead.data.augment import augment_audio
 from talkinghead.data.behaviour import EMOTION_DYNAMICS, blinks, emotion_expression, head_pose
-from talkinghead.data.dataset import Clip, ClipMeta, DatasetInfo, DatasetWriter, PhoneSegment
+from talkinghead.data.dataset import Clip, ClipMeta, DatasetInfo, DatasetWriter
 from talkinghead.data.sentences import SENTENCES
 from talkinghead.data.speakers import Speaker, make_speaker, perturbed_identity, seed_for
 from talkinghead.errors import TalkingHeadError
 from talkinghead.face.model import ARKIT_LAYOUT
 from talkinghead.io.audio import Audio
 from talkinghead.log import log_event, progress
-from talkinghead.motion.sequence import MotionSequence
+from talkinghead.sequence import MotionSequence
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def _feature_spec(config: CorpusConfig) -> Any:
 
 
 def _open_writer(out: Path, info: dict[str, Any]) -> DatasetWriter:
-    from talkinghead.motion.sequence import ChannelLayout
+    from talkinghead.sequence import ChannelLayout
 
     return DatasetWriter(out, DatasetInfo(info["fps"], ChannelLayout.from_dict(info["layout"]), info["sample_rate"],
                                           info["audio_features"], info["extra"]))

@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from talkinghead.audio.phonemes import PhoneSegment
 from talkinghead.errors import TalkingHeadError
 from talkinghead.io.files import atomic_path
-from talkinghead.motion.sequence import ChannelLayout, MotionSequence
+from talkinghead.sequence import ChannelLayout, MotionSequence
 
 SCHEMA_VERSION = 1
 DATASET_FILE = "dataset.json"
@@ -52,13 +53,6 @@ class ClipMeta:
     duration: float = 0.0
     num_frames: int = 0
     source: str = ""
-
-
-@dataclass(frozen=True)
-class PhoneSegment:
-    label: str
-    start: float
-    end: float
 
 
 @dataclass

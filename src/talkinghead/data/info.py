@@ -67,8 +67,8 @@ def preview_clip(root: str | Path, clip_id: str, output: str | Path, image: str 
     from talkinghead.io.audio import Audio
     from talkinghead.io.video import write_video
     from talkinghead.log import progress
-    from talkinghead.render.motion_input import expression_for_layout
     from talkinghead.render.warp_renderer import WarpRenderer, WarpRendererConfig
+    from talkinghead.sequence import expression_for_layout
 
     output = Path(output)
     if output.suffix.lower() != ".mp4":

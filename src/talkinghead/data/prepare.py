@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from talkinghead.audio.phonemes import PhoneSegment
 from talkinghead.audio.tts import EMOTIONS
-from talkinghead.data.dataset import CLIPS_DIR, Clip, ClipMeta, DatasetInfo, DatasetWriter, PhoneSegment
+from talkinghead.data.dataset import CLIPS_DIR, Clip, ClipMeta, DatasetInfo, DatasetWriter
 from talkinghead.errors import TalkingHeadError
 from talkinghead.log import log_event, logger, progress
 
@@ -143,7 +144,7 @@ _STATE: dict[str, Any] = {}
 
 def _init(out: str, info: dict[str, Any], fps: float, features: str) -> None:
     from talkinghead.log import set_quiet
-    from talkinghead.motion.sequence import ChannelLayout
+    from talkinghead.sequence import ChannelLayout
 
     set_quiet(True)
     spec = None

@@ -1,8 +1,14 @@
 """Noise schedules through diffusers schedulers (DreamTalk 3.2 Eq. 1, App. C.3: 1000 diffusion steps).
 
-DreamTalk predicts the signal itself (Eq. 2), so every scheduler is built with
-``prediction_type="sample"``. Motion coefficients are not bounded to [-1, 1], so ``clip_sample`` is
-off (diffusers turns it on by default for DDPM and DDIM, which would silently clip x0).
+Every scheduler here is a diffusers scheduler (or the one-step :class:`RegressionScheduler`) driven by
+the one loop of :mod:`.samplers`. What the network predicts is the scheduler's ``prediction_type``:
+
+- ``sample`` (x0; DreamTalk Eq. 2, Dimitra, FD2Talk Eq. 3): DDIM, DDPM and Euler;
+- ``epsilon`` (EMO Eq. 1, Stable Diffusion) and ``v_prediction``: DDIM, DDPM, Euler and EDM (DICE-Talk
+  samples in the EDM framework; diffusers' ``EDMEulerScheduler`` has no x0 prediction).
+
+Motion coefficients are not bounded to [-1, 1], so ``clip_sample`` is off (diffusers turns it on by
+default for DDPM and DDIM, which would silently clip x0).
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler, EDMEulerScheduler, EulerDiscreteScheduler
 
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 
-#: a diffusers DDPMScheduler or DDIMScheduler (diffusers ships no precise type stubs for them)
+#: a diffusers scheduler or a :class:`RegressionScheduler` (diffusers ships no precise type stubs)
 Scheduler: TypeAlias = Any
+SAMPLERS = ("ddim", "ddpm", "euler", "euler-karras", "edm", "regression")
+PREDICTIONS = ("sample", "epsilon", "v_prediction")
 
 
 @dataclass(frozen=True)
@@ -28,24 +36,63 @@ class ScheduleConfig(Config):
     beta_schedule: str = "linear"
     beta_start: float = 1e-4
     beta_end: float = 0.02
-    sampler: Literal["ddim", "ddpm"] = "ddim"
+    sampler: Literal["ddim", "ddpm", "euler", "euler-karras", "edm", "regression"] = "ddim"
     num_inference_steps: int = 10
     eta: float = 0.0
+    prediction_type: Literal["sample", "epsilon", "v_prediction"] = "sample"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {}, "cpu": {}, "paper": {}}
 
 
+class RegressionScheduler:
+    """The "sampler" of a regression model (DreamTalk Tab. 2/4 "same network, no diffusion"): one call
+    of the network from its fixed input, zero (normalised) signal at step 0, whose output is the result.
+
+    It has the diffusers scheduler interface the loop uses: ``init_noise_sigma = 0`` turns the drawn
+    noise into the zero input, the only timestep is 0, and :meth:`step` returns the prediction.
+    """
+
+    init_noise_sigma = 0.0
+    order = 1
+
+    def __init__(self) -> None:
+        self.timesteps = torch.zeros(1, dtype=torch.long)
+
+    def set_timesteps(self, num_inference_steps: int, device: torch.device | str | None = None) -> None:
+        self.timesteps = torch.zeros(1, dtype=torch.long, device=device)
+
+    def scale_model_input(self, sample: torch.Tensor, timestep: Any) -> torch.Tensor:
+        return sample
+
+    def step(self, model_output: torch.Tensor, timestep: Any, sample: torch.Tensor, **_: Any) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(prev_sample=model_output)
+
+
 def make_scheduler(config: ScheduleConfig, sampler: str | None = None) -> Scheduler:
-    """A diffusers scheduler (``"ddim"`` or ``"ddpm"``) predicting x0, with no clipping."""
+    """A scheduler for ``sampler`` (default ``config.sampler``) with no clipping, predicting
+    ``config.prediction_type``."""
     kind = sampler or config.sampler
-    kwargs = dict(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule,
-                  beta_start=config.beta_start, beta_end=config.beta_end, prediction_type="sample",
-                  clip_sample=False)
+    prediction = config.prediction_type
+    if prediction not in PREDICTIONS:
+        raise TalkingHeadError(f"Unknown prediction type '{prediction}'; use one of {', '.join(PREDICTIONS)}.")
+    betas = dict(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule,
+                 beta_start=config.beta_start, beta_end=config.beta_end, prediction_type=prediction)
     if kind == "ddim":
-        return DDIMScheduler(**kwargs, set_alpha_to_one=True, steps_offset=0, timestep_spacing="leading")
+        return DDIMScheduler(**betas, clip_sample=False, set_alpha_to_one=True, steps_offset=0,
+                             timestep_spacing="leading")
     if kind == "ddpm":
-        return DDPMScheduler(**kwargs, variance_type="fixed_small")
-    raise TalkingHeadError(f"Unknown sampler '{kind}'; use ddim or ddpm.")
+        return DDPMScheduler(**betas, clip_sample=False, variance_type="fixed_small")
+    if kind in ("euler", "euler-karras"):
+        return EulerDiscreteScheduler(**betas, use_karras_sigmas=kind == "euler-karras")
+    if kind == "edm":
+        if prediction == "sample":
+            raise TalkingHeadError("The EDM sampler needs epsilon or v prediction, not x0 ('sample').")
+        return EDMEulerScheduler(prediction_type=prediction)
+    if kind == "regression":
+        return RegressionScheduler()
+    raise TalkingHeadError(f"Unknown sampler '{kind}'; use one of {', '.join(SAMPLERS)}.")
 
 
 def sample_timesteps(batch: int, num_train_timesteps: int, generator: torch.Generator | None = None,

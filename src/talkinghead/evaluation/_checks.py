@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from talkinghead.errors import TalkingHeadError
-from talkinghead.motion.sequence import MotionSequence
+from talkinghead.sequence import MotionSequence
 
 
 def as_array(value: Any, name: str, ndims: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:

@@ -36,7 +36,7 @@ from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.evaluation._checks import as_array
 from talkinghead.log import log_event
-from talkinghead.motion.sequence import MotionSequence
+from talkinghead.sequence import MotionSequence
 
 STATISTICS = ("mean", "std", "speed")
 

@@ -16,13 +16,18 @@ def register(sub: Any) -> None:
     p.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     p.add_argument("--max-clips", type=int, help="use at most this many training clips (video: rendering is slow)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT.train/ after an interruption")
     p.set_defaults(func=run_train)
 
     e = sub.add_parser("evaluate", help="the papers' metrics for a checkpoint and baselines, as markdown/JSON tables")
     e.add_argument("--data", required=True, help="dataset directory (talkinghead format)")
     e.add_argument("--split", default="test", choices=("train", "val", "test"))
-    e.add_argument("--checkpoint", help="DreamTalk checkpoint folder (with denoiser/) to evaluate")
-    e.add_argument("--name", default="DreamTalk (ours)", help="row name of --checkpoint")
+    e.add_argument("--checkpoint", help="a checkpoint folder to evaluate (its talkinghead.json names the generator)")
+    e.add_argument("--model", help="a registered generator with its shipped weights to evaluate (talkinghead models)")
+    e.add_argument("--name", help="row name of --checkpoint/--model (default: the generator's name)")
+    e.add_argument("--style", choices=("reference", "predicted", "none"),
+                   help="style request of --checkpoint/--model: the clip's own motion (reference), predicted from "
+                        "audio and a portrait of the same speaker (predicted), none (default: the generator's)")
     e.add_argument("--baselines", nargs="*", default=["ground-truth", "static"],
                    help="ground-truth, static, regression=DIR or NAME=DIR (an ablated DreamTalk checkpoint)")
     e.add_argument("--output", "-o", required=True, help="report folder (report.md, report.json, judges/)")
@@ -31,7 +36,7 @@ def register(sub: Any) -> None:
     e.add_argument("--video-judge", help="video-domain sync judge (default: train one, saved in the report folder)")
     e.add_argument("--max-clips", type=int, help="evaluate at most this many clips of the split")
     e.add_argument("--video-clips", type=int, help="render this many clips for the video metrics (0: none)")
-    e.add_argument("--steps", type=int, help="DDIM steps (default 10)")
+    e.add_argument("--steps", type=int, help="sampling steps (default: each generator's own, DreamTalk 10 DDIM)")
     e.add_argument("--judge-steps", type=int, help="training steps of judges trained here (default: the preset's)")
     e.add_argument("--inception", metavar="DIR",
                    help="folder with the FID Inception-v3 model.safetensors: adds FID to the rendered-video table")
@@ -41,26 +46,32 @@ def register(sub: Any) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from talkinghead.evaluation.syncnet import SyncTrainConfig, train_syncnet
+    """``train-sync-judge`` is ``train judge.sync`` (the shared loop) with a summary of the judge's report."""
+    from talkinghead.training.run import train
 
-    overrides: dict[str, Any] = {"seed": args.seed}
-    if args.steps is not None:
-        overrides["steps"] = args.steps
-    tc = SyncTrainConfig.preset(args.preset, **overrides)
-    model, report = train_syncnet(args.data, args.domain, args.preset, tc, limit=args.max_clips)
-    model.save_pretrained(args.out, extra={"report": report, "command": "talkinghead train-sync-judge",
-                                           "data": str(args.data)})
+    summary = train("judge.sync", args.data, args.out, args.preset, steps=args.steps, seed=args.seed,
+                    resume=args.resume, domain=args.domain, max_clips=args.max_clips)
+    report = summary["report"] or {}
+    first, last = report.get("first_loss", summary["first_loss"]), report.get("last_loss", summary["last_loss"])
     acc = report.get("eval_in_sync_accuracy")
     extra = "" if acc is None else (f"; offset accuracy on {report['eval_split']}: {acc:.3f} in sync, "
                                     f"{report.get('eval_shifted_accuracy', float('nan')):.3f} shifted "
                                     f"(chance {report['eval_chance']:.3f})")
-    print(f"trained the {args.domain} sync judge: loss {report['first_loss']:.3f} -> {report['last_loss']:.3f}"
+    print(f"trained the {args.domain} sync judge: loss {first:.3f} -> {last:.3f}"
           f"{extra}; checkpoint {args.out}")
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from talkinghead.evaluation.evaluate import DreamTalkMethod, EvaluateConfig, evaluate, parse_baselines
+    from talkinghead.errors import TalkingHeadError
+    from talkinghead.evaluation.evaluate import (
+        EvaluateConfig,
+        GeneratorMethod,
+        evaluate,
+        generator_method,
+        parse_baselines,
+    )
+    from talkinghead.generators import load_named
 
     overrides: dict[str, Any] = {"split": args.split, "seed": args.seed}
     for key, value in (("max_clips", args.max_clips), ("video_clips", args.video_clips), ("steps", args.steps),
@@ -69,8 +80,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
             overrides[key] = value
     config = EvaluateConfig.preset(args.preset, **overrides)
     methods = parse_baselines(args.baselines, config.steps, config.seed)
+    if args.checkpoint and args.model:
+        raise TalkingHeadError("Give --checkpoint or --model, not both.")
     if args.checkpoint:
-        methods.append(DreamTalkMethod(args.name, args.checkpoint, config.steps, config.seed))
+        method = generator_method(args.name or "", args.checkpoint, config.steps, config.seed, args.style)
+        method.name = args.name or f"{getattr(method.generator, 'title', method.generator.name)} (ours)"
+        methods.append(method)
+    elif args.model:
+        generator = load_named(args.model)
+        methods.append(GeneratorMethod(args.name or f"{getattr(generator, 'title', generator.name)} (ours)", generator,
+                                       args.style or getattr(generator, "evaluation_style", "reference"),
+                                       config.steps, config.seed))
     report = evaluate(args.data, methods, args.output, config, args.sync_judge, args.video_judge,
                       inception=args.inception, i3d=args.i3d)
     print(f"evaluated {len(methods)} method(s) on {report.num_clips} clips in {report.seconds:.0f} s; "

@@ -1,40 +1,42 @@
-"""The ``evaluate`` runner: methods x metrics tables on a dataset split (issue 7, item 3).
+"""The ``evaluate`` runner: methods x metrics tables on a dataset split (issue 7, item 3; issue 11, item 5).
 
 Rows are methods, columns are metrics, as in DreamTalk Tab. 1-4, Dimitra Tab. I-II, FD2Talk Tab. 1,
-EMO Tab. 1-2 and DICE-Talk Tab. 1. Every method is a small adapter (:class:`Method`: a name and
-``generate(clip) -> MotionSequence``), so a new generator plugs in with a few lines. Built in:
+EMO Tab. 1-2 and DICE-Talk Tab. 1. Every row is a :class:`Method`; any generator of the registry
+(:mod:`talkinghead.generators`) becomes one through the single adapter :class:`GeneratorMethod`:
 
 - ``ground-truth``: the clip's own motion (the papers' "GT" row);
 - ``static``: the neutral face with the first frame's head pose held (no motion at all);
-- :class:`DreamTalkMethod`: a DreamTalk checkpoint folder (``denoiser/``) or a denoiser checkpoint,
-  style taken from the clip's own ground-truth motion as in DreamTalk's evaluation (the reference clip
-  is the test video), DDIM sampling through :func:`talkinghead.pipeline.sample_motion`; the ablated
-  variants (DreamTalk Tab. 2: without lip expert, unconditional lip expert) are such checkpoints, given
-  as ``NAME=DIR``;
-- ``regression=DIR``: a denoiser trained with ``train denoiser --regression`` (the same network, no
-  diffusion), run in one forward pass from its fixed input;
-- :class:`StylePredictionMethod` (``style:NAME=DIR``): a style predictor and its denoiser with the
-  protocol of DreamTalk App. A.1 (portrait from a different-emotion clip of the same speaker); the
-  Tab. 4 ablations (w/o speaker info, w/o cross-ID training, regression) are such checkpoints.
+- :class:`GeneratorMethod`: a motion generator (its motion, fitted to the clip's length, layout and
+  identity) or a video generator (its frames at ``render_size``). Its style request per clip is
+  ``reference`` (the clip's own ground-truth motion, as in DreamTalk's evaluation: the reference clip
+  is the test video), ``predicted`` (no style given; the portrait identity comes from a clip of the
+  *same speaker with a different emotion*, DreamTalk App. A.1, and the predicted style codes are kept
+  for SCD), or ``none``. ``NAME=DIR`` loads any checkpoint folder (its manifest names the generator;
+  DreamTalk's ablated denoisers and style predictors of Tab. 2 and Tab. 4 are such folders);
+  ``regression=DIR`` must hold a regression variant ("same network, no diffusion").
 
 Metrics (per table):
 
-1. lip sync and landmarks (all clips): LSE-D / LSE-C from the motion-domain sync judge
-   (:mod:`.syncnet`), the fraction of clips it finds in sync (|offset| <= 1), M-LMD and F-LMD on the
-   projected face-model landmarks (:mod:`.landmarks`), E-FID (:mod:`.frechet`), and emotion accuracy
-   from the motion classifier trained on the train split (:mod:`.emotion`) when it has two emotions;
-2. head motion (all clips): diversity and Beat Align Score (FD2Talk), mean rotation velocity and its
-   variance (EMO Tab. 2);
-3. style prediction (when a style-predictor row is present; DreamTalk Tab. 4, :mod:`.style`): SCD for
-   the style-predictor rows, MD and SA for every row; SA's style classifier (speaker/emotion/intensity
-   classes) is trained on the evaluated split's ground-truth expression, as the paper trains it on the
-   test videos, so the ground-truth row's SA is its accuracy on its own training clips;
-4. video (the first ``video_clips`` clips rendered with the warp renderer at ``render_size``): PSNR,
-   SSIM, CPBD against the rendered ground truth, LSE-D / LSE-C from the video-domain judge on mouth
-   crops, and a Frechet distance over that judge's visual embeddings of 5-frame mouth clips, named
-   "FVD-mouth (SyncNet-video, trained here)"; with local Inception/I3D weights (``inception``/``i3d``,
-   :mod:`.inception`, :mod:`.i3d`) also FID over the rendered frames and FVD over their 16-frame
-   clips, both against the rendered ground truth. Without them no number here is called FID or FVD.
+1. lip sync and landmarks (all clips, methods with motion): LSE-D / LSE-C from the motion-domain sync
+   judge (:mod:`.syncnet`), the fraction of clips it finds in sync (|offset| <= 1), M-LMD and F-LMD on
+   the projected face-model landmarks (:mod:`.landmarks`), E-FID (:mod:`.frechet`), and emotion
+   accuracy from the motion classifier trained on the train split (:mod:`.emotion`) when it has two
+   emotions;
+2. head motion (all clips, methods with motion): diversity and Beat Align Score (FD2Talk), mean rotation
+   velocity and its variance (EMO Tab. 2);
+3. style prediction (when a ``predicted`` row is present; DreamTalk Tab. 4, :mod:`.style`): SCD for the
+   rows that predicted style codes, MD and SA for every row with motion; SA's style classifier
+   (speaker/emotion/intensity classes) is trained on the evaluated split's ground-truth expression, as
+   the paper trains it on the test videos, so the ground-truth row's SA is its accuracy on its own
+   training clips;
+4. video (the first ``video_clips`` clips; every method): motion is rendered with the warp renderer at
+   ``render_size``, a video generator's frames are taken as they are; PSNR, SSIM, CPBD against the
+   rendered ground truth, LSE-D / LSE-C from the video-domain judge on mouth crops (placed by the
+   motion's projected landmarks, or by tracking a video generator's frames), and a Frechet distance over
+   that judge's visual embeddings of 5-frame mouth clips, named "FVD-mouth (SyncNet-video, trained
+   here)"; with local Inception/I3D weights (``inception``/``i3d``, :mod:`.inception`, :mod:`.i3d`) also
+   FID over the frames and FVD over their 16-frame clips, both against the rendered ground truth.
+   Without them no number here is called FID or FVD.
 
 Judges not given are trained on the split ``train`` of the same dataset (preset ``judge_preset``) and
 saved next to the report, so a second run reuses them.
@@ -57,7 +59,7 @@ from talkinghead.data.dataset import Clip, Dataset
 from talkinghead.errors import TalkingHeadError
 from talkinghead.io.files import atomic_path
 from talkinghead.log import log_event, progress
-from talkinghead.motion.sequence import MotionSequence
+from talkinghead.sequence import MotionSequence
 
 FVD_NAME = "FVD-mouth (SyncNet-video, trained here)"
 
@@ -73,7 +75,7 @@ class EvaluateConfig(Config):
     judge_preset: str = "cpu"
     judge_video_clips: int = 96
     judge_steps: int = 0
-    steps: int = 10
+    steps: int | None = None
     seed: int = 0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
@@ -86,11 +88,11 @@ class EvaluateConfig(Config):
 # --------------------------------------------------------------------------------------------- methods
 
 class Method(Protocol):
-    """A way to make motion for a clip (the adapter every row of the tables goes through)."""
+    """A row of the tables: motion for a clip (None for a method that makes frames only)."""
 
     name: str
 
-    def generate(self, clip: Clip) -> MotionSequence:
+    def generate(self, clip: Clip) -> MotionSequence | None:
         """Motion of the clip's length in the dataset's layout, with the clip's identity."""
         ...
 
@@ -115,169 +117,64 @@ class StaticFace:
         return MotionSequence(np.zeros_like(m.expression), pose, m.layout, m.fps, m.identity, "static")
 
 
-def load_denoiser(checkpoint: str | Path) -> Any:
-    """The denoiser of a DreamTalk folder (``denoiser/``) or of a denoiser checkpoint folder itself."""
-    from talkinghead.motion.dreamtalk import DreamTalkDenoiser
-
-    path = Path(checkpoint)
-    return DreamTalkDenoiser.from_pretrained(path / "denoiser" if (path / "denoiser").is_dir() else path)
+STYLE_MODES = ("reference", "predicted", "none")
 
 
-def _checkpoint_component(path: Path) -> str | None:
-    """The component named in ``path/config.json`` (None when it is not a checkpoint folder)."""
-    try:
-        return str(json.loads((path / "config.json").read_text()).get("component"))
-    except (OSError, ValueError, AttributeError):
-        return None
+def fitted_to_clip(output: Any, clip: Clip, source: str) -> MotionSequence:
+    """A motion generator's output (:class:`~talkinghead.generators.MotionOutput`) on the clip's frames:
+    the dataset's channel order, the clip's length (the last frame held) and identity; the pose generated,
+    or the clip's first pose held."""
+    from talkinghead.sequence import expression_for_layout
 
-
-def _clip_audio(model: Any, clip: Clip, what: str, limit: int | None = None) -> np.ndarray:
-    """The clip's audio features ``[T, D]`` that ``model`` reads (its ``audio_features`` names, in order)."""
-    names = list((model.audio_features or {}).get("names", []))
-    missing = [n for n in names if n not in clip.features]
-    if not names or missing:
-        raise TalkingHeadError(f"The clip {clip.meta.id} lacks the audio feature(s) "
-                               f"{', '.join(missing or ['(none named)'])} that the {what} reads.")
-    parts = [np.asarray(clip.features[n], np.float32).reshape(len(clip.features[n]), -1) for n in names]
-    length = min(len(p) for p in parts) if limit is None else min(limit, *(len(p) for p in parts))
-    return np.concatenate([p[:length] for p in parts], axis=1)
-
-
-def _motion_reference(den: Any, m: MotionSequence, length: int) -> np.ndarray:
-    """The style reference of a clip: its expression (+ pose) ``[N, C]``, middle 256 frames at most."""
-    from talkinghead.motion.dreamtalk.style_bank import middle_frames
-
-    reference = m.expression[:length]
-    if den.config.generate_pose:
-        reference = np.concatenate([reference, m.pose[:length]], axis=1)
-    return middle_frames(reference.astype(np.float32))
-
-
-def motion_with_style(den: Any, clip: Clip, style: np.ndarray, steps: int, seed: int, source: str) -> MotionSequence:
-    """Motion of ``clip``'s length from its audio and a style code ``[d]``: DDIM sampling for a diffusion
-    denoiser, one forward pass from the fixed input for a regression one (``config.regression``)."""
-    import torch
-
-    from talkinghead.pipeline import GenerateConfig, sample_motion
-
-    m = clip.motion
-    if den.layout and tuple(den.layout.get("channels", ())) != tuple(m.layout.channels):
-        raise TalkingHeadError(f"The denoiser of {source} was trained on another channel layout than the dataset's.")
-    audio = _clip_audio(den, clip, "denoiser", len(m))
-    length = len(audio)
-    if den.config.regression:
-        with torch.no_grad():
-            x0 = den.regress(torch.from_numpy(audio)[None], torch.from_numpy(np.asarray(style, np.float32))[None])
-            motion = den.motion_norm.inverse(x0)[0].numpy()
-    else:
-        motion = sample_motion(den, audio, style, GenerateConfig.preset("cpu", steps=steps, seed=seed))
-    e = den.config.expression_dim
+    m, made = clip.motion, output.motion
+    if set(made.layout.channels) != set(m.layout.channels):
+        raise TalkingHeadError(f"{source} was trained on another channel layout than the dataset's.")
+    made_expr = expression_for_layout(made, m.layout)[:len(m)]
+    length = len(made_expr)
     expression = np.zeros((len(m), m.layout.size), np.float32)
-    expression[:length] = motion[:, :e]
-    expression[length:] = motion[-1:, :e]
+    expression[:length] = made_expr
+    expression[length:] = made_expr[-1:]
     pose = np.repeat(m.pose[:1], len(m), 0)
-    if den.config.generate_pose:
-        pose[:length] = motion[:, e:e + 6]
-        pose[length:] = motion[-1:, e:e + 6]
+    if output.pose_generated:
+        pose[:length] = made.pose[:length]
+        pose[length:] = made.pose[length - 1:length]
     return MotionSequence(expression, pose, m.layout, m.fps, m.identity, source)
 
 
 @dataclass
-class DreamTalkMethod:
-    """A DreamTalk denoiser (a folder with ``denoiser/``, or a denoiser checkpoint folder); the style is
-    encoded from the clip's own ground-truth motion, as in DreamTalk's evaluation. The ablated variants
-    of Tab. 2 (w/o lip expert, uncond lip expert) are such checkpoints; a checkpoint trained with
-    ``--regression`` runs in one forward pass (the regression baseline), any other with ``steps`` of DDIM."""
+class GeneratorMethod:
+    """Any generator as a row (see the module docstring for ``style``); ``steps`` overrides its default
+    sampling steps. :attr:`style_codes` keeps ``(predicted, reference)`` per clip for SCD when the style
+    is predicted and the generator encodes reference motion (``encode_reference``)."""
 
     name: str
-    checkpoint: str | Path
-    steps: int = 10
+    generator: Any
+    style: str = "reference"
+    steps: int | None = None
     seed: int = 0
-    _denoiser: Any = field(default=None, repr=False)
+    style_codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list, repr=False)
+    _partners: dict[str, str] = field(default_factory=dict, repr=False)
+    _identities: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        path = Path(self.checkpoint)
-        if not (path / "denoiser").is_dir() and _checkpoint_component(path) != "dreamtalk.denoiser":
-            raise TalkingHeadError(f"{self.checkpoint} holds no DreamTalk denoiser (no denoiser/ folder and no "
-                                   "denoiser checkpoint).")
+        if self.style not in STYLE_MODES:
+            raise TalkingHeadError(f"The style of an evaluated generator is one of {', '.join(STYLE_MODES)}.")
+        offered = tuple(getattr(self.generator, "evaluation_styles", STYLE_MODES))
+        if self.style not in offered:
+            raise TalkingHeadError(f"The generator of '{self.name}' cannot be evaluated with a {self.style} style; "
+                                   f"it offers: {', '.join(offered)}.")
+        if self.style == "predicted":
+            self.style_codes = {}
 
     @property
-    def denoiser(self) -> Any:
-        if self._denoiser is None:
-            self._denoiser = load_denoiser(self.checkpoint)
-        return self._denoiser
-
-    def generate(self, clip: Clip) -> MotionSequence:
-        import torch
-
-        den = self.denoiser
-        length = min(len(clip.motion), len(_clip_audio(den, clip, "denoiser")))
-        with torch.no_grad():
-            style = den.encode_style(torch.from_numpy(_motion_reference(den, clip.motion, length))[None])[0].numpy()
-        return motion_with_style(den, clip, style, self.steps, self.seed, f"{self.name}:{self.checkpoint}")
-
-
-@dataclass
-class StylePredictionMethod:
-    """A style predictor and its denoiser, evaluated with DreamTalk's protocol for Tab. 4 (App. A.1).
-
-    For each clip the portrait (the identity descriptor) comes from a clip of the *same speaker with a
-    different emotion* (any split; another clip of the speaker, then the clip itself, only when there is
-    none, counted in :attr:`notes`); the style code is predicted from the clip's audio and that identity
-    (the style predictor's sampler as in ``generate``: DDIM ``style_steps``, or one pass for a regression
-    predictor) and the motion generated from the clip's audio with it. :attr:`style_codes` keeps
-    ``(predicted, reference)`` per clip, the reference being the denoiser's style code of the clip's own
-    ground-truth motion (SCD). The generated motion keeps the clip's identity, so landmark metrics
-    measure motion only.
-
-    ``checkpoint``: a folder with ``style_predictor/`` and ``denoiser/``, or a style-predictor
-    checkpoint folder whose denoiser is ``denoiser`` (default: the path recorded when it was trained).
-    """
-
-    name: str
-    checkpoint: str | Path
-    steps: int = 10
-    seed: int = 0
-    style_steps: int = 50
-    denoiser_dir: str | Path | None = None
-    style_codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
-    notes: list[str] = field(default_factory=list, repr=False)
-    _models: Any = field(default=None, repr=False)
-    _partners: dict[str, str] = field(default_factory=dict, repr=False)
-    _identities: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        path = Path(self.checkpoint)
-        if not (path / "style_predictor").is_dir() and _checkpoint_component(path) != "dreamtalk.style_predictor":
-            raise TalkingHeadError(f"{self.checkpoint} holds no DreamTalk style predictor.")
-
-    def _load(self) -> tuple[Any, Any]:
-        if self._models is None:
-            from talkinghead.checkpoint import read_checkpoint_info
-            from talkinghead.motion.dreamtalk import StylePredictor
-            from talkinghead.motion.dreamtalk.style_bank import style_encoder_fingerprint
-
-            path = Path(self.checkpoint)
-            folder = (path / "style_predictor") if (path / "style_predictor").is_dir() else path
-            predictor = StylePredictor.from_pretrained(folder)
-            extra = read_checkpoint_info(folder).extra
-            beside = path / "denoiser"
-            den_dir = self.denoiser_dir or (beside if beside.is_dir() else extra.get("denoiser"))
-            if not den_dir or not Path(den_dir).is_dir():
-                raise TalkingHeadError(f"The denoiser of the style predictor {self.checkpoint} is not at hand; put it "
-                                       "next to it as denoiser/.")
-            den = load_denoiser(den_dir)
-            if predictor.config.style_dim != den.config.d_model:
-                raise TalkingHeadError(f"The style predictor {self.checkpoint} was trained for another denoiser.")
-            stored = extra.get("denoiser_fingerprint")
-            if stored and stored != style_encoder_fingerprint(den):
-                raise TalkingHeadError(f"The style predictor {self.checkpoint} learned the style codes of another "
-                                       f"denoiser than {den_dir}.")
-            self._models = (predictor, den)
-        return self._models
+    def makes_motion(self) -> bool:
+        return bool(self.generator.kind == "motion")
 
     def prepare(self, dataset: Dataset, clips: Sequence[Clip]) -> None:
-        """Choose each clip's portrait: same speaker, different emotion (DreamTalk App. A.1)."""
+        """``predicted``: choose each clip's portrait, same speaker, different emotion (DreamTalk App. A.1)."""
+        if self.style != "predicted":
+            return
         metas = [dataset.meta(i) for i in dataset.ids()]
         fallback = 0
         for index, clip in enumerate(clips):
@@ -296,46 +193,76 @@ class StylePredictionMethod:
             if partner not in self._identities:
                 source = clip if partner == clip.meta.id else dataset.clip(partner)
                 desc = source.motion.identity.get("descriptor")
-                self._identities[partner] = np.zeros(0, np.float32) if desc is None else \
-                    np.asarray(desc, np.float32).reshape(-1)
+                self._identities[partner] = None if desc is None else np.asarray(desc, np.float32).reshape(-1)
         if fallback:
             self.notes.append(f"{self.name}: {fallback} of {len(clips)} clips have no clip of the same speaker with "
                               "another emotion; their portrait came from another clip of the speaker (or themselves).")
 
-    def generate(self, clip: Clip) -> MotionSequence:
-        import torch
+    def conditions(self, clip: Clip) -> Any:
+        """The generator's conditions for a clip: its audio and stored features, the style request."""
+        from talkinghead.generators import Conditions, Portrait, StyleRequest
 
-        from talkinghead.diffusion import ScheduleConfig
-        from talkinghead.motion.dreamtalk import predict_style
-        from talkinghead.motion.dreamtalk.style_bank import middle_frames
+        m = clip.motion
+        request = StyleRequest()
+        portrait = None
+        if self.style == "reference":
+            request = StyleRequest(reference=m.slice(0, _feature_frames(clip)))
+        elif self.style == "predicted":
+            if clip.meta.id not in self._partners:
+                raise TalkingHeadError("GeneratorMethod.prepare must run before generate.")
+            identity = dict(m.identity)
+            identity.pop("descriptor", None)
+            partner = self._identities[self._partners[clip.meta.id]]
+            if partner is not None:
+                identity["descriptor"] = partner
+            portrait = Portrait(None, identity, np.zeros(m.layout.size, np.float32), m.pose[0])
+        return Conditions.from_clip(clip, request, portrait, self.seed, self.steps)
 
-        predictor, den = self._load()
-        if clip.meta.id not in self._partners:
-            raise TalkingHeadError("StylePredictionMethod.prepare must run before generate.")
-        identity = self._identities[self._partners[clip.meta.id]]
-        if predictor.config.speaker_info and len(identity) != predictor.config.identity_dim:
-            raise TalkingHeadError(f"The style predictor expects a {predictor.config.identity_dim}-value identity "
-                                   f"descriptor; clip {self._partners[clip.meta.id]} has {len(identity)}.")
-        audio = middle_frames(_clip_audio(predictor, clip, "style predictor"), predictor.config.max_frames)
-        generator = torch.Generator().manual_seed(self.seed + 1)
-        ident = torch.from_numpy(identity)[None] if predictor.config.speaker_info else None
-        predicted = predict_style(predictor, torch.from_numpy(audio)[None], ident,
-                                  schedule=ScheduleConfig(num_inference_steps=self.style_steps),
-                                  steps=self.style_steps, sampler="ddim", generator=generator)[0].numpy()
-        length = min(len(clip.motion), len(_clip_audio(den, clip, "denoiser")))
-        with torch.no_grad():
-            reference = den.encode_style(torch.from_numpy(_motion_reference(den, clip.motion, length))[None])[0]
-        self.style_codes[clip.meta.id] = (predicted, reference.numpy())
-        return motion_with_style(den, clip, predicted, self.steps, self.seed, f"{self.name}:{self.checkpoint}")
+    def generate(self, clip: Clip) -> MotionSequence | None:
+        if not self.makes_motion:
+            return None
+        output = self.generator.generate(self.conditions(clip))
+        if self.style_codes is not None and output.style is not None and hasattr(self.generator, "encode_reference"):
+            reference = self.generator.encode_reference(clip.motion.slice(0, _feature_frames(clip)))
+            self.style_codes[clip.meta.id] = (np.asarray(output.style), reference)
+        return fitted_to_clip(output, clip, self.name)
+
+    def frames(self, clip: Clip, size: int) -> np.ndarray:
+        """A video generator's frames for the clip ``[T, size, size, 3]`` uint8 (the last one held)."""
+        output = self.generator.generate(self.conditions(clip), size)
+        frames = np.stack([np.asarray(f, np.uint8) for f in output.frames])[:len(clip.motion)]
+        if frames.shape[1:] != (size, size, 3):
+            raise TalkingHeadError(f"{self.name} made frames of {list(frames.shape[1:])}; evaluation asks for "
+                                   f"[{size}, {size}, 3].")
+        if len(frames) < len(clip.motion):
+            frames = np.concatenate([frames, np.repeat(frames[-1:], len(clip.motion) - len(frames), 0)])
+        return frames
 
 
-def parse_baselines(specs: Sequence[str], steps: int = 10, seed: int = 0) -> list[Method]:
-    """``ground-truth``/``gt``, ``static``, ``NAME=DIR`` or ``style:NAME=DIR``.
+def _feature_frames(clip: Clip) -> int:
+    """Frames with both motion and every stored audio feature (a style reference is cut to them)."""
+    return min(len(clip.motion), *(len(v) for v in clip.features.values())) if clip.features else len(clip.motion)
 
-    ``NAME=DIR``: a denoiser (folder with ``denoiser/`` or a denoiser checkpoint): a Tab. 2 row, style
-    from the clip's own motion; ``regression=DIR`` must be a denoiser trained with ``--regression``.
-    ``style:NAME=DIR`` (or ``NAME=DIR`` where DIR is a style-predictor checkpoint): a Tab. 4 row, style
-    predicted from audio and a portrait of the same speaker with another emotion.
+
+def generator_method(name: str, path: str | Path, steps: int | None = None, seed: int = 0,
+                     style: str | None = None) -> GeneratorMethod:
+    """A checkpoint folder as a row: the generator its manifest names (or that recognises it), with the
+    style mode given, else the one the generator asks for (``evaluation_style``, default ``reference``)."""
+    from talkinghead.generators import load
+
+    if not Path(path).is_dir():
+        raise TalkingHeadError(f"The checkpoint folder {path} of '{name}' does not exist.")
+    generator = load(path)
+    mode = style or str(getattr(generator, "evaluation_style", "reference"))
+    return GeneratorMethod(name, generator, mode, steps, seed)
+
+
+def parse_baselines(specs: Sequence[str], steps: int | None = None, seed: int = 0) -> list[Method]:
+    """``ground-truth``/``gt``, ``static``, ``NAME=DIR``, ``style:NAME=DIR`` or ``regression=DIR``.
+
+    ``NAME=DIR``: any checkpoint folder (a Tab. 2 row for a DreamTalk denoiser: style from the clip's own
+    motion; a Tab. 4 row for a style predictor); ``style:NAME=DIR``: style predicted from audio and a
+    portrait of the same speaker with another emotion; ``regression=DIR``: a regression variant.
     """
     methods: list[Method] = []
     for spec in specs:
@@ -347,24 +274,20 @@ def parse_baselines(specs: Sequence[str], steps: int = 10, seed: int = 0) -> lis
         elif "=" in key:
             name, _, path = key.partition("=")
             name = name.strip()
-            style = name.lower().startswith("style:")
-            if style:
+            predicted = name.lower().startswith("style:")
+            if predicted:
                 name = name[len("style:"):].strip()
             if not name or not path.strip():
                 raise TalkingHeadError(f"The baseline '{spec}' should be NAME=CHECKPOINT_DIR.")
             if not Path(path).is_dir():
                 raise TalkingHeadError(f"The checkpoint folder {path} of baseline '{name}' does not exist.")
-            if style or _checkpoint_component(Path(path)) == "dreamtalk.style_predictor":
-                methods.append(StylePredictionMethod(name, path, steps, seed))
-            elif name.lower() == "regression":
-                den = load_denoiser(path) if _is_denoiser(Path(path)) else None
-                if den is None or not den.config.regression:
-                    raise TalkingHeadError(f"The regression baseline needs a denoiser trained with --regression; "
+            method = generator_method(name, path, steps, seed, "predicted" if predicted else None)
+            if name.lower() == "regression" and not predicted and method.style == "reference":
+                if not getattr(method.generator, "regression", False):
+                    raise TalkingHeadError(f"The regression baseline needs a model trained with --regression; "
                                            f"{path} is not one.")
-                methods.append(DreamTalkMethod("Regression (same network, no diffusion)", path, steps, seed,
-                                               _denoiser=den))
-            else:
-                methods.append(DreamTalkMethod(name, path, steps, seed))
+                method.name = "Regression (same network, no diffusion)"
+            methods.append(method)
         else:
             raise TalkingHeadError(f"Unknown baseline '{spec}'; use ground-truth, static, regression=DIR, NAME=DIR "
                                    "or style:NAME=DIR.")
@@ -372,10 +295,6 @@ def parse_baselines(specs: Sequence[str], steps: int = 10, seed: int = 0) -> lis
     if len(set(names)) != len(names):
         raise TalkingHeadError("Two baselines have the same name.")
     return methods
-
-
-def _is_denoiser(path: Path) -> bool:
-    return (path / "denoiser").is_dir() or _checkpoint_component(path) == "dreamtalk.denoiser"
 
 
 # --------------------------------------------------------------------------------------------- metrics
@@ -395,7 +314,7 @@ class Judges:
 
 def _landmarks(motion: MotionSequence) -> np.ndarray | None:
     from talkinghead.face.model import ARKIT_LAYOUT, project
-    from talkinghead.render.motion_input import expression_for_layout
+    from talkinghead.sequence import expression_for_layout
 
     if "neutral" not in motion.identity or "frame" not in motion.identity:
         return None
@@ -455,29 +374,68 @@ def motion_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], j
     return out
 
 
-def video_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], reference: Sequence[tuple[Any, Any]],
-                  judges: Judges, render_size: int, gt_features: np.ndarray | None,
+def rendered_clips(method: Method, clips: Sequence[Clip], generated: Sequence[MotionSequence | None],
+                   judges: Judges, render_size: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Each clip's frames ``[T, S, S, 3]`` and mouth crops ``[T, h, w]`` (None where no face was found):
+    motion rendered with the warp renderer, or a video generator's own frames with crops placed by
+    tracking them."""
+    from talkinghead.evaluation.syncnet import SyncNetConfig, render_clip
+
+    crop_config = judges.sync_video.config if judges.sync_video is not None else SyncNetConfig(domain="video")
+    out: list[tuple[np.ndarray, np.ndarray | None]] = []
+    for clip, motion in zip(clips, generated, strict=True):
+        if motion is not None:
+            frames, crops = render_clip(motion, crop_config, render_size=render_size)
+            assert frames is not None
+            out.append((frames, crops))
+        else:
+            frames = method.frames(clip, render_size)  # type: ignore[attr-defined]
+            out.append((frames, tracked_mouth_crops(frames, crop_config, clip.motion.fps)))
+    return out
+
+
+def tracked_mouth_crops(frames: np.ndarray, config: Any, fps: float) -> np.ndarray | None:
+    """Mouth crops ``[T, h, w]`` of frames with no known motion: the face is tracked (face mesh + face-model
+    fit), its projected landmarks place each crop as for rendered motion. None when no face is found."""
+    from talkinghead.evaluation.syncnet import mouth_crop
+    from talkinghead.face.model import ARKIT_LAYOUT, project
+    from talkinghead.face.track import track_frames
+    from talkinghead.sequence import expression_for_layout
+
+    try:
+        tracked = track_frames(frames, fps, min_face_size=8)
+    except TalkingHeadError:
+        return None
+    expression = expression_for_layout(tracked, ARKIT_LAYOUT)
+    points = project(tracked.identity, expression, tracked.pose)
+    rest = project(tracked.identity, np.zeros_like(expression), tracked.pose)
+    return np.stack([mouth_crop(f, p, r, config.crop_height, config.crop_width)
+                     for f, p, r in zip(frames, points, rest, strict=True)])
+
+
+def video_metrics(clips: Sequence[Clip], rendered: Sequence[tuple[np.ndarray, np.ndarray | None]],
+                  reference: Sequence[tuple[Any, Any]], judges: Judges, gt_features: np.ndarray | None,
                   pretrained_reference: dict[str, np.ndarray] | None = None,
                   ) -> tuple[dict[str, float], np.ndarray | None]:
-    """Table 3 for one method: render, compare with the rendered ground truth, judge mouth crops;
-    FID/FVD against ``pretrained_reference`` (:func:`pretrained_features` of the rendered ground truth)."""
+    """Table 3 for one method: its frames against the rendered ground truth, its mouth crops judged;
+    FID/FVD against ``pretrained_reference`` (:func:`pretrained_features` of the rendered ground truth).
+    The judge's columns need mouth crops of every clip."""
     from talkinghead.evaluation.frechet import frechet_distance_from_features
     from talkinghead.evaluation.image import cpbd, psnr, ssim
-    from talkinghead.evaluation.syncnet import SyncNetConfig, render_clip, summarize
+    from talkinghead.evaluation.syncnet import summarize
 
     judge = judges.sync_video
-    crop_config = judge.config if judge is not None else SyncNetConfig(domain="video")
+    if any(crops is None for _, crops in rendered):
+        judge = None
     psnrs, ssims, cpbds, scores, feats = [], [], [], [], []
     pretrained: dict[str, list[np.ndarray]] = {}
-    for clip, motion, (ref_frames, _) in zip(clips, generated, reference, strict=True):
-        frames, crops = render_clip(motion, crop_config, render_size=render_size)
-        assert frames is not None
+    for clip, (frames, crops), (ref_frames, _) in zip(clips, rendered, reference, strict=True):
         for name, value in pretrained_features(judges, frames).items():
             pretrained.setdefault(name, []).append(value)
         psnrs.append(psnr(frames, ref_frames))
         ssims.append(ssim(frames, ref_frames))
         cpbds.append(cpbd(frames))
-        if judge is not None:
+        if judge is not None and crops is not None:
             scores.append(judge.score(clip.audio, crops))
             feats.append(_window_features(judge, crops))
     out = {"PSNR": _nan_mean(psnrs), "SSIM": _nan_mean(ssims), "CPBD": _nan_mean(cpbds)}
@@ -703,7 +661,7 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
         gt_pretrained = {k: np.concatenate([v[k] for v in per_video if k in v])
                          for k in ("FID", "FVD") if any(k in v for v in per_video)}
     results: dict[str, dict[str, float]] = {}
-    style_table = any(hasattr(m, "style_codes") for m in methods)
+    style_table = any(getattr(m, "style_codes", None) is not None for m in methods)
     if style_table and judges.style is None:
         judges.style = train_style_classifier(clips, config.judge_preset)
     for method in methods:
@@ -712,16 +670,19 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
         if prepare is not None:
             prepare(dataset, clips)
         generated = [method.generate(c) for c in progress(clips, f"generating: {method.name}", total=len(clips))]
+        motions = [g for g in generated if g is not None]
         for c, g in zip(clips, generated, strict=True):
-            if len(g) != len(c.motion):
+            if g is not None and len(g) != len(c.motion):
                 raise TalkingHeadError(f"{method.name} made {len(g)} frames for clip {c.meta.id} of {len(c.motion)}.")
         seconds = time.perf_counter() - t0
-        values = motion_metrics(clips, generated, judges)
-        if style_table:
-            values.update(style_metrics(clips, generated, judges.style, getattr(method, "style_codes", None)))
+        values: dict[str, float] = {}
+        if len(motions) == len(clips):  # motion metrics for methods that make motion
+            values.update(motion_metrics(clips, motions, judges))
+            if style_table:
+                values.update(style_metrics(clips, motions, judges.style, getattr(method, "style_codes", None)))
         if n_video:
-            vids, _ = video_metrics(video_clips, generated[:n_video], reference, judges, config.render_size,
-                                    gt_features, gt_pretrained)
+            rendered = rendered_clips(method, video_clips, generated[:n_video], judges, config.render_size)
+            vids, _ = video_metrics(video_clips, rendered, reference, judges, gt_features, gt_pretrained)
             values.update(vids)
         results[method.name] = values
         log_event("evaluated", method=method.name, seconds=round(time.perf_counter() - t0, 1),

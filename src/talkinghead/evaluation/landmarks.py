@@ -30,6 +30,7 @@ import numpy as np
 
 from talkinghead.errors import TalkingHeadError
 from talkinghead.evaluation._checks import as_array, same_shape
+from talkinghead.face.topology import NUM_LANDMARKS, NUM_VERTICES
 
 # Sorted vertex indices of mediapipe.solutions.face_mesh_connections.FACEMESH_LIPS (40 vertices:
 # outer and inner lip contours). Checked against MediaPipe in tests/evaluation.
@@ -37,7 +38,7 @@ MOUTH_INDICES: tuple[int, ...] = (
     0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191, 267,
     269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415,
 )
-FACE_INDICES: tuple[int, ...] = tuple(range(468))  # the face mesh without the 10 iris points
+FACE_INDICES: tuple[int, ...] = tuple(range(NUM_VERTICES))  # the face mesh without the 10 iris points
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def landmark_distance(pred: Any, target: Any, indices: Sequence[int] | np.ndarra
 
 
 def _face_subset(n: int, name: str) -> np.ndarray:
-    if n not in (468, 478):
+    if n not in (NUM_VERTICES, NUM_LANDMARKS):
         raise TalkingHeadError(f"{name} expects MediaPipe face-mesh landmarks (468 or 478 points), got {n}.")
     return np.asarray(FACE_INDICES)
 

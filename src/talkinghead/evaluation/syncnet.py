@@ -50,8 +50,9 @@ from torch import nn
 from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
-from talkinghead.log import log_event, progress
-from talkinghead.motion.sequence import ChannelLayout, MotionSequence
+from talkinghead.log import progress
+from talkinghead.sequence import ChannelLayout, MotionSequence
+from talkinghead.training.loop import TrainConfig
 
 SAMPLE_RATE = 16_000
 DOMAINS = ("motion", "video")
@@ -105,21 +106,28 @@ class SyncNetConfig(Config):
 
 
 @dataclass(frozen=True)
-class SyncTrainConfig(Config):
-    """Training of the judge by offset discrimination (see the module docstring)."""
+class SyncTrainConfig(TrainConfig):
+    """Training of the judge by offset discrimination (see the module docstring) in the shared loop
+    (:mod:`talkinghead.evaluation.sync_training`): AdamW at a one-cycle learning rate peaking at ``lr``,
+    no gradient clipping, an EMA of the weights."""
 
     steps: int = 1500
     batch_size: int = 48
-    learning_rate: float = 1e-3
+    lr: float = 1e-3
+    grad_clip: float = 0.0
+    ema_decay: float = 0.99
+    save_every: int = 500
+    log_every: int = 75
     weight_decay: float = 1e-4
     train_offset: int = 8
-    seed: int = 0
     render_size: int = 128
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {"steps": 120, "batch_size": 16, "train_offset": 5},
+        "tiny": {"steps": 120, "batch_size": 16, "train_offset": 5, "ema_decay": 0.9, "save_every": 60,
+                 "log_every": 10},
         "cpu": {"steps": 1500, "batch_size": 48},
-        "paper": {"steps": 20000, "batch_size": 128, "train_offset": 15, "render_size": 256},
+        "paper": {"steps": 20000, "batch_size": 128, "train_offset": 15, "render_size": 256, "ema_decay": 0.999,
+                  "save_every": 1000, "log_every": 500},
     }
 
 
@@ -165,7 +173,8 @@ def mouth_basis(layout: ChannelLayout, identity: dict[str, np.ndarray]) -> tuple
 
     With the face model's layout and a ``neutral`` identity: the lip-vertex displacements (V = 40 x 3);
     otherwise the layout's ``mouth`` channels (a selection matrix)."""
-    from talkinghead.face.model import ARKIT_LAYOUT, NUM_VERTICES, FaceModel
+    from talkinghead.face.model import ARKIT_LAYOUT, FaceModel
+    from talkinghead.face.topology import NUM_VERTICES
 
     neutral = identity.get("neutral")
     if layout.channels == ARKIT_LAYOUT.channels and neutral is not None and np.shape(neutral) == (NUM_VERTICES, 3):
@@ -244,7 +253,7 @@ def render_clip(motion: MotionSequence, config: SyncNetConfig, portrait: np.ndar
     portrait's fitted pose (``portrait_pose``, zeros when a portrait is given without one)."""
     from talkinghead.face.model import ARKIT_LAYOUT, project
     from talkinghead.render import WarpRenderer, WarpRendererConfig
-    from talkinghead.render.motion_input import expression_for_layout, pose_for_portrait
+    from talkinghead.sequence import expression_for_layout, pose_for_portrait
 
     if "neutral" not in motion.identity or "frame" not in motion.identity:
         raise TalkingHeadError("Rendering mouth crops needs the motion's identity (neutral shape and frame).")
@@ -515,7 +524,7 @@ def prepare_clips(dataset: Any, split: str, config: SyncNetConfig, render_size: 
     return clips, source
 
 
-def _batch(clips: list[SyncClip], config: SyncNetConfig, rng: np.random.Generator, size: int, reach: int
+def offset_batch(clips: list[SyncClip], config: SyncNetConfig, rng: np.random.Generator, size: int, reach: int
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Visual windows ``[B, window, ...]`` and the candidate audio windows ``[B, 2*reach+1, window*r, n]``."""
     h, r = config.half, config.mfcc_per_frame
@@ -565,60 +574,20 @@ def train_syncnet(dataset: Any, domain: str = "motion", preset: str = "cpu",
                   eval_split: str | None = "test", limit: int | None = None, **overrides: Any,
                   ) -> tuple[SyncNet, dict[str, Any]]:
     """Train a judge on ``dataset`` (a :class:`Dataset` or its folder) and measure its offset accuracy on
-    ``eval_split`` (falls back to ``val``; None skips). Returns the model and a report dict."""
-    from talkinghead.data.dataset import Dataset
+    ``eval_split`` (falls back to ``val``; None skips). Returns the model and a report dict.
 
-    data = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
-    config = SyncNetConfig.preset(preset, domain=domain, fps=float(data.info.fps), **overrides)
+    The run goes through the shared training loop (:func:`talkinghead.training.loop.fit`) into a
+    temporary folder; ``talkinghead train judge.sync`` runs the same solver into a kept checkpoint (with
+    ``--resume``). The caller's torch random state is left as it was."""
+    import tempfile
+    from pathlib import Path
+
+    from talkinghead.evaluation.sync_training import SyncSolver
+    from talkinghead.training.loop import fit
+
     tc = train_config or SyncTrainConfig.preset(preset)
-    clips, source = prepare_clips(data, split, config, tc.render_size, limit)
-    if config.domain == "motion":
-        config = config.replace(visual_dim=int(clips[0].visual.shape[1]), visual_source=source)
-    else:
-        config = config.replace(visual_source=source)
-    reach = min(tc.train_offset, max(1, (max(len(c) for c in clips) - config.window) // 2))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(tc.seed)
-        model = SyncNet(config, layout=data.info.layout.to_dict())
-    if config.domain == "motion":
-        stacked = np.concatenate([c.visual for c in clips])
-        model.visual_mean.copy_(torch.from_numpy(stacked.mean(0)))
-        # one scale for all values: keeps the relative size of the lip vertices' motions
-        model.visual_std.fill_(float(stacked.std()) + 1e-6)
-    rng = np.random.default_rng(tc.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=tc.learning_rate, total_steps=tc.steps,
-                                                   pct_start=0.1)
-    target = torch.full((tc.batch_size,), reach, dtype=torch.long)
-    model.train()
-    losses, accs = [], []
-    every = max(1, tc.steps // 20)
-    for step in progress(range(tc.steps), f"training the {domain} sync judge", total=tc.steps):
-        vis, aud = _batch(clips, config, rng, tc.batch_size, reach)
-        logits = offset_logits(model, vis, aud)
-        loss = nn.functional.cross_entropy(logits, target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
-        accs.append(float((logits.argmax(1) == target).float().mean()))
-        if (step + 1) % every == 0:
-            log_event("sync judge step", step=step + 1, loss=round(float(np.mean(losses[-every:])), 4),
-                      accuracy=round(float(np.mean(accs[-every:])), 4))
-    model.eval()
-    window = max(1, tc.steps // 10)
-    report: dict[str, Any] = {
-        "domain": domain, "preset": preset, "train_clips": len(clips), "steps": tc.steps,
-        "train_offset": reach, "first_loss": float(np.mean(losses[:window])),
-        "last_loss": float(np.mean(losses[-window:])), "last_train_accuracy": float(np.mean(accs[-window:])),
-        "chance_train_accuracy": 1.0 / (2 * reach + 1),
-    }
-    if eval_split is not None:
-        split_used = eval_split if data.ids(eval_split) else ("val" if data.ids("val") else None)
-        if split_used is not None:
-            held, _ = prepare_clips(data, split_used, config, tc.render_size, limit)
-            report["eval_split"] = split_used
-            report.update({f"eval_{k}": v for k, v in evaluate_offsets(model, held).items()})
-    log_event("sync judge trained", **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.items()})
-    return model, report
+    solver = SyncSolver(dataset, domain, preset, tc, split=split, eval_split=eval_split, limit=limit, **overrides)
+    with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory(prefix="sync-judge-") as tmp:
+        summary = fit(solver, tc, Path(tmp) / "judge", preset=preset, tensorboard=False)
+        model = SyncNet.from_pretrained(Path(tmp) / "judge")
+    return model, summary["report"]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from talkinghead.errors import TalkingHeadError
-from talkinghead.motion.sequence import ChannelLayout, MotionSequence
+from talkinghead.sequence import ChannelLayout, MotionSequence
 
 BFM_COEFF_SIZE = 257
 BFM_SLICES = {"id": slice(0, 80), "exp": slice(80, 144), "tex": slice(144, 224), "angles": slice(224, 227),

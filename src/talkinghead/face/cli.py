@@ -42,7 +42,7 @@ def run_track(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from talkinghead.face.export import export_arkit_csv
-    from talkinghead.motion.sequence import MotionSequence
+    from talkinghead.sequence import MotionSequence
 
     motion = MotionSequence.load(args.motion)
     export_arkit_csv(motion, args.output)

@@ -17,7 +17,7 @@ import numpy as np
 
 from talkinghead.errors import TalkingHeadError
 from talkinghead.io.files import atomic_path
-from talkinghead.motion.sequence import MotionSequence
+from talkinghead.sequence import MotionSequence
 
 ARKIT_52 = (
     "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeSquintLeft",

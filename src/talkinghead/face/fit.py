@@ -41,14 +41,13 @@ from talkinghead.errors import TalkingHeadError
 from talkinghead.face.model import (
     COEFF_LOWER,
     COEFF_UPPER,
-    NUM_VERTICES,
-    STABLE_VERTICES,
     FaceModel,
     check_identity,
     image_to_model_axes,
     matrix_to_euler,
     mesh_regions,
 )
+from talkinghead.face.topology import NUM_VERTICES, STABLE_VERTICES
 
 
 @dataclass(frozen=True)

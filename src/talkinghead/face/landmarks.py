@@ -35,9 +35,8 @@ from typing import Any
 import numpy as np
 
 from talkinghead.errors import TalkingHeadError
+from talkinghead.face.topology import NUM_LANDMARKS, NUM_VERTICES, STABLE_VERTICES
 
-NUM_LANDMARKS = 478
-NUM_MESH_VERTICES = 468
 MIN_FACE_SIZE = 40
 
 _lock = threading.Lock()
@@ -74,7 +73,7 @@ class FaceLandmarks:
     @property
     def mesh(self) -> np.ndarray:
         """The 468 face-mesh vertices ``[468, 3]`` (no irises)."""
-        return self.points[:NUM_MESH_VERTICES]
+        return self.points[:NUM_VERTICES]
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -257,16 +256,15 @@ def smooth_landmarks(tracks: np.ndarray, fps: float, min_cutoff: float = 1.5, be
     point and is kept unfiltered, so fast head turns do not lag either.
     """
     from talkinghead.face.fit import umeyama
-    from talkinghead.face.model import STABLE_VERTICES
 
     tracks = np.asarray(tracks, dtype=np.float64)
-    if tracks.ndim != 3 or tracks.shape[1] < NUM_MESH_VERTICES or tracks.shape[2] != 3:
+    if tracks.ndim != 3 or tracks.shape[1] < NUM_VERTICES or tracks.shape[2] != 3:
         raise TalkingHeadError("Landmark tracks to smooth must be [T, 468 or 478, 3].")
     t = len(tracks)
     ref = np.broadcast_to(tracks[0, STABLE_VERTICES], (t, len(STABLE_VERTICES), 3))
     s, rot, trans = umeyama(ref, tracks[:, STABLE_VERTICES])
     aligned = np.einsum("tji,tnj->tni", rot, tracks - trans[:, None]) / s[:, None, None]  # R^T (P - t) / s
-    width = float(np.ptp(tracks[0, :NUM_MESH_VERTICES, 0])) or 1.0
+    width = float(np.ptp(tracks[0, :NUM_VERTICES, 0])) or 1.0
     filt = OneEuroFilter(fps, min_cutoff, beta, d_cutoff)
     smoothed = np.stack([filt(frame, width) for frame in aligned])
     out = s[:, None, None] * np.einsum("tij,tnj->tni", rot, smoothed) + trans[:, None]

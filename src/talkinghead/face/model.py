@@ -42,12 +42,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from talkinghead.errors import TalkingHeadError
-from talkinghead.motion.sequence import ChannelLayout
+from talkinghead.face.topology import NUM_VERTICES, STABLE_VERTICES
+from talkinghead.sequence import ChannelLayout
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
-NUM_VERTICES = 468
 
 # Landmark indices of MediaPipe's face mesh used as anchors ("left" = the subject's left = image right).
 NOSE_TIP = 1
@@ -59,10 +58,6 @@ LIP_INNER_UP, LIP_INNER_LOW, LIP_OUTER_UP, LIP_OUTER_LOW = 13, 14, 0, 17
 CHEEK_R, CHEEK_L = 205, 425
 CHEEK_UNDER_EYE_R, CHEEK_UNDER_EYE_L = 50, 280
 ALAR_R, ALAR_L = 98, 327
-# Points that expressions hardly move: forehead, nose bridge, eye corners, temples, upper nose.
-STABLE_VERTICES = np.array([10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 130, 359,
-                            127, 356, 234, 454, 21, 251, 54, 284, 103, 332, 67, 297, 109, 338,
-                            243, 463, 244, 464, 122, 351, 245, 465])
 
 MOUTH_CHANNELS = (
     "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker",

@@ -17,7 +17,7 @@ from talkinghead.errors import TalkingHeadError
 from talkinghead.face.fit import ExpressionFitter, FitConfig
 from talkinghead.face.landmarks import MIN_FACE_SIZE, detect_landmarks, track_landmarks
 from talkinghead.face.model import ARKIT_LAYOUT, identity_from_landmarks
-from talkinghead.motion.sequence import MotionSequence
+from talkinghead.sequence import MotionSequence
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 

@@ -49,7 +49,7 @@ def inspect_path(path_str: str) -> dict[str, Any]:
                 "width": vinfo.width, "height": vinfo.height,
                 "audio_duration": round(video.audio.duration, 3) if video.audio else None}
     if suffix == ".npz":
-        from talkinghead.motion.sequence import MotionSequence
+        from talkinghead.sequence import MotionSequence
 
         motion = MotionSequence.load(path)
         return {"kind": "motion", "frames": len(motion), "fps": motion.fps, "layout": motion.layout.name,

@@ -27,7 +27,7 @@ from functools import lru_cache
 
 import numpy as np
 
-NUM_FACE_VERTICES = 468
+from talkinghead.face.topology import NUM_VERTICES
 
 # Inner lips, corner to corner (MediaPipe indices).
 MOUTH_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
@@ -37,10 +37,6 @@ RIGHT_EYE_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)
 RIGHT_EYE_LOWER = (33, 7, 163, 144, 145, 153, 154, 155, 133)
 LEFT_EYE_UPPER = (263, 466, 388, 387, 386, 385, 384, 398, 362)
 LEFT_EYE_LOWER = (263, 249, 390, 373, 374, 380, 381, 382, 362)
-# Vertices that expressions hardly move (forehead, nose bridge, eye corners, temples): the head's rigid
-# motion is fitted on them.
-STABLE_VERTICES = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 130, 359, 127, 356, 234, 454,
-                   21, 251, 54, 284, 103, 332, 67, 297, 109, 338, 243, 463, 244, 464)
 EYES = ((RIGHT_EYE_UPPER, RIGHT_EYE_LOWER), (LEFT_EYE_UPPER, LEFT_EYE_LOWER))
 
 
@@ -167,12 +163,12 @@ def build_mesh(source_points: np.ndarray, num_rings: int, border_count: int) -> 
     eye_upper = np.concatenate([np.array(up[1:-1]) for up, _ in EYES]).astype(np.int32)
     eye_lower = np.concatenate([np.array(lo[1:-1]) for _, lo in EYES]).astype(np.int32)
     n_dup = len(eye_upper)
-    ring_start = NUM_FACE_VERTICES + n_dup
+    ring_start = NUM_VERTICES + n_dup
     n_oval = len(oval)
     border_start = ring_start + num_rings * n_oval
 
     holes = [strip_triangles(np.array(MOUTH_UPPER), np.array(MOUTH_LOWER))]
-    offset = NUM_FACE_VERTICES
+    offset = NUM_VERTICES
     for upper, lower in EYES:
         up = np.array(upper)
         dup = np.arange(offset, offset + len(upper) - 2)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from talkinghead.motion.sequence import POSE_NAMES
+from talkinghead.sequence import POSE_NAMES
 
 SNAPSHOTS: dict[str, tuple[dict[str, float], dict[str, float]]] = {
     "neutral": ({}, {}),

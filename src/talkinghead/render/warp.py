@@ -26,10 +26,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from talkinghead.face.topology import NUM_VERTICES, STABLE_VERTICES
 from talkinghead.render.mesh import (
     EYES,
-    NUM_FACE_VERTICES,
-    STABLE_VERTICES,
     WarpMesh,
     border_points,
     build_mesh,
@@ -98,7 +97,7 @@ class MeshWarper:
                ring_weights: tuple[float, ...], local_weights: tuple[float, ...],
                border_per_side: int) -> MeshWarper:
         """Extend ``face_source [468, 2]`` (crop pixels) with eye duplicates, rings and the border."""
-        face_source = np.asarray(face_source, dtype=np.float64)[:NUM_FACE_VERTICES]
+        face_source = np.asarray(face_source, dtype=np.float64)[:NUM_VERTICES]
         oval = np.array(face_oval())
         centre = face_source[oval].mean(0)
         upper = np.concatenate([np.array(up[1:-1]) for up, _ in EYES])
@@ -113,13 +112,13 @@ class MeshWarper:
     def extend(self, face_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Extended ``(target, source)`` vertices ``[V, 2]`` for face vertices ``face_target [468, 2]``."""
         m = self.mesh
-        face_target = np.asarray(face_target, dtype=np.float64)[:NUM_FACE_VERTICES]
+        face_target = np.asarray(face_target, dtype=np.float64)[:NUM_VERTICES]
         target = self.source.copy()
         source = self.source.copy()
-        target[:NUM_FACE_VERTICES] = face_target
+        target[:NUM_VERTICES] = face_target
         # eye holes: duplicated upper lid, source taken relative to the lower lid (covering, not squeezing)
         up, lo = m.eye_dup, m.eye_dup_lower
-        dup = np.arange(NUM_FACE_VERTICES, NUM_FACE_VERTICES + len(up))
+        dup = np.arange(NUM_VERTICES, NUM_VERTICES + len(up))
         target[dup] = face_target[up]
         s_gap = self.source[up] - self.source[lo]
         t_gap = np.linalg.norm(face_target[up] - face_target[lo], axis=1)

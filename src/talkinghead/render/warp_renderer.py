@@ -31,11 +31,11 @@ import numpy as np
 
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
-from talkinghead.motion.sequence import MotionSequence
-from talkinghead.render.mesh import NUM_FACE_VERTICES, face_oval
-from talkinghead.render.motion_input import expression_for_layout, pose_for_portrait
+from talkinghead.face.topology import NUM_VERTICES
+from talkinghead.render.mesh import face_oval
 from talkinghead.render.synthesis import paint_eyelids, paint_mouth
 from talkinghead.render.warp import MeshWarper
+from talkinghead.sequence import MotionSequence, expression_for_layout, pose_for_portrait
 
 Projector = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (expression [T,E], pose [T,6]) -> [T,468,2]
 
@@ -137,9 +137,9 @@ def _check_image(image: np.ndarray) -> np.ndarray:
 
 def _check_vertices(vertices: np.ndarray) -> np.ndarray:
     vertices = np.asarray(vertices, dtype=np.float64)
-    if vertices.ndim != 2 or vertices.shape[0] < NUM_FACE_VERTICES or vertices.shape[1] < 2:
-        raise TalkingHeadError(f"Face vertices must be [{NUM_FACE_VERTICES}, 2] pixels, got {list(vertices.shape)}.")
-    vertices = vertices[:NUM_FACE_VERTICES, :2]
+    if vertices.ndim != 2 or vertices.shape[0] < NUM_VERTICES or vertices.shape[1] < 2:
+        raise TalkingHeadError(f"Face vertices must be [{NUM_VERTICES}, 2] pixels, got {list(vertices.shape)}.")
+    vertices = vertices[:NUM_VERTICES, :2]
     if not np.isfinite(vertices).all():
         raise TalkingHeadError("Face vertices contain NaN or infinite values.")
     return vertices
@@ -266,6 +266,37 @@ class WarpRenderer:
         self._mask = (t * t * (3 - 2 * t)).astype(np.float32)[..., None]
 
 
+class WarpFrameRenderer:
+    """The warp renderer behind the :class:`talkinghead.generators.Renderer` protocol: portrait + its fit +
+    motion -> frames (the whole photo with ``paste_back``, else the face crop). No weights."""
+
+    kind: ClassVar[str] = "renderer"
+    name: ClassVar[str] = "warp"
+    capabilities: ClassVar[tuple[str, ...]] = ("paste-back", "identity-exact")
+    needs_weights: ClassVar[bool] = False
+
+    def __init__(self, config: WarpRendererConfig | None = None) -> None:
+        self.config = config or WarpRendererConfig()
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path | None = None) -> WarpFrameRenderer:
+        """The warp renderer has no weights; a folder, if given, is not read."""
+        return cls()
+
+    def renderer_for(self, portrait: Any, size: int) -> WarpRenderer:
+        """A :class:`WarpRenderer` over ``portrait`` (a :class:`talkinghead.generators.Portrait`: photo,
+        identity, its own expression and pose) at face-crop ``size``."""
+        if portrait.image is None:
+            raise TalkingHeadError("The warp renderer needs the portrait's photo.")
+        return WarpRenderer.from_fit(portrait.image, portrait.identity, portrait.expression, portrait.pose,
+                                     self.config.replace(size=size))
+
+    def render(self, portrait: Any, motion: MotionSequence, size: int,
+               pose_mode: str = "absolute") -> Iterator[np.ndarray]:
+        """Frames ``[H, W, 3]`` uint8 of ``motion`` on ``portrait``, lazily (see :func:`render_motion`)."""
+        return render_motion(self.renderer_for(portrait, size), motion, portrait.pose, pose_mode)
+
+
 def render_motion(renderer: WarpRenderer, motion: MotionSequence, fitted_pose: np.ndarray,
                   pose_mode: str = "absolute") -> Iterator[np.ndarray]:
     """Frames of ``motion`` (any layout sharing channels with the face model's ARKit layout), lazily."""
@@ -282,7 +313,7 @@ def render_video(image_path: Path, motion_path: Path, output: Path, audio_path: 
                  size: int = 256, paste_back: bool = True, pose_mode: str = "absolute",
                  face_index: int | None = None) -> Path:
     """Fit the portrait, render the motion file over it and write an mp4 (the ``render`` command)."""
-    from talkinghead.face.model import fit_image
+    from talkinghead.generators import Portrait
     from talkinghead.io.audio import load_audio
     from talkinghead.io.image import load_image
     from talkinghead.io.video import write_video
@@ -293,10 +324,9 @@ def render_video(image_path: Path, motion_path: Path, output: Path, audio_path: 
     motion = MotionSequence.load(motion_path)
     audio = load_audio(audio_path) if audio_path is not None else None
     image = load_image(image_path)
-    fit = fit_image(image, face_index)
-    config = WarpRendererConfig(size=size, paste_back=paste_back)
-    renderer = WarpRenderer.from_fit(image, fit.identity, fit.expression, fit.pose, config)
-    frames = progress(render_motion(renderer, motion, fit.pose, pose_mode), "rendering", total=len(motion))
+    portrait = Portrait.fit(image, face_index)
+    renderer = WarpFrameRenderer(WarpRendererConfig(paste_back=paste_back))
+    frames = progress(renderer.render(portrait, motion, size, pose_mode), "rendering", total=len(motion))
     write_video(output, frames, motion.fps, audio=audio)
     log_event("rendered", frames=len(motion), size=size, output=str(output))
     return Path(output)

@@ -1,53 +1,70 @@
-"""``talkinghead train <component> --data DIR --out CKPT --preset cpu|tiny|paper`` (parses and calls)."""
+"""``talkinghead train COMPONENT --data DIR --out CKPT --preset cpu|tiny|paper`` (parses and dispatches).
+
+One sub-command per component of :mod:`talkinghead.training.registry` (its name, e.g.
+``dreamtalk.denoiser``, and its aliases, e.g. ``denoiser``): the options every component shares, then
+the component's own options from its spec. Building the parser imports no torch (``talkinghead --help``).
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-# Kept here, not imported from training.components, so that `talkinghead --help` does not import torch.
-COMPONENTS = ("lip-expert", "denoiser", "style-predictor")
+from talkinghead.training.registry import ComponentSpec, Option, components
+
+COMMON = "options of every component"
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("train", help="train a model component on a dataset (DreamTalk: lip-expert, denoiser, "
-                                     "style-predictor)")
-    p.add_argument("component", choices=COMPONENTS)
-    p.add_argument("--data", required=True, help="dataset directory (talkinghead format)")
-    p.add_argument("--out", required=True, help="checkpoint directory to write (state goes to OUT.train/)")
-    p.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "paper"))
-    p.add_argument("--steps", type=int, help="total optimizer steps (default: the preset's)")
-    p.add_argument("--batch-size", type=int, help="batch size per process (default: the preset's)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--features", nargs="+", default=(), help="audio feature names to use (default: automatic)")
-    p.add_argument("--lip-expert", help="trained lip expert checkpoint (denoiser: enables the sync loss)")
-    p.add_argument("--denoiser", help="trained denoiser checkpoint (style-predictor: source of style codes)")
-    p.add_argument("--devices", type=int, default=1)
-    p.add_argument("--num-nodes", type=int, default=1)
-    p.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, fsdp, ... (Lightning Fabric)")
-    p.add_argument("--accelerator", default="cpu", help="cpu, gpu, cuda, mps or auto")
-    p.add_argument("--resume", action="store_true", help="continue from OUT.train/ after an interruption")
-    v = p.add_argument_group("ablation variants (DreamTalk Tab. 2 and Tab. 4)")
-    v.add_argument("--regression", action="store_true",
-                   help="denoiser or style-predictor: the same network trained without diffusion (fixed input)")
-    v.add_argument("--unconditional", action="store_true",
-                   help="lip-expert: no style conditioning (Tab. 2 'uncond lip expert')")
-    v.add_argument("--no-speaker-info", action="store_true",
-                   help="style-predictor: no speaker-info token, audio only (Tab. 4 'w/o speaker info')")
-    v.add_argument("--same-clip-identity", action="store_true",
-                   help="style-predictor: identity from the same clip (Tab. 4 'w/o cross-ID training')")
-    p.set_defaults(func=run)
+    p = sub.add_parser("train", help="train a model component on a dataset (talkinghead train --help lists them)",
+                       description="Train one component; `talkinghead train NAME --help` shows its options.")
+    names = p.add_subparsers(dest="component", metavar="COMPONENT", required=True)
+    for spec in components().values():
+        _add_component(names, spec)
+
+
+def _add_component(names: Any, spec: ComponentSpec) -> None:
+    c = names.add_parser(spec.name, aliases=list(spec.aliases), help=spec.help, description=spec.help)
+    g = c.add_argument_group(COMMON)
+    g.add_argument("--data", required=True, help="dataset directory (talkinghead format)")
+    g.add_argument("--out", "-o", required=True, help="checkpoint directory to write (state goes to OUT.train/)")
+    g.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "paper"))
+    g.add_argument("--steps", type=int, help="total optimizer steps (default: the preset's)")
+    g.add_argument("--batch-size", type=int, help="batch size per process (default: the preset's)")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--features", nargs="+", default=(), help="audio feature names to use (default: automatic)")
+    g.add_argument("--devices", type=int, default=1)
+    g.add_argument("--num-nodes", type=int, default=1)
+    g.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, fsdp, ... (Lightning Fabric)")
+    g.add_argument("--accelerator", default="cpu", help="cpu, gpu, cuda, mps or auto")
+    g.add_argument("--resume", action="store_true", help="continue from OUT.train/ after an interruption")
+    groups: dict[str, Any] = {}
+    for option in spec.options:
+        group = groups.get(option.group)
+        if group is None:
+            group = groups[option.group] = c.add_argument_group(option.group or f"options of {spec.name}")
+        _add_option(group, option)
+    c.set_defaults(func=run, option_names=tuple(o.name for o in spec.options))
+
+
+def _add_option(group: Any, option: Option) -> None:
+    if option.kind == "flag":
+        group.add_argument(option.flag, action="store_true", help=option.help)
+    elif option.kind == "int":
+        group.add_argument(option.flag, type=int, default=option.default, metavar=option.metavar, help=option.help)
+    elif option.kind == "choice":
+        group.add_argument(option.flag, choices=option.choices, default=option.default, help=option.help)
+    else:
+        group.add_argument(option.flag, default=option.default, metavar=option.metavar, help=option.help)
 
 
 def run(args: argparse.Namespace) -> int:
-    from talkinghead.training.components import train
+    from talkinghead.training.run import train
 
+    options = {name: getattr(args, name) for name in args.option_names}
     summary = train(args.component, args.data, args.out, args.preset, steps=args.steps, batch_size=args.batch_size,
-                    seed=args.seed, features=tuple(args.features), lip_expert=args.lip_expert,
-                    denoiser=args.denoiser, devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
-                    accelerator=args.accelerator, resume=args.resume, regression=args.regression,
-                    unconditional=args.unconditional, no_speaker_info=args.no_speaker_info,
-                    same_clip_identity=args.same_clip_identity)
+                    seed=args.seed, features=tuple(args.features), devices=args.devices, num_nodes=args.num_nodes,
+                    strategy=args.strategy, accelerator=args.accelerator, resume=args.resume, **options)
     if summary["rank"] == 0:
         print(f"trained {summary['component']}: steps {summary['start']}->{summary['end']}, "
               f"loss {summary['first_loss']:.4f} -> {summary['last_loss']:.4f}, "

@@ -4,7 +4,8 @@ machines (``devices``, ``num_nodes``, ``strategy="ddp"``).
 Each step ``k`` reseeds torch and draws its batch from ``np.random.default_rng([seed, rank, k])``, so the
 data, the diffusion noise and dropout of a step depend only on ``(seed, rank, k)``: a run resumed from
 the state saved at step ``k`` continues exactly as the uninterrupted run would have (only the steps since
-the last save are lost). Adam (DreamTalk App. C.3: lr 1e-4), gradient clipping, an EMA of the weights,
+the last save are lost). Adam (DreamTalk App. C.3: lr 1e-4; a solver may choose another optimizer and
+a learning rate per step), gradient clipping, an EMA of the weights,
 TensorBoard scalars in ``OUT.train/tb`` and a progress bar. Every save writes the training state
 (``OUT.train/state``) and the EMA model as a checkpoint directory ``OUT`` (save_pretrained).
 
@@ -68,6 +69,19 @@ class Solver:
     def to_device(self, device: torch.device) -> None:
         """Move frozen helper networks (if any) to the training device."""
 
+    def optimizer(self, model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+        """Adam (DreamTalk App. C.3); its learning rate is set every step from :meth:`learning_rate`."""
+        return torch.optim.Adam(model.parameters(), lr=config.lr)
+
+    def learning_rate(self, step: int, config: TrainConfig) -> float:
+        """The learning rate of step ``step`` (a function of the step only, so resuming stays exact)."""
+        return config.lr
+
+    def report(self, model: nn.Module, history: dict[str, list[float]]) -> dict[str, Any] | None:
+        """Called once when the run completes, with the exported (EMA) model and this run's per-step
+        metrics; a dict returned is saved as the checkpoint's ``extra["report"]``."""
+        return None
+
     def export(self, model: nn.Module, out: Path, extra: dict[str, Any]) -> None:
         model.save_pretrained(out, extra=extra)  # type: ignore[operator]
 
@@ -110,7 +124,7 @@ def fit(solver: Solver, config: TrainConfig, out: str | Path, *, preset: str = "
     rank = fabric.global_rank
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     model = solver.build_model()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = solver.optimizer(model, config)
     ema = EMA(model, config.ema_decay)
     start = 0
     if resume:
@@ -141,17 +155,24 @@ def fit(solver: Solver, config: TrainConfig, out: str | Path, *, preset: str = "
             "train_config": config.to_dict(), "world_size": fabric.world_size}
     info = dict(extra or {}, preset=preset, seed=config.seed)
 
-    def save(step: int) -> None:
+    history: list[float] = []
+    metric_history: dict[str, list[float]] = {}
+
+    def save(step: int) -> dict[str, Any] | None:
+        report = None
         if rank == 0:
             save_state(sdir, TrainingState(step, model.state_dict(), ema.state_dict(), ema.updates,
                                            optimizer.state_dict(), meta))
             export = solver.build_model()
             ema.copy_to(export)
             export.preset_name = preset  # type: ignore[assignment]
-            solver.export(export, out, dict(info, step=step))
+            report = solver.report(export, metric_history) if step == config.steps else None
+            solver.export(export, out, dict(info, step=step) if report is None else dict(info, step=step,
+                                                                                          report=report))
         fabric.barrier()
+        return report
 
-    history: list[float] = []
+    report = None
     began = time.perf_counter()
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     steps = range(start, end)
@@ -166,16 +187,20 @@ def fit(solver: Solver, config: TrainConfig, out: str | Path, *, preset: str = "
         fabric.backward(loss)
         if config.grad_clip > 0:
             fabric.clip_gradients(step_module, optimizer, max_norm=config.grad_clip, error_if_nonfinite=False)
+        for group in raw_optimizer.param_groups:
+            group["lr"] = solver.learning_rate(step, config)
         optimizer.step()
         ema.update(model)
         history.append(float(loss.detach()))
+        for k, v in metrics.items():
+            metric_history.setdefault(k, []).append(float(v))
         if (step + 1) % config.log_every == 0 or step + 1 == end:
             fabric.log_dict({f"train/{k}": float(v) for k, v in metrics.items()}, step=step + 1)
             if rank == 0:
                 log_event(f"{solver.component} step", step=step + 1,
                           **{k: round(float(v), 5) for k, v in metrics.items()})
         if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
-            save(step + 1)
+            report = save(step + 1)
     elapsed = time.perf_counter() - began
     for logger in loggers:
         logger.finalize("success")
@@ -184,4 +209,5 @@ def fit(solver: Solver, config: TrainConfig, out: str | Path, *, preset: str = "
             "seconds": elapsed, "steps_per_second": done / elapsed if elapsed > 0 else 0.0,
             "first_loss": history[0] if history else None,
             "last_loss": float(np.mean(history[-max(1, min(10, done // 5)):])) if history else None,
-            "losses": history, "rank": rank, "world_size": fabric.world_size}
+            "losses": history, "metrics": metric_history, "report": report, "rank": rank,
+            "world_size": fabric.world_size}

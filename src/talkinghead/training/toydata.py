@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from talkinghead.data.dataset import Clip, ClipMeta, Dataset, DatasetInfo, DatasetWriter
-from talkinghead.motion.sequence import ChannelLayout, MotionSequence
+from talkinghead.sequence import ChannelLayout, MotionSequence
 
 EMOTIONS = ("neutral", "happy", "sad", "angry")
 

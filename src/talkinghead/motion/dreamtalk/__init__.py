@@ -7,13 +7,28 @@ a diffusion style predictor. One module per component:
 - :mod:`.lip_expert` (3.2, Eq. 3/7/10, Fig. 15) the style-aware lip expert;
 - :mod:`.style_predictor` (3.2, Eq. 4/9) the diffusion style predictor ``S_phi``;
 - :mod:`.mouth` mouth-vertex basis from the face model;
-- :mod:`.sampling` (3.3, App. C.4) DDIM/DDPM sampling with classifier-free guidance.
+- :mod:`.sampling` (3.3, App. C.4) DDIM/DDPM sampling with classifier-free guidance;
+- :mod:`.training` the solvers of the lip expert, denoiser and style predictor (3.3 "Training").
 """
 
-from talkinghead.motion.dreamtalk.denoiser import DenoiserConfig, DreamTalkDenoiser
-from talkinghead.motion.dreamtalk.lip_expert import LipExpertConfig, StyleAwareLipExpert, expert_loss, sync_loss
-from talkinghead.motion.dreamtalk.sampling import generate_motion, predict_style
-from talkinghead.motion.dreamtalk.style_predictor import StylePredictor, StylePredictorConfig
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from talkinghead.motion.dreamtalk.denoiser import DenoiserConfig, DreamTalkDenoiser
+    from talkinghead.motion.dreamtalk.lip_expert import LipExpertConfig, StyleAwareLipExpert, expert_loss, sync_loss
+    from talkinghead.motion.dreamtalk.sampling import generate_motion, predict_style
+    from talkinghead.motion.dreamtalk.style_predictor import StylePredictor, StylePredictorConfig
+
+# Imported on first use (PEP 562): `talkinghead train --help` reads .training's declarations without torch.
+_WHERE = {
+    "DenoiserConfig": "denoiser", "DreamTalkDenoiser": "denoiser",
+    "LipExpertConfig": "lip_expert", "StyleAwareLipExpert": "lip_expert", "expert_loss": "lip_expert",
+    "sync_loss": "lip_expert", "generate_motion": "sampling", "predict_style": "sampling",
+    "StylePredictor": "style_predictor", "StylePredictorConfig": "style_predictor",
+}
 
 __all__ = [
     "DenoiserConfig",
@@ -27,3 +42,11 @@ __all__ = [
     "predict_style",
     "sync_loss",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value

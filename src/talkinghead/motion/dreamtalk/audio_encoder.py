@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from talkinghead.motion.dreamtalk.layers import transformer_encoder
+from talkinghead.nn.attention import transformer_encoder
 
 
 class AudioWindowEncoder(nn.Module):

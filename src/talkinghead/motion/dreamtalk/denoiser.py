@@ -43,9 +43,10 @@ from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dreamtalk.audio_encoder import AudioWindowEncoder
-from talkinghead.motion.dreamtalk.layers import Normalizer, StepEmbedding
 from talkinghead.motion.dreamtalk.style_encoder import StyleEncoder
 from talkinghead.motion.dreamtalk.variants import with_added_defaults
+from talkinghead.nn.embeddings import StepEmbedding
+from talkinghead.nn.normalize import Normalizer
 
 
 @dataclass(frozen=True)

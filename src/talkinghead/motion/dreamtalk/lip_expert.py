@@ -38,9 +38,9 @@ from torch import nn
 from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
-from talkinghead.motion.dreamtalk.layers import Normalizer
 from talkinghead.motion.dreamtalk.style_encoder import StyleEncoder
 from talkinghead.motion.dreamtalk.variants import with_added_defaults
+from talkinghead.nn.normalize import Normalizer
 
 EPS = 1e-6
 

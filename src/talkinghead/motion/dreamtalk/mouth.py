@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from talkinghead.motion.sequence import ChannelLayout
+from talkinghead.sequence import ChannelLayout
 
 
 def mouth_model(layout: ChannelLayout, mean_neutral: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
     """``(basis [E, M, 3], neutral [M, 3], source)`` for ``layout``."""
-    from talkinghead.face.model import ARKIT_LAYOUT, NUM_VERTICES, FaceModel
+    from talkinghead.face.model import ARKIT_LAYOUT, FaceModel
+    from talkinghead.face.topology import NUM_VERTICES
 
     if (layout.channels == ARKIT_LAYOUT.channels and mean_neutral is not None
             and mean_neutral.shape == (NUM_VERTICES, 3)):

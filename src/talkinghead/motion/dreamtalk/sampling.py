@@ -2,8 +2,10 @@
 (10 steps by default) or DDPM and classifier-free guidance on style (Eq. 8); style codes predicted from
 audio + identity with DDPM (the style predictor's sampler, App. C.4).
 
-Regression variants (:mod:`.variants`) have no sampler: both functions run them once from their fixed
-input (guidance still mixes the conditional and null-style passes for the denoiser, Eq. 8).
+Both run the one loop of :func:`talkinghead.diffusion.sample`; regression variants (:mod:`.variants`)
+take its one-step regression sampler, a single call from their fixed input (zero normalised signal at
+step 0; guidance still mixes the conditional and null-style passes for the denoiser, Eq. 8). Long
+sequences at generation time go through :mod:`.windowed` instead.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def generate_motion(denoiser: DreamTalkDenoiser, audio: torch.Tensor, style: tor
     ``guidance_scale`` is omega of Eq. 8 (1 = conditional only, 0 = neutral/unconditional).
     """
     schedule = schedule or ScheduleConfig()
-    scheduler = make_scheduler(schedule, sampler)
+    scheduler = make_scheduler(schedule, "regression" if denoiser.config.regression else sampler)
     b, length = audio.shape[0], audio.shape[1]
     null = denoiser.null_style(b)
 
@@ -35,9 +37,6 @@ def generate_motion(denoiser: DreamTalkDenoiser, audio: torch.Tensor, style: tor
     def uncond(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return denoiser(x, t, audio, null)
 
-    if denoiser.config.regression:
-        x, t = denoiser.regression_input(b, length, audio.device)
-        return denoiser.motion_norm.inverse(guided(cond, uncond, guidance_scale)(x, t))
     n_steps = steps or (schedule.num_inference_steps if (sampler or schedule.sampler) == "ddim"
                         else schedule.num_train_timesteps)
     x0 = sample(guided(cond, uncond, guidance_scale), (b, length, denoiser.config.motion_dim), scheduler,
@@ -52,13 +51,10 @@ def predict_style(predictor: StylePredictor, audio: torch.Tensor, identity: torc
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Style codes ``[B, d_s]`` (raw units, ready for the denoiser) from audio ``[B, N, D_a]`` and identity."""
     schedule = schedule or ScheduleConfig()
-    scheduler = make_scheduler(schedule, sampler)
+    scheduler = make_scheduler(schedule, "regression" if predictor.config.regression else sampler)
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return predictor(x, t, audio, identity, audio_valid)
-
-    if predictor.config.regression:
-        return predictor.style_norm.inverse(predictor.regress(audio, identity, audio_valid))
 
     n_steps = steps or (schedule.num_train_timesteps if sampler == "ddpm" else schedule.num_inference_steps)
     s0 = sample(denoise, (audio.shape[0], predictor.config.style_dim), scheduler, n_steps, generator=generator,

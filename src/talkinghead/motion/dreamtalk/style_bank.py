@@ -29,11 +29,11 @@ from talkinghead.errors import TalkingHeadError
 from talkinghead.io.files import atomic_path
 from talkinghead.log import progress
 from talkinghead.motion.dreamtalk.denoiser import DreamTalkDenoiser
+from talkinghead.sequence import middle_frames
 
 BANK_WEIGHTS = "style_bank.safetensors"
 BANK_META = "style_bank.json"
 BANK_FORMAT = "talkinghead-style-bank"
-MAX_REFERENCE_FRAMES = 256  # the paper's longest style reference (App. C.1: 64..256 frames)
 
 
 def style_encoder_fingerprint(denoiser: DreamTalkDenoiser) -> str:
@@ -45,14 +45,6 @@ def style_encoder_fingerprint(denoiser: DreamTalkDenoiser) -> str:
             digest.update(name.encode())
             digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
-
-
-def middle_frames(x: np.ndarray, limit: int = MAX_REFERENCE_FRAMES) -> np.ndarray:
-    """At most ``limit`` frames from the middle of ``x [N, ...]``."""
-    if len(x) <= limit:
-        return x
-    start = (len(x) - limit) // 2
-    return x[start:start + limit]
 
 
 @dataclass

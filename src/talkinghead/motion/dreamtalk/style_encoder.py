@@ -12,7 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from talkinghead.motion.dreamtalk.layers import SelfAttentionPooling, sinusoidal_positions, transformer_encoder
+from talkinghead.nn.attention import transformer_encoder
+from talkinghead.nn.embeddings import sinusoidal_positions
+from talkinghead.nn.pooling import SelfAttentionPooling
 
 
 class StyleEncoder(nn.Module):

@@ -37,8 +37,10 @@ from torch import nn
 from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
-from talkinghead.motion.dreamtalk.layers import Normalizer, StepEmbedding, sinusoidal_positions, transformer_encoder
 from talkinghead.motion.dreamtalk.variants import with_added_defaults
+from talkinghead.nn.attention import transformer_encoder
+from talkinghead.nn.embeddings import StepEmbedding, sinusoidal_positions
+from talkinghead.nn.normalize import Normalizer
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ A :class:`MotionSequence` is what every motion generator produces and every rend
 - ``identity``: named arrays describing the face (e.g. ``neutral [468, 3]``, ``descriptor [K]``);
 - ``source``: provenance (what file or model it came from).
 
+Layout conversion lives here too: :func:`expression_for_layout` (a motion onto another layout's
+channels, by name), :func:`pose_for_portrait` (absolute or portrait-relative head pose) and
+:func:`middle_frames` (the middle of a style reference clip).
+
 On disk it is a ``.npz`` written without pickle (``allow_pickle=False``); strings are stored as
 unicode arrays and the metadata as a JSON string, so it can be read safely from untrusted files.
 """
@@ -154,3 +158,44 @@ class MotionSequence:
             raise
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
             raise TalkingHeadError(f"{path} is not a readable motion file ({type(err).__name__}).") from err
+
+
+# -- layout conversion and reference clips (moved from render/motion_input.py and dreamtalk/style_bank.py) --
+
+MAX_REFERENCE_FRAMES = 256  # DreamTalk's longest style reference (App. C.1: 64..256 frames)
+
+
+def expression_for_layout(motion: MotionSequence, layout: ChannelLayout) -> np.ndarray:
+    """``motion.expression`` re-ordered into ``layout``'s channels ``[T, E]`` (by name; missing ones are 0).
+
+    Refuses a motion sharing no channel with ``layout`` (e.g. Deep3DFace coefficients, which the warp
+    renderer cannot interpret).
+    """
+    if tuple(motion.layout.channels) == tuple(layout.channels):
+        return motion.expression
+    shared = [c for c in motion.layout.channels if c in layout.channels]
+    if not shared:
+        raise TalkingHeadError(
+            f"The motion's channel layout '{motion.layout.name}' shares no channel with the face model's "
+            f"'{layout.name}' layout, so it cannot be rendered.")
+    out = np.zeros((len(motion), layout.size), dtype=np.float32)
+    for name in shared:
+        out[:, layout.channels.index(name)] = motion.channel(name)
+    return out
+
+
+def pose_for_portrait(motion_pose: np.ndarray, fitted_pose: np.ndarray, mode: str) -> np.ndarray:
+    """Poses ``[T, 6]`` to render: ``absolute`` as stored, ``relative`` = portrait pose + change from frame 0."""
+    if mode == "absolute":
+        return motion_pose
+    if mode == "relative":
+        return fitted_pose[None, :] + (motion_pose - motion_pose[:1])
+    raise TalkingHeadError(f"The pose mode must be 'absolute' or 'relative', got '{mode}'.")
+
+
+def middle_frames(x: np.ndarray, limit: int = MAX_REFERENCE_FRAMES) -> np.ndarray:
+    """At most ``limit`` frames from the middle of ``x [N, ...]`` (a style reference clip)."""
+    if len(x) <= limit:
+        return x
+    start = (len(x) - limit) // 2
+    return x[start:start + limit]

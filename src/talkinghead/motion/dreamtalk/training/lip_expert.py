@@ -8,6 +8,7 @@ frames within the clip (label 0), as in Wav2Lip's expert [49]. Loss: BCE of the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,8 +17,10 @@ from torch import nn
 
 from talkinghead.motion.dreamtalk.lip_expert import LipExpertConfig, StyleAwareLipExpert, expert_loss
 from talkinghead.motion.dreamtalk.mouth import mouth_model
+from talkinghead.motion.dreamtalk.training import checkpoint_extra
 from talkinghead.training.data import MotionCorpus, random_segments
 from talkinghead.training.loop import Solver, TrainConfig
+from talkinghead.training.registry import SolverBuild
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,16 @@ class LipExpertSolver(Solver):
     def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         cfg = self.train_config
         return sync_batch(self.corpus, rng, batch_size, self.n, cfg.style_min_frames, cfg.style_max_frames)
+
+
+def build(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
+          train_overrides: dict[str, Any] | None = None, unconditional: bool = False) -> SolverBuild:
+    """The registry's builder of ``dreamtalk.lip_expert`` (``unconditional``: Tab. 2 "uncond lip expert")."""
+    config = LipExpertTrainConfig.preset(preset, **(train_overrides or {}))
+    model_config = LipExpertConfig.preset(preset, style_aware=not unconditional)
+    corpus = MotionCorpus(data, "motion", features, min_frames=model_config.clip_frames)
+    return SolverBuild(LipExpertSolver(corpus, model_config, config), config,
+                       checkpoint_extra(unconditional=unconditional))
 
 
 def sync_batch(corpus: MotionCorpus, rng: np.random.Generator, batch_size: int, n: int, style_min: int,

@@ -16,6 +16,7 @@ regression baseline (:mod:`talkinghead.motion.dreamtalk.variants`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,8 +28,11 @@ from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dreamtalk.denoiser import DenoiserConfig, DreamTalkDenoiser
 from talkinghead.motion.dreamtalk.lip_expert import StyleAwareLipExpert, sync_loss
+from talkinghead.motion.dreamtalk.training import checkpoint_extra
+from talkinghead.motion.dreamtalk.variants import variant_names
 from talkinghead.training.data import MotionCorpus, padded_segment, random_segments
 from talkinghead.training.loop import Solver, TrainConfig
+from talkinghead.training.registry import SolverBuild
 
 
 @dataclass(frozen=True)
@@ -149,3 +153,19 @@ class DenoiserSolver(Solver):
                  "null": torch.from_numpy(rng.random(batch_size) < self.model_config.null_style_prob),
                  "lip_audio": torch.from_numpy(np.stack(lip_audio)), "lip_start": torch.tensor(lip_start)}
         return batch
+
+
+def build(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
+          train_overrides: dict[str, Any] | None = None, lip_expert: str | Path | None = None,
+          regression: bool = False) -> SolverBuild:
+    """The registry's builder of ``dreamtalk.denoiser``: the audio features default to the lip expert's."""
+    config = DenoiserTrainConfig.preset(preset, **(train_overrides or {}))
+    expert = StyleAwareLipExpert.from_pretrained(lip_expert) if lip_expert else None
+    if expert is not None and not features and expert.audio_features:
+        features = tuple(expert.audio_features.get("names", ()))
+    corpus = MotionCorpus(data, "motion", features)
+    solver = DenoiserSolver(corpus, DenoiserConfig.preset(preset, regression=regression), config, expert)
+    extra = checkpoint_extra(lip_expert, None, regression=regression)
+    if expert is not None:
+        extra["lip_expert_variant"] = variant_names(expert.config) or ["style-aware"]
+    return SolverBuild(solver, config, extra)

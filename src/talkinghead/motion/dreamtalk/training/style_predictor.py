@@ -15,6 +15,7 @@ encoder whose codes were learned.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,9 +26,12 @@ from torch import nn
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dreamtalk.denoiser import DreamTalkDenoiser
+from talkinghead.motion.dreamtalk.style_bank import style_encoder_fingerprint
 from talkinghead.motion.dreamtalk.style_predictor import StylePredictor, StylePredictorConfig
+from talkinghead.motion.dreamtalk.training import checkpoint_extra
 from talkinghead.training.data import ClipArrays, MotionCorpus
 from talkinghead.training.loop import Solver, TrainConfig
+from talkinghead.training.registry import SolverBuild
 
 
 @dataclass(frozen=True)
@@ -140,3 +144,21 @@ class StylePredictorSolver(Solver):
                 "identity": torch.from_numpy(np.stack(identity)),
                 "t": torch.randint(0, self.schedule.num_train_timesteps, (batch_size,)),
                 "noise": torch.randn(batch_size, self.model_config.style_dim)}
+
+
+def build(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
+          train_overrides: dict[str, Any] | None = None, denoiser: str | Path | None = None,
+          regression: bool = False, no_speaker_info: bool = False,
+          same_clip_identity: bool = False) -> SolverBuild:
+    """The registry's builder of ``dreamtalk.style_predictor``; the ablations of App. A.1 Tab. 4."""
+    if denoiser is None:
+        raise TalkingHeadError("Training the style predictor needs a trained denoiser (--denoiser DIR).")
+    config = StylePredictorTrainConfig.preset(preset, **(train_overrides or {}),
+                                              cross_identity=not same_clip_identity)
+    net = DreamTalkDenoiser.from_pretrained(denoiser)
+    corpus = MotionCorpus(data, "style", features)
+    model_config = StylePredictorConfig.preset(preset, speaker_info=not no_speaker_info, regression=regression)
+    extra = checkpoint_extra(None, denoiser, regression=regression, no_speaker_info=no_speaker_info,
+                             same_clip_identity=same_clip_identity)
+    extra["denoiser_fingerprint"] = style_encoder_fingerprint(net)
+    return SolverBuild(StylePredictorSolver(corpus, model_config, config, net), config, extra)
