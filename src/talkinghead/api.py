@@ -89,7 +89,7 @@ def generate_motion(image: str | Path | np.ndarray, audio: str | Path | Audio | 
 def _styled(models: Any | None, checkpoint: str | Path | None, what: str) -> Any:
     """A loaded generator that has style codes (DreamTalk), or one sentence saying it has none."""
     generator = models if models is not None else load_models(checkpoint)
-    if not hasattr(generator, "style_code"):
+    if not hasattr(generator, "encode_reference"):
         raise TalkingHeadError(f"The '{generator.name}' generator has no style codes, so it cannot {what}.")
     return generator
 
@@ -97,14 +97,12 @@ def _styled(models: Any | None, checkpoint: str | Path | None, what: str) -> Any
 def style_from_video(path: str | Path, *, checkpoint: str | Path | None = None,
                      models: Any | None = None) -> np.ndarray:
     """The style code ``[d]`` of a reference video (tracked, then the generator's style encoder)."""
-    from talkinghead.generators import Conditions, Portrait, StyleRequest
+    from talkinghead.face.track import track_path
 
     if not Path(path).is_file():
         raise TalkingHeadError(f"The style video {path} does not exist.")
     generator = _styled(models, checkpoint, "encode a style video")
-    none = Portrait(None, {}, np.zeros(0, np.float32), np.zeros(6, np.float32))
-    conditions = Conditions(Audio(np.zeros(640, np.float32)), none, StyleRequest(video=Path(path)))
-    return np.asarray(generator.style_code(conditions)[0])
+    return np.asarray(generator.encode_reference(track_path(path, fps=25.0)))
 
 
 def style_from_emotion(emotion: str, intensity: int | None = None, *, checkpoint: str | Path | None = None,

@@ -123,3 +123,19 @@ def test_plan_is_balanced() -> None:
 def test_bad_config(changes: dict, tmp_path: Path) -> None:
     with pytest.raises(TalkingHeadError):
         generate_corpus(tmp_path / "x", CorpusConfig.preset("tiny", **changes))
+
+
+def test_a_lone_diacritic_extends_the_phone_before_it() -> None:
+    """espeak's en-gb-scotland voices emit a bare "ʲ" segment; it maps to no ARPAbet phone and must not
+    crash the corpus: its time goes to the phone before it, so the phones still tile the speech."""
+    from types import SimpleNamespace
+
+    from talkinghead.audio.phonemes import PhoneSegment
+    from talkinghead.data.corpus import timed_phones
+
+    speech = SimpleNamespace(phones=[PhoneSegment("k", 0.0, 0.1), PhoneSegment("ʲ", 0.1, 0.15),
+                                     PhoneSegment("uː", 0.15, 0.3), PhoneSegment("ʲ", 0.3, 0.32)])
+    phones = timed_phones(speech)  # type: ignore[arg-type]
+    assert [(p.label, p.start, p.end) for p in phones] == [("K", 0.0, 0.15), ("UW", 0.15, 0.32)]
+    lone = SimpleNamespace(phones=[PhoneSegment("ʲ", 0.0, 0.05), PhoneSegment("k", 0.05, 0.1)])
+    assert [p.label for p in timed_phones(lone)] == ["K"]  # type: ignore[arg-type]

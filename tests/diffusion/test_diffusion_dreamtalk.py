@@ -77,3 +77,50 @@ def test_style_interpolation_endpoints_and_midpoint() -> None:
     torch.testing.assert_close(interpolate_styles(a, b, 0.0), a)
     torch.testing.assert_close(interpolate_styles(a, b, 1.0), b)
     torch.testing.assert_close(interpolate_styles(a, b, 0.5), b / 2)
+
+
+def _oracle(scheduler: object, target: torch.Tensor, kind: str):  # type: ignore[no-untyped-def]
+    """A network that knows x0 and answers in the scheduler's parameterisation (x0, epsilon or v)."""
+    prediction = scheduler.config.prediction_type  # type: ignore[attr-defined]
+
+    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if prediction == "sample":
+            return target
+        if kind == "edm":  # EDM preconditioning: denoised = c_skip * x + c_out * output, x = input / c_in
+            sd = scheduler.config.sigma_data  # type: ignore[attr-defined]
+            sigma = torch.exp(4.0 * t[0].float())          # t = c_noise = log(sigma) / 4
+            raw = x * (sigma**2 + sd**2).sqrt()
+            c_skip = sd**2 / (sigma**2 + sd**2)
+            c_out = sigma * sd / (sigma**2 + sd**2).sqrt() * (1 if prediction == "epsilon" else -1)
+            return (target - c_skip * raw) / c_out
+        abar = scheduler.alphas_cumprod[int(t[0])]  # type: ignore[attr-defined]
+        eps = (x - abar.sqrt() * target) / (1 - abar).sqrt()
+        return eps if prediction == "epsilon" else abar.sqrt() * eps - (1 - abar).sqrt() * target
+
+    return denoise
+
+
+@pytest.mark.parametrize("sampler,prediction,steps", [
+    ("ddim", "epsilon", 10), ("ddim", "v_prediction", 10), ("ddpm", "epsilon", 50), ("euler", "sample", 20),
+    ("euler-karras", "sample", 20), ("edm", "epsilon", 25), ("edm", "v_prediction", 25)])
+def test_the_one_loop_serves_every_sampler_and_prediction(sampler: str, prediction: str, steps: int) -> None:
+    """One loop, many schedulers: with a network that knows x0, every sampler ends at x0 (issue 11)."""
+    target = torch.randn(2, 7, 5) * 3.0
+    scheduler = make_scheduler(ScheduleConfig(prediction_type=prediction), sampler)  # type: ignore[arg-type]
+    out = sample(_oracle(scheduler, target, sampler), tuple(target.shape), scheduler, steps,
+                 generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, target, atol=2e-3, rtol=2e-3)
+
+
+def test_regression_sampler_is_one_call_from_zero_at_step_zero() -> None:
+    seen = []
+
+    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        seen.append((x.abs().max().item(), t.tolist()))
+        return torch.full_like(x, 2.5)
+
+    out = sample(denoise, (3, 4), make_scheduler(ScheduleConfig(), "regression"), 10,
+                 generator=torch.Generator().manual_seed(1))
+    assert seen == [(0.0, [0, 0, 0])] and torch.equal(out, torch.full((3, 4), 2.5))
+    with pytest.raises(TalkingHeadError, match="EDM sampler needs epsilon or v"):
+        make_scheduler(ScheduleConfig(), "edm")

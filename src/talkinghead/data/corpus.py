@@ -139,9 +139,13 @@ def timed_phones(speech: Speech) -> list[TimedPhone]:
     """espeak IPA phone segments -> ARPAbet :class:`TimedPhone` s (multi-phone symbols split evenly)."""
     from talkinghead.audio.phonemes import ipa_to_arpabet
 
-    out = []
+    out: list[TimedPhone] = []
     for seg in speech.phones:
         phones = ipa_to_arpabet(seg.label)
+        if not phones:  # a lone secondary articulation (en-gb-scotland's "ʲ") belongs to the phone before it
+            if out:
+                out[-1] = TimedPhone(out[-1].label, out[-1].start, seg.end, out[-1].stress)
+            continue
         width = (seg.end - seg.start) / len(phones)
         stress = stress_of(seg.label)
         for j, p in enumerate(phones):
