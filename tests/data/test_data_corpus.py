@@ -139,3 +139,41 @@ def test_a_lone_diacritic_extends_the_phone_before_it() -> None:
     assert [(p.label, p.start, p.end) for p in phones] == [("K", 0.0, 0.15), ("UW", 0.15, 0.32)]
     lone = SimpleNamespace(phones=[PhoneSegment("ʲ", 0.0, 0.05), PhoneSegment("k", 0.05, 0.1)])
     assert [p.label for p in timed_phones(lone)] == ["K"]  # type: ignore[arg-type]
+
+
+def test_clips_rest_in_silence_before_and_after_the_speech() -> None:
+    """Real recordings start and end in silence with a closed mouth; so do the corpus's clips (issue 12)."""
+    from talkinghead.data.corpus import CorpusConfig, plan_corpus, synthesize_clip
+    from talkinghead.data.speakers import base_identity, make_speaker, perturbed_identity
+    from talkinghead.face.model import ARKIT_LAYOUT, project
+
+    config = CorpusConfig.preset("tiny", features="none", silence=(0.4, 0.4))
+    plan = plan_corpus(config)[0]
+    speaker = make_speaker(plan.speaker_index, config.seed)
+    identity = perturbed_identity(np.array(speaker.shape), base_identity())
+    clip = synthesize_clip(plan, speaker, config, identity)
+    assert clip.phones[0].label == "SIL" and clip.phones[0].end >= 0.4
+    assert clip.phones[-1].label == "SIL" and clip.phones[-1].end == pytest.approx(len(clip.audio) / 16_000)
+    assert np.abs(clip.audio[:int(0.38 * 16_000)]).max() < 0.05          # quiet (augmentation noise only)
+    m = clip.motion
+    points = project(m.identity, m.expression, m.pose)
+    gap = np.linalg.norm(points[:, 13] - points[:, 14], axis=1) / np.linalg.norm(points[:, 33] - points[:, 263], axis=1)
+    assert gap[:5].max() < 0.02 and gap[-3:].max() < 0.02                # lips closed at rest
+    assert np.percentile(gap, 95) > 0.08                                 # and open wide in speech
+    assert m.expression[:5, ARKIT_LAYOUT.channels.index("jawOpen")].max() < 0.1
+
+
+def test_an_emotion_shapes_the_mouth_but_gives_way_to_the_jaw() -> None:
+    from talkinghead.data.corpus import LIP_CLOSING, yielding_to_speech
+    from talkinghead.face.model import ARKIT_LAYOUT
+
+    ch = ARKIT_LAYOUT.channels
+    emotion = np.zeros((3, ARKIT_LAYOUT.size))
+    emotion[:, ch.index("mouthPressLeft")] = 0.3
+    emotion[:, ch.index("mouthSmileLeft")] = 0.5
+    speech = np.zeros((3, ARKIT_LAYOUT.size))
+    speech[:, ch.index("jawOpen")] = [0.0, 0.125, 0.5]
+    out = yielding_to_speech(emotion, speech)
+    np.testing.assert_allclose(out[:, ch.index("mouthPressLeft")], [0.3, 0.15, 0.0])   # press gives way
+    np.testing.assert_allclose(out[:, ch.index("mouthSmileLeft")], [0.5, 0.5, 0.5])   # the smile stays
+    assert "mouthPressLeft" in LIP_CLOSING and "mouthSmileLeft" not in LIP_CLOSING

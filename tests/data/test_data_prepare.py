@@ -37,7 +37,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two videos rendered by the warp renderer from corpus clips, with their dataset."""
     base = tmp_path_factory.mktemp("prep")
     corpus = base / "corpus"
-    generate_corpus(corpus, CorpusConfig.preset("tiny", emotions=("happy",), features="none"))
+    generate_corpus(corpus, CorpusConfig.preset("tiny", emotions=("happy",), features="none", silence=(0.0, 0.0)))
     videos = base / "videos" / "spk"
     videos.mkdir(parents=True)
     for clip_id in Dataset(corpus).ids():
@@ -59,12 +59,17 @@ def test_prepare_recovers_rendered_motion(rendered: tuple[Path, Path], tmp_path:
         def corr(x: np.ndarray, y: np.ndarray, n: int = n) -> float:
             return float(np.corrcoef(x[:n], y[:n])[0, 1])
 
-        # measured: head pitch/yaw 0.88-0.98, smile 0.76-0.88, jaw 0.57-0.66 (the tracked neutral is
-        # frame 0, whose mouth is already part open, and the fit recovers less jaw than was rendered)
+        # measured (2026-12-01, tracking from frame 0's rest face): yaw 0.98, jaw 0.85; head pitch follows
+        # where the clip moves it (0.88-0.98 before), but one of these clips nods by only 0.011 rad (0.6 deg)
+        # std, inside the tracker's noise: there it must stay as still, not correlate
         for k in (0, 1):
-            assert corr(a.motion.pose[:, k], b.motion.pose[:, k]) > 0.8
+            true_k, tracked_k = a.motion.pose[:n, k], b.motion.pose[:n, k]
+            if true_k.std() > 0.02:
+                assert corr(true_k, tracked_k) > 0.8
+            else:
+                assert np.abs((tracked_k - tracked_k.mean()) - (true_k - true_k.mean())).max() < 0.05
         assert corr(a.motion.channel("mouthSmileLeft"), b.motion.channel("mouthSmileLeft")) > 0.6
-        assert corr(a.motion.channel("jawOpen"), b.motion.channel("jawOpen")) > 0.4
+        assert corr(a.motion.channel("jawOpen"), b.motion.channel("jawOpen")) > 0.6
         assert b.features["logmel"].shape[0] == len(b.motion)
     # resuming does nothing new; shards split the videos
     assert prepare_videos(videos, tmp_path / "ds", features="tiny", workers=1).done == 0

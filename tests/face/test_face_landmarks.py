@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from talkinghead.errors import TalkingHeadError
+from talkinghead.face import landmarks
 from talkinghead.face.landmarks import (
     OneEuroFilter,
     detect_faces,
@@ -56,6 +57,62 @@ def test_no_face_and_tiny_face_are_clear_errors(astronaut: np.ndarray) -> None:
         detect_landmarks(canvas)
     with pytest.raises(TalkingHeadError, match="RGB uint8"):
         detect_landmarks(np.zeros((64, 64), np.uint8))
+
+
+def _close_up(img: np.ndarray) -> np.ndarray:
+    """The astronaut's face (about 100 px in the photo) cropped tight and upscaled to 512 x 512, so it
+    fills the frame from eyebrows to chin: the full-range detector misses it, the face mesh does not."""
+    return np.ascontiguousarray(cv2.resize(img[75:175, 176:276], (512, 512), interpolation=cv2.INTER_CUBIC))
+
+
+def _one_sentence(message: str) -> bool:
+    return message.endswith(".") and ". " not in message and "\n" not in message
+
+
+def test_close_up_missed_by_the_full_range_detector_is_found(astronaut: np.ndarray) -> None:
+    close = _close_up(astronaut)
+    assert landmarks._detector_boxes(close, 1) == []  # the case of issue 12: full range sees no face
+    lm = detect_landmarks(close)
+    assert lm.box.size > 400 and lm.image_size == (512, 512)
+    p = lm.points
+    assert p[263, 0] > p[33, 0] and p[152, 1] > p[14, 1] > p[13, 1] > p[1, 1]
+    # The same landmarks as in the whole photo, moved into the crop (within 2% of the crop).
+    whole = detect_landmarks(astronaut).points[:, :2]
+    expected = (whole - np.array([176.0, 75.0])) * 5.12
+    err = np.linalg.norm(p[:, :2] - expected, axis=1)
+    assert np.median(err) < 10.0, np.median(err)
+
+
+def test_fallbacks_keep_several_faces_and_face_index(astronaut: np.ndarray,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    close = _close_up(astronaut)
+    smaller = np.pad(cv2.resize(close, (384, 384)), ((64, 64), (0, 0), (0, 0)), constant_values=200)
+    pair = np.ascontiguousarray(np.concatenate([close, smaller], axis=1))
+    real = landmarks._detector_boxes
+
+    def check() -> None:
+        boxes = detect_faces(pair)
+        assert len(boxes) == 2 and boxes[0].center[0] < 512 < boxes[1].center[0]
+        assert detect_landmarks(pair).points[:, 0].mean() < 512  # the largest
+        assert detect_landmarks(pair, face_index=1).points[:, 0].mean() > 512
+        with pytest.raises(TalkingHeadError, match="out of range"):
+            detect_landmarks(pair, face_index=2)
+
+    # Only the short-range detector (the full-range one finds nothing).
+    monkeypatch.setattr(landmarks, "_detector_boxes", lambda im, m: [] if m == 1 else real(im, m))
+    check()
+    # No detector at all: the face mesh's own detection.
+    monkeypatch.setattr(landmarks, "_detector_boxes", lambda im, m: [])
+    assert all(b.score == 0.5 for b in detect_faces(pair))
+    check()
+
+
+def test_no_face_after_every_fallback_is_one_sentence() -> None:
+    for blank in (np.full((256, 256, 3), 127, np.uint8), np.zeros((300, 200, 3), np.uint8)):
+        assert detect_faces(blank) == []
+        with pytest.raises(TalkingHeadError, match="No face") as err:
+            detect_landmarks(blank)
+        assert _one_sentence(str(err.value)), str(err.value)
 
 
 def test_one_euro_removes_jitter_but_follows_a_fast_step() -> None:

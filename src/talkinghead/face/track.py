@@ -16,7 +16,7 @@ import numpy as np
 from talkinghead.errors import TalkingHeadError
 from talkinghead.face.fit import ExpressionFitter, FitConfig
 from talkinghead.face.landmarks import MIN_FACE_SIZE, detect_landmarks, track_landmarks
-from talkinghead.face.model import ARKIT_LAYOUT, identity_from_landmarks
+from talkinghead.face.model import ARKIT_LAYOUT, rest_identity_from_landmarks
 from talkinghead.sequence import MotionSequence
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -24,11 +24,13 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 
 def motion_from_landmarks(points: np.ndarray, image_size: tuple[int, int], fps: float = 25.0, source: str = "",
                           config: FitConfig | None = None) -> MotionSequence:
-    """Fit landmark frames ``[T, 478 or 468, 3]`` (pixels); the identity comes from frame 0."""
+    """Fit landmark frames ``[T, 478 or 468, 3]`` (pixels). The identity is frame 0's face at rest (closed,
+    relaxed lips: :func:`~talkinghead.face.model.rest_identity_from_landmarks`), so the coefficients are
+    absolute, like the portrait fit's and the models': frame 0 gets what its own face shows."""
     points = np.asarray(points, dtype=np.float32)
     if points.ndim != 3 or len(points) == 0:
         raise TalkingHeadError("There are no landmark frames to fit.")
-    identity, _ = identity_from_landmarks(points[0], image_size)
+    identity, _, _ = rest_identity_from_landmarks(points[0], image_size)
     fitter = ExpressionFitter(identity, config)
     expression, pose = fitter.fit(points)
     return MotionSequence(expression, pose, ARKIT_LAYOUT, fps, identity, source)

@@ -187,3 +187,32 @@ def build_mesh(source_points: np.ndarray, num_rings: int, border_count: int) -> 
     kind = np.concatenate([np.zeros(len(band)), np.ones(len(hole_tris)), np.full(len(face), 2)]).astype(np.int8)
     return WarpMesh(triangles, kind, eye_upper,
                     eye_lower, ring_start, n_oval, num_rings, border_start, border_count)
+
+
+@lru_cache(maxsize=1)
+def mouth_region(hops: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lower face around the mouth, where expression can fold the mesh (issue 12).
+
+    Returns ``(vertices, triangles, neighbours)``: the face vertices within ``hops`` mesh edges of
+    MediaPipe's lip contours (down to the chin, out to the cheeks; the nose excluded, whose folds on a
+    head turn are real occlusion), the face triangles with all three corners among them ``[F, 3]``, and
+    the mesh's vertex adjacency as an edge list ``[2, K]`` (both directions) over all 468 vertices.
+    """
+    from mediapipe.python.solutions import face_mesh_connections as fmc
+
+    tris = face_triangles()
+    edges = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
+    edges = np.unique(np.concatenate([edges, edges[:, ::-1]]), axis=0)
+    dist = np.full(NUM_VERTICES, -1)
+    front = np.array(sorted({i for e in fmc.FACEMESH_LIPS for i in e}))
+    dist[front] = 0
+    for k in range(1, hops + 1):
+        reached = edges[np.isin(edges[:, 0], front), 1]
+        front = np.unique(reached[dist[reached] < 0])
+        dist[front] = k
+    nose = np.array(sorted({i for e in fmc.FACEMESH_NOSE for i in e}))
+    inside = dist >= 0
+    inside[nose] = False
+    vertices = np.flatnonzero(inside).astype(np.int32)
+    triangles = tris[inside[tris].all(1)]
+    return vertices, np.ascontiguousarray(triangles), np.ascontiguousarray(edges.T.astype(np.int32))

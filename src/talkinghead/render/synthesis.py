@@ -1,37 +1,120 @@
-"""What a geometric warp cannot produce: the mouth interior and closed eyelids (issue 3, item 4).
+"""What a geometric warp cannot produce: the mouth interior and closed eyelids (issues 3 and 12).
 
 A warp only moves pixels that exist. When the lips part further than in the portrait, the inner-lip
 polygon of the target has no source content (the warp would stretch the lip line), so it is painted
-here: a dark cavity shaded deeper toward the middle, a tongue hint at the bottom of a wide opening,
-an upper-teeth band hugging the upper lip (shadowed under the lip, darker toward the corners, with
-faint gaps between the incisors) and a weaker lower-teeth band. Everything is parametrised in the
-mouth's own frame (corner-to-corner axis ``u`` in [0, 1], distance ``v`` across it), so it follows
-any head roll and works at any resolution. Its opacity ramps from 0 (lips no further apart than in the
-portrait, so rendering the portrait's own coefficients stays an exact identity) to 1 once the gap has
-grown by ``full_at`` of the mouth width.
+here, in the mouth's own frame (corner-to-corner axis ``u`` in [0, 1], distance ``v`` across it), so it
+follows any head roll and works at any resolution:
 
-On a blink the warp already draws the lid skin over the eye (``warp.py``); here a soft lash line is
-drawn along the closed lid. No paper: the papers render with PIRenderer or a diffusion decoder, which
-learn these regions; this is the training-free default renderer's stand-in (DESIGN.md).
+- a dark cavity, darkest in the middle and toward the back, lighter where light enters past the lips;
+- an upper row of teeth hanging from the upper inner lip along the whole visible arch: its incisal
+  edge follows the lip's contour, the teeth are separated by faint interdental lines spaced as on a
+  dental arch seen from the front (narrower toward the corners), shadowed under the lip and darker
+  toward the corners, where the row turns away into the dark buccal corridor;
+- a lower row rising from the lower inner lip, revealed as the jaw drops (the lower lip covers it in
+  small openings), and a tongue behind it in wide openings.
+
+Every colour comes from a :class:`MouthPalette` sampled once from the portrait (skin and lip colour
+and brightness), so the interior is lit like the face: teeth are an off-white tinted by the skin's hue
+(grey on a black-and-white photo) at a brightness tied to the skin's, the cavity and tongue are darker
+versions of the lips. A narrow opening lets in less light, so everything dims as the lips close.
+Geometry comes only from the mesh (no per-frame randomness), so frames do not flicker, and all edges
+are analytic soft ramps (anti-aliased at any size).
+
+Where the portrait shows its own mouth interior (lips parted or teeth in the photo), the photo is
+used: the part of the photo's opening next to the upper lip is drawn hanging from the target's upper
+lip at its own size, the part next to the lower lip rising from the lower lip, and only the extra
+opening between them is painted (a jaw drop reveals cavity, not stretched teeth).
+
+The paint's opacity ramps from 0 (lips no further apart than in the portrait, so rendering the
+portrait's own coefficients stays an exact identity) to 1 once the gap has grown by ``full_at`` of
+the mouth width. On a blink the warp already draws the lid skin over the eye (``warp.py``); here a
+soft lash line is drawn along the closed lid. No paper: the papers render with PIRenderer or a
+diffusion decoder, which learn these regions; this is the training-free default renderer's stand-in
+(DESIGN.md).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from talkinghead.render.mesh import EYES, MOUTH_LOWER, MOUTH_UPPER
 
-CAVITY_EDGE = np.array([118.0, 46.0, 48.0]) / 255.0
-CAVITY_DEEP = np.array([38.0, 11.0, 13.0]) / 255.0
-TONGUE = np.array([150.0, 62.0, 66.0]) / 255.0
-TEETH = np.array([236.0, 230.0, 216.0]) / 255.0
 LASH = np.array([38.0, 28.0, 28.0]) / 255.0
-INCISOR_GAPS = (0.5, 0.41, 0.59, 0.33, 0.67, 0.26, 0.74)
+# Mid-lip samples: (outer-lip vertex, inner-lip vertex) pairs across the upper and lower lip.
+LIP_PAIRS = ((0, 13), (37, 82), (267, 312), (39, 81), (269, 311), (17, 14), (84, 87), (314, 317),
+             (181, 178), (405, 402))
+# Skin samples: cheeks, under the eyes, chin (MediaPipe vertices).
+SKIN_VERTICES = (50, 280, 101, 330, 205, 425, 117, 346, 199, 175)
+LUMA = np.array([0.299, 0.587, 0.114])
+TOOTH_ANGLE = 0.34  # radians of dental arch per upper tooth (central incisor ~ 0.16 mouth widths)
+LOWER_TOOTH_ANGLE = 0.26
+
+
+@dataclass(frozen=True)
+class MouthPalette:
+    """Colours of the mouth interior (RGB in [0, 1]), lit like the portrait they were sampled from."""
+
+    teeth: np.ndarray
+    cavity_edge: np.ndarray
+    cavity_deep: np.ndarray
+    tongue: np.ndarray
+
+    @classmethod
+    def default(cls) -> MouthPalette:
+        return cls.from_colours(np.array([0.78, 0.58, 0.50]), np.array([0.70, 0.42, 0.40]))
+
+    @classmethod
+    def from_colours(cls, skin: np.ndarray, lip: np.ndarray, skin_bright: float | None = None) -> MouthPalette:
+        """From the portrait's typical skin and lip colour (RGB in [0, 1]); ``skin_bright``: the luma of the
+        lit skin (a high percentile), default the skin colour's own."""
+        skin = np.clip(np.asarray(skin, np.float64), 1e-3, 1.0)
+        lip = np.clip(np.asarray(lip, np.float64), 1e-3, 1.0)
+        bright = float(skin @ LUMA) if skin_bright is None else float(skin_bright)
+        # off-white tinted by the skin's hue (the light's colour and the photo's white balance); a grey
+        # photo gives grey teeth
+        tint = (skin / max(float(skin.mean()), 1e-3)) ** 0.5
+        tint /= float(tint @ LUMA)
+        teeth = np.clip(tint * float(np.clip(1.1 * bright, 0.08, 0.88)), 0.0, 0.96)
+        # cavity and tongue: the lips' hue, deeper (saturated as far as the photo's own colours are)
+        lip_l = max(float(lip @ LUMA), 1e-3)
+        hue = (lip / lip_l) ** 1.6
+        hue /= float(hue @ LUMA)
+        level = min(lip_l, float(skin @ LUMA))
+        parts = (teeth, hue * 0.4 * level, hue * 0.12 * level, (lip / lip_l) ** 1.3 * 0.68 * level)
+        return cls(*(np.asarray(c, np.float32) for c in parts))
+
+
+def _sample(image: np.ndarray, points: np.ndarray, radius: int) -> np.ndarray:
+    """Pixels ``[N, 3]`` in [0, 1] within ``radius`` of each point (inside the image)."""
+    h, w = image.shape[:2]
+    out = []
+    for x, y in np.round(points).astype(int):
+        x0, x1, y0, y1 = max(x - radius, 0), min(x + radius + 1, w), max(y - radius, 0), min(y + radius + 1, h)
+        if x1 > x0 and y1 > y0:
+            out.append(image[y0:y1, x0:x1].reshape(-1, 3))
+    if not out:
+        return np.zeros((0, 3))
+    return np.concatenate(out).astype(np.float64) / 255.0
+
+
+def mouth_palette(image: np.ndarray, points: np.ndarray) -> MouthPalette:
+    """Sample the portrait ``image [H, W, 3] uint8`` around its face ``points [468, 2]`` (image pixels)."""
+    points = np.asarray(points, np.float64)
+    width = float(np.linalg.norm(points[MOUTH_UPPER[-1]] - points[MOUTH_UPPER[0]]))
+    skin = _sample(image, points[list(SKIN_VERTICES)], max(1, int(round(0.08 * width))))
+    lip_pts = np.array([0.5 * (points[a] + points[b]) for a, b in LIP_PAIRS])
+    lip = _sample(image, lip_pts, max(0, int(round(0.02 * width))))
+    if len(skin) < 4 or len(lip) < 2:
+        return MouthPalette.default()
+    skin_luma = skin @ LUMA
+    return MouthPalette.from_colours(np.median(skin, 0), np.median(lip, 0), float(np.percentile(skin_luma, 80)))
 
 
 def _smoothstep(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
-    t = np.clip((np.asarray(x, dtype=np.float64) - lo) / max(hi - lo, 1e-9), 0.0, 1.0)
+    t = np.clip((np.asarray(x, dtype=np.float32) - lo) / max(hi - lo, 1e-9), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
 
@@ -62,19 +145,71 @@ def mouth_opacity(target: np.ndarray, source: np.ndarray, full_at: float) -> flo
     return float(_smoothstep(extra.max() / max(width, 1e-6), 0.0, full_at))
 
 
-def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_at: float = 0.06) -> None:
+def mouth_closing(target: np.ndarray, source: np.ndarray, full_at: float) -> float:
+    """0 while the lips are no closer than in the portrait, 1 once ``full_at`` widths closer (where the
+    photo's own lips are parted: its interior must then not be squeezed into the narrower gap)."""
+    up = target[list(MOUTH_UPPER)]
+    width = float(np.linalg.norm(up[-1] - up[0]))
+    s_gap = chain_gaps(source, MOUTH_UPPER, MOUTH_LOWER)
+    s_width = float(np.linalg.norm(source[MOUTH_UPPER[-1]] - source[MOUTH_UPPER[0]]))
+    if s_gap.max() < 0.02 * s_width:  # the photo's lips are closed: nothing of its interior to hide
+        return 0.0
+    less = s_gap - chain_gaps(target, MOUTH_UPPER, MOUTH_LOWER)
+    return float(_smoothstep(less.max() / max(width, 1e-6), 0.0, full_at))
+
+
+def _curves(up: np.ndarray, lo: np.ndarray, origin: np.ndarray, e: np.ndarray, n: np.ndarray,
+            width: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inner-lip curves ``v(u)`` of the upper and lower chain, evaluated at ``u``."""
+
+    def curve(chain: np.ndarray) -> np.ndarray:
+        cu = np.maximum.accumulate(((chain - origin) @ e) / width)
+        return np.interp(u, cu, (chain - origin) @ n).astype(np.float32)
+
+    return curve(up), curve(lo)
+
+
+def _interdental(u: np.ndarray, width: float, angle: float, span: float) -> tuple[np.ndarray, np.ndarray]:
+    """Tooth separations on a dental arch seen from the front: ``(line, edge)`` in [0, 1], ``line`` a
+    thin anti-aliased line on each separation, ``edge`` a wider bump used to round the incisal edges."""
+    x = np.clip((2.0 * u - 1.0) * span, -0.995, 0.995)
+    phi = np.arcsin(x)
+    k = phi / angle
+    frac = np.abs(k - np.round(k)) * angle  # arch radians to the nearest separation
+    px = frac * np.sqrt(1.0 - x * x) * (0.5 * width / span)  # ... in pixels
+    line = np.exp(-((px / max(0.45, 0.006 * width)) ** 2))
+    edge = np.exp(-((px / max(0.9, 0.02 * width)) ** 2))
+    return line.astype(np.float32), edge.astype(np.float32)
+
+
+def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_at: float = 0.06,
+                palette: MouthPalette | None = None, photo: np.ndarray | None = None,
+                margin: float = 1.0) -> None:
     """Paint the mouth interior into ``frame [H, W, 3] uint8`` in place.
 
     ``target``/``source``: face vertices ``[468, 2]`` in the frame's pixel coordinates (target: this
-    frame's face; source: the portrait's own fitted face).
+    frame's face; source: the portrait's own fitted face). ``palette``: the portrait's colours
+    (:func:`mouth_palette`; default: sampled from ``photo`` if given, else from ``frame``). ``photo``: the
+    portrait in the same pixel coordinates as ``source``; where its own mouth is open, its interior is
+    used instead of paint (see the module docstring).
+
+    Where the lips close further than in the photo (its lips parted), the gap is drawn from the photo
+    at its own size (each half cut at the gap's middle, a dark seam once nearly closed) over the gap and
+    ``margin`` pixels of lip on either side: the warp squeezes the photo's whole interior into the thin
+    gap, and its displacement, sampled once per crop pixel, smears that squeeze about one crop pixel
+    onto the lips (``margin``: a crop pixel and a half, in ``frame`` pixels).
     """
     opacity = mouth_opacity(target, source, full_at)
-    if opacity <= 0.0:
+    closing = mouth_closing(target, source, full_at) if photo is not None else 0.0
+    if opacity <= 0.0 and closing <= 0.0:
         return
+    opacity = max(opacity, closing)
     up, lo = target[list(MOUTH_UPPER)], target[list(MOUTH_LOWER)]
     origin, e, n, width = _frame(up, lo)
     if width < 2.0:
         return
+    if palette is None:
+        palette = mouth_palette(photo, source) if photo is not None else mouth_palette(frame, target)
     h, w = frame.shape[:2]
     poly = np.concatenate([up, lo[::-1]])
     x0, y0 = np.floor(poly.min(0)).astype(int) - 2
@@ -82,51 +217,135 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 <= x0 or y1 <= y0:
         return
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    rel_x, rel_y = xs - origin[0], ys - origin[1]
-    u = (rel_x * e[0] + rel_y * e[1]) / width
-    v = rel_x * n[0] + rel_y * n[1]
-    # lip curves in the mouth frame (u monotone along each chain)
-    def curve(chain: np.ndarray) -> np.ndarray:
-        cu = np.maximum.accumulate(((chain - origin) @ e) / width)
-        cv_ = (chain - origin) @ n
-        return np.interp(u, cu, cv_)
-
-    v_up, v_lo = curve(up), curve(lo)
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    rel_x, rel_y = xs - np.float32(origin[0]), ys - np.float32(origin[1])
+    u = (rel_x * np.float32(e[0]) + rel_y * np.float32(e[1])) / np.float32(width)
+    v = rel_x * np.float32(n[0]) + rel_y * np.float32(n[1])
+    v_up, v_lo = _curves(up, lo, origin, e, n, width, u)
     gap = np.maximum(v_lo - v_up, 1e-3)
-    edge = max(0.7, 0.012 * width)  # soft edge (pixels)
+    edge = max(0.6, 0.01 * width)  # soft edge (pixels)
     inside = np.clip((v - v_up) / edge + 0.5, 0, 1) * np.clip((v_lo - v) / edge + 0.5, 0, 1)
     inside *= (u > 0) & (u < 1)
-    if not inside.any():
+    if closing > 0.0:  # the gap and a margin of lip either side (redrawn from the photo below)
+        pad = np.float32(max(margin, 0.0))
+        band = np.clip((v - v_up + pad) / edge + 0.5, 0, 1) * np.clip((v_lo - v + pad) / edge + 0.5, 0, 1)
+        band *= (u > 0) & (u < 1)
+    else:
+        band = inside
+    if not band.any():
         return
-    t = np.clip((v - v_up) / gap, 0.0, 1.0)  # 0 at the upper lip, 1 at the lower lip
+    open_frac = float(chain_gaps(target, MOUTH_UPPER, MOUTH_LOWER).max()) / width
+    depth = v - v_up  # below the upper lip (pixels)
+    rise = v_lo - v  # above the lower lip
+    t = np.clip(depth / gap, 0.0, 1.0)  # 0 at the upper lip, 1 at the lower lip
     side = np.abs(2.0 * u - 1.0)  # 0 mid-mouth, 1 at the corners
     centre = 1.0 - side**2
-    # cavity, darkest in the middle and toward the back
-    deep = (np.sin(np.pi * np.clip(t * 1.15, 0.0, 1.0)) * (0.35 + 0.65 * centre))[..., None]
-    colour = CAVITY_EDGE * (1.0 - deep) + CAVITY_DEEP * deep
-    # tongue hint at the bottom of a wide opening
-    tongue = _smoothstep(t, 0.55, 0.95) * centre * _smoothstep(gap / width, 0.12, 0.35) * 0.6
-    colour = colour * (1 - tongue[..., None]) + TONGUE * (0.75 * tongue[..., None])
-    # upper teeth: a band under the upper lip, shadowed at its top, fading toward the corners
-    depth = v - v_up
-    teeth_h = np.minimum(0.13 * width * (1.0 - 0.5 * side**2), 0.6 * gap)
-    teeth = np.clip((teeth_h - depth) / edge + 0.5, 0, 1) * (1.0 - _smoothstep(side, 0.55, 0.85))
-    shade = (1.0 - 0.45 * side**2) * (0.72 + 0.28 * _smoothstep(depth / np.maximum(teeth_h, 1e-3), 0.0, 0.35))
-    shade *= 1.0 - 0.12 * _smoothstep(depth / np.maximum(teeth_h, 1e-3), 0.6, 1.0)
-    gaps = np.zeros_like(u)
-    for g in INCISOR_GAPS:
-        gaps = np.maximum(gaps, np.exp(-(((u - g) * width) / max(0.5, 0.007 * width)) ** 2))
-    shade *= 1.0 - 0.22 * gaps
-    teeth_colour = TEETH[None, None, :] * shade[..., None]
-    colour = colour * (1 - teeth[..., None]) + teeth_colour * teeth[..., None]
-    # lower teeth: a thinner, dimmer band above the lower lip
-    low_h = np.minimum(0.07 * width, 0.28 * gap)
-    low = np.clip((low_h - (v_lo - v)) / edge + 0.5, 0, 1) * (1.0 - _smoothstep(side, 0.3, 0.6)) * 0.55
-    colour = colour * (1 - low[..., None]) + (TEETH * 0.7)[None, None, :] * low[..., None]
+
+    # cavity: light enters past the lips, the back and the middle are darkest
+    deep = np.maximum(np.sin(np.pi * t), 0.0) ** 0.6 * (0.45 + 0.55 * centre)
+    deep = np.clip(deep + 0.25 * side**2 * (1.0 - t), 0.0, 1.0)
+    colour = palette.cavity_edge * (1.0 - deep[..., None]) + palette.cavity_deep * deep[..., None]
+
+    # tongue: a dome behind the lower teeth in wide openings, lit on its crown
+    tongue_top = gap * (0.3 + 0.15 * centre)  # height above the lower lip
+    tongue_on = _smoothstep(open_frac, 0.12, 0.3) * (1.0 - _smoothstep(side, 0.55, 0.85))
+    tongue = np.clip((tongue_top - rise) / edge + 0.5, 0, 1) * tongue_on
+    crown = 0.7 + 0.3 * _smoothstep((tongue_top - rise) / np.maximum(tongue_top, 1e-3), 0.0, 0.5)
+    crown *= 1.0 - 0.35 * _smoothstep(rise / np.maximum(tongue_top, 1e-3), 0.0, 0.9)
+    colour += tongue[..., None] * (palette.tongue * crown[..., None] - colour)
+
+    # photo's own interior where its lips are parted (per column), and how much paint it leaves
+    src_cols = _photo_columns(source, width, u) if photo is not None else None
+    photo_col = np.zeros_like(u) if src_cols is None else src_cols[2]
+    if closing > 0.0 and src_cols is not None:
+        # and wherever the lips are closer than in the photo (its corners too): the photo at its own size
+        s_width = float(np.linalg.norm(source[MOUTH_UPPER[-1]] - source[MOUTH_UPPER[0]]))
+        photo_gap = (src_cols[1] - src_cols[0]) * np.float32(width / max(s_width, 1e-6))
+        photo_col = np.maximum(photo_col, _smoothstep((photo_gap - gap) / width, 0.0, 0.01))
+    teeth_on = 1.0 - photo_col
+
+    # lower teeth: rise from the lower lip as the jaw drops, narrower arch, in the upper teeth's shadow
+    low_line, low_edge = _interdental(u, width, LOWER_TOOTH_ANGLE, 0.75)
+    low_h = width * 0.085 * _smoothstep(open_frac, 0.08, 0.35) * (1.0 - 0.4 * side**2)
+    low_h = np.minimum(low_h, 0.32 * gap) - 0.01 * width * low_edge
+    low = np.clip((low_h - rise) / edge + 0.5, 0, 1) * (1.0 - _smoothstep(side, 0.45, 0.72)) * teeth_on
+    low_shade = (0.74 - 0.3 * side**2) * (1.0 - 0.3 * low_line) * (
+        0.8 + 0.2 * _smoothstep(rise / np.maximum(low_h, 1e-3), 0.2, 1.0))
+    colour += low[..., None] * (palette.teeth * low_shade[..., None] - colour)
+
+    # upper teeth: a row hanging from the upper lip, incisal edge following the lip's contour
+    line, tooth_edge = _interdental(u, width, TOOTH_ANGLE, 0.82)
+    up_h = width * (0.075 + 0.06 * _smoothstep(open_frac, 0.05, 0.35)) * (1.0 - 0.35 * side**2)
+    up_h = np.minimum(up_h, 0.62 * gap) - 0.012 * width * tooth_edge
+    teeth = np.clip((up_h - depth) / edge + 0.5, 0, 1) * (1.0 - _smoothstep(side, 0.7, 0.92)) * teeth_on
+    rel = depth / np.maximum(up_h, 1e-3)
+    shade = (1.0 - 0.45 * side**2) * (0.72 + 0.28 * _smoothstep(rel, 0.0, 0.45))  # the lip's shadow
+    shade *= (1.0 - 0.1 * _smoothstep(rel, 0.7, 1.0)) * (1.0 - 0.35 * line * (0.5 + 0.5 * rel))
+    colour += teeth[..., None] * (palette.teeth * shade[..., None] - colour)
+
+    # a narrow opening lets in little light
+    colour *= 0.6 + 0.4 * _smoothstep(open_frac, 0.02, 0.2)
+
+    if src_cols is not None and photo is not None and photo_col.any():
+        colour = _blend_photo(colour, photo, source, src_cols, u, depth, rise, gap, width, photo_col)
+        if closing > 0.0:
+            # lips closing over the photo's open mouth: a narrow gap reads as the soft dark seam of closed
+            # lips (a sliver of the photo's teeth between them would read as a white line)
+            mid = 0.5 * (v_up + v_lo)
+            line = np.exp(-(((v - mid) / np.maximum(0.5 * gap, np.float32(0.008 * width) + 0.5)) ** 2))
+            seam = line * (1.0 - _smoothstep(gap / width, 0.015, 0.05)) * photo_col * np.float32(0.75)
+            colour += seam[..., None] * (palette.cavity_edge - colour)
+
     alpha = (opacity * inside)[..., None]
-    patch = frame[y0:y1, x0:x1].astype(np.float64) / 255.0
-    frame[y0:y1, x0:x1] = np.clip((patch * (1 - alpha) + colour * alpha) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if closing > 0.0:  # the margin only where the photo's interior is drawn
+        alpha = np.maximum(alpha, (closing * band * photo_col)[..., None])
+    patch = frame[y0:y1, x0:x1].astype(np.float32) * np.float32(1 / 255)
+    frame[y0:y1, x0:x1] = np.clip((patch + alpha * (colour - patch)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _photo_columns(source: np.ndarray, target_width: float,
+                   u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The portrait's inner-lip curves at ``u`` (source pixels) and per-column photo weight (0 where the
+    photo's lips are closed, 1 where they part by 5% of the mouth width or more); None if closed."""
+    up, lo = source[list(MOUTH_UPPER)], source[list(MOUTH_LOWER)]
+    origin, e, n, width = _frame(up, lo)
+    if width < 2.0 or chain_gaps(source, MOUTH_UPPER, MOUTH_LOWER).max() < 0.02 * width:
+        return None
+    v_up, v_lo = _curves(up, lo, origin, e, n, width, u)
+    weight = _smoothstep((v_lo - v_up) / width, 0.02, 0.05)
+    return v_up, v_lo, weight
+
+
+def _blend_photo(colour: np.ndarray, photo: np.ndarray, source: np.ndarray,
+                 cols: tuple[np.ndarray, np.ndarray, np.ndarray], u: np.ndarray, depth: np.ndarray,
+                 rise: np.ndarray, gap: np.ndarray, width: float, photo_col: np.ndarray) -> np.ndarray:
+    """Draw the photo's own interior over ``colour``: its upper half hanging from the upper lip, its
+    lower half rising from the lower lip, each at the photo's own size; paint shows in between. Where
+    the target's gap ``[h, w]`` is narrower than the photo's, each half is cut at the gap's middle (the
+    lips cover the rest, nothing is squeezed)."""
+    up, lo = source[list(MOUTH_UPPER)], source[list(MOUTH_LOWER)]
+    origin, e, n, s_width = _frame(up, lo)
+    v_up_s, v_lo_s, _ = cols
+    k = np.float32(s_width / width)  # source pixels per target pixel
+    half = 0.5 * np.maximum(v_lo_s - v_up_s, 0.0) / k  # half the photo's opening, in target pixels
+    cut = np.minimum(half, 0.5 * gap)
+    ramp = np.minimum(np.maximum(0.15 * half, 0.6), np.maximum(0.5 * cut, 0.3))
+    half = cut
+    w_up = np.clip((half - np.maximum(depth, 0.0)) / ramp + 0.5, 0, 1)
+    w_lo = np.clip((half - np.maximum(rise, 0.0)) / ramp + 0.5, 0, 1)
+    base = (np.float32(origin[0]) + u * np.float32(s_width * e[0]),
+            np.float32(origin[1]) + u * np.float32(s_width * e[1]))
+    out = colour
+    # signed: above the upper lip's inner edge (the margin) the photo's own upper lip, likewise below
+    for weight, v_s in ((w_up, v_up_s + depth * k), (w_lo, v_lo_s - rise * k)):
+        weight = weight * photo_col
+        if not weight.any():
+            continue
+        mx = (base[0] + v_s * np.float32(n[0])).astype(np.float32)
+        my = (base[1] + v_s * np.float32(n[1])).astype(np.float32)
+        pix = cv2.remap(photo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out = out + weight[..., None] * (pix.astype(np.float32) * np.float32(1 / 255) - out)
+    return out
 
 
 def eye_closure(target: np.ndarray, source: np.ndarray) -> list[float]:

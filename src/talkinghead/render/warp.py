@@ -29,10 +29,14 @@ import numpy as np
 from talkinghead.face.topology import NUM_VERTICES, STABLE_VERTICES
 from talkinghead.render.mesh import (
     EYES,
+    MOUTH_LOWER,
+    MOUTH_UPPER,
     WarpMesh,
     border_points,
     build_mesh,
     face_oval,
+    face_triangles,
+    mouth_region,
 )
 
 _SHIFT = 4  # fillPoly sub-pixel bits
@@ -76,6 +80,111 @@ def triangle_affines(target: np.ndarray, source: np.ndarray, triangles: np.ndarr
     out[bad, :, :2] = np.eye(2)
     out[bad, :, 2] = s[bad].mean(1) - t[bad].mean(1)
     return out
+
+
+def _mouth_normal(points: np.ndarray) -> np.ndarray:
+    """Unit normal of the mouth's corner-to-corner axis, pointing toward the chin."""
+    axis = points[MOUTH_UPPER[-1]] - points[MOUTH_UPPER[0]]
+    n = np.array([-axis[1], axis[0]]) / max(float(np.linalg.norm(axis)), 1e-9)
+    return n if np.dot(points[152] - points[2], n) >= 0 else -n
+
+
+def _uncross_lips(target: np.ndarray, source: np.ndarray) -> None:
+    """Move inner-lip pairs that cross (the lower lip above the upper, further than in the source) apart
+    to where they meet, in place: crossed lips fold the mouth hole and the lips' own triangles."""
+    up, lo = np.array(MOUTH_UPPER[1:-1]), np.array(MOUTH_LOWER[1:-1])
+    n_t, n_s = _mouth_normal(target), _mouth_normal(source)
+    gap_t = (target[lo] - target[up]) @ n_t
+    allowed = np.minimum((source[lo] - source[up]) @ n_s, 0.0)
+    shift = np.maximum(allowed - gap_t, 0.0)
+    if shift.any():
+        target[up] -= 0.5 * shift[:, None] * n_t
+        target[lo] += 0.5 * shift[:, None] * n_t
+
+
+def mean_value_weights(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Floater's mean value weights ``[V, V]`` of a triangle mesh at ``points [V, 2]``.
+
+    ``w_ij = (tan(a/2) + tan(b/2)) / |p_j - p_i|`` over the angles ``a, b`` at ``i`` of the two triangles
+    sharing edge ``ij``: positive, and ``sum_j w_ij (p_j - p_i) = 0`` at interior vertices, so a harmonic
+    fill with them reproduces affine maps exactly and does not fold a convex neighbourhood.
+    """
+    nv = len(points)
+    weights = np.zeros((nv, nv))
+    for c in range(3):
+        i, j, k = triangles[:, c], triangles[:, (c + 1) % 3], triangles[:, (c + 2) % 3]
+        a, b = points[j] - points[i], points[k] - points[i]
+        la, lb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+        cos = np.clip(np.einsum("ij,ij->i", a, b) / np.maximum(la * lb, 1e-12), -1.0, 1.0)
+        half_tan = np.sqrt((1.0 - cos) / (1.0 + cos + 1e-12))  # tan(angle / 2)
+        np.add.at(weights, (i, j), half_tan / np.maximum(la, 1e-9))
+        np.add.at(weights, (i, k), half_tan / np.maximum(lb, 1e-9))
+    return weights
+
+
+def untangle(face_target: np.ndarray, face_source: np.ndarray, rounds: int = 6,
+             weights: np.ndarray | None = None) -> np.ndarray:
+    """``face_target [468, 2]`` with the fold-overs around the mouth repaired (a new array).
+
+    A large expression change can turn mesh triangles over: closing a jaw that is wide open in the
+    photo (a scream's jawOpen of 2) lifts the chin skin past the lower lip's sides and the cheek past
+    the lip corners (the jaw basis moves the lip's sides less than the skin next to them), and crossed
+    inner lips fold the mouth hole. A folded triangle samples the photo mirrored (lip and tongue pulled
+    onto the chin, ragged lip outlines, specks at the seam).
+
+    Crossed inner-lip pairs are first moved to where they meet. Then the displacement (target - source)
+    of the vertices around every triangle turned over relative to the source is replaced by its harmonic
+    fill (mean value weights of the source mesh, :func:`mean_value_weights`; the inner lips and everything
+    outside the filled set held), growing the set by one ring of the mesh while anything is folded. The
+    inner lips (the articulation) never move, so the mouth opens and closes as the motion says. Only the
+    lower face around the mouth is repaired (:func:`mouth_region`): folds elsewhere (the nose on a head
+    turn) are real occlusion. The target comes back unchanged when nothing is folded, so the portrait's
+    own mesh still renders exactly. ``weights``: :func:`mean_value_weights` of the source's face mesh, if
+    already computed (they depend on the source only).
+    """
+    target = np.array(face_target, dtype=np.float64)
+    source = np.asarray(face_source, dtype=np.float64)
+    _uncross_lips(target, source)
+    verts, tris, (e_from, e_to) = mouth_region()
+    sign_s = np.sign(signed_areas(source, tris))
+    # a fold smaller than a thousandth of the squared mouth width (a few pixels at a lip corner) shows
+    # nothing: the visible triangles are drawn over it
+    tiny = 1e-3 * float(np.sum((target[MOUTH_UPPER[-1]] - target[MOUTH_UPPER[0]]) ** 2))
+    flipped = signed_areas(target, tris) * sign_s < -tiny
+    if not flipped.any():
+        return target
+    nv = len(source)
+    movable = np.zeros(nv, dtype=bool)
+    movable[verts] = True
+    movable[list(MOUTH_UPPER) + list(MOUTH_LOWER)] = False
+    if weights is None:
+        weights = mean_value_weights(source, face_triangles())
+    from scipy import sparse  # here, not at import: `talkinghead --help` must not load scipy
+    from scipy.sparse.linalg import spsolve
+
+    disp0 = target - source
+    best, best_count = disp0, int(flipped.sum())
+    active = np.zeros(nv, dtype=bool)
+    for _ in range(rounds):
+        seed = np.zeros(nv, dtype=bool)
+        seed[tris[flipped].ravel()] = True
+        seed |= active
+        grown = seed.copy()
+        grown[e_to[seed[e_from]]] = True  # one ring more
+        new_active = grown & movable
+        if (new_active == active).all():
+            break
+        active = new_active
+        w = weights[active]
+        lap = sparse.csc_matrix(np.diag(w.sum(1)) - w[:, active])  # ~7 entries a row
+        disp = disp0.copy()
+        disp[active] = spsolve(lap, w[:, ~active] @ disp0[~active])
+        flipped = signed_areas(source + disp, tris) * sign_s < -tiny
+        if flipped.sum() < best_count:
+            best, best_count = disp, int(flipped.sum())
+        if not flipped.any():
+            break
+    return source + best
 
 
 @dataclass

@@ -32,9 +32,9 @@ import numpy as np
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.face.topology import NUM_VERTICES
-from talkinghead.render.mesh import face_oval
-from talkinghead.render.synthesis import paint_eyelids, paint_mouth
-from talkinghead.render.warp import MeshWarper
+from talkinghead.render.mesh import face_oval, face_triangles
+from talkinghead.render.synthesis import MouthPalette, mouth_palette, paint_eyelids, paint_mouth
+from talkinghead.render.warp import MeshWarper, mean_value_weights, untangle
 from talkinghead.sequence import MotionSequence, expression_for_layout, pose_for_portrait
 
 Projector = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (expression [T,E], pose [T,6]) -> [T,468,2]
@@ -186,19 +186,27 @@ class WarpRenderer:
     # -- per frame --------------------------------------------------------------------------------------
     def crop_map(self, vertices: np.ndarray) -> np.ndarray:
         """Backward map ``[size, size, 2]`` (crop pixels) for face ``vertices [468, 2]`` in image pixels."""
-        return self.warper.coordinate_map(self.box.to_crop(_check_vertices(vertices)))
+        return self.warper.coordinate_map(self.box.to_crop(self._target(vertices)))
+
+    def _target(self, vertices: np.ndarray) -> np.ndarray:
+        """Checked face ``vertices [468, 2]`` (image pixels) with fold-overs around the mouth repaired
+        (:func:`talkinghead.render.warp.untangle`); the warp and the painted mouth both use these."""
+        weights: np.ndarray | None = self.__dict__.get("_mean_value_weights")
+        if weights is None:
+            weights = self.__dict__["_mean_value_weights"] = mean_value_weights(self.source, face_triangles())
+        return untangle(_check_vertices(vertices), self.source, weights=weights)
 
     def render_crop(self, vertices: np.ndarray) -> np.ndarray:
         """The face crop ``[size, size, 3] uint8`` showing face ``vertices [468, 2]`` (image pixels)."""
-        target = self.box.to_crop(_check_vertices(vertices))
+        target = self.box.to_crop(self._target(vertices))
         cmap = self.warper.coordinate_map(target)
         frame = cv2.remap(self.crop, cmap[..., 0], cmap[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        self._paint(frame, target, self.crop_source)
+        self._paint(frame, target, self.crop_source, self.crop, 1.0)
         return frame
 
     def render_image(self, vertices: np.ndarray) -> np.ndarray:
         """The whole photo ``[H, W, 3] uint8`` at its own size, with the warped face pasted back."""
-        vertices = _check_vertices(vertices)
+        vertices = self._target(vertices)
         cmap = self.warper.coordinate_map(self.box.to_crop(vertices))
         x0, y0, x1, y1 = self._region
         disp = cmap - self._crop_grid
@@ -208,7 +216,7 @@ class WarpRenderer:
         warped = cv2.remap(self.image, self._px + d[..., 0], self._py + d[..., 1], cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
         offset = np.array([x0, y0], dtype=np.float64)
-        self._paint(warped, vertices - offset, self.source - offset)
+        self._paint(warped, vertices - offset, self.source - offset, self.image[y0:y1, x0:x1], 1.0 / self.box.scale)
         out = self.image.copy()
         region = out[y0:y1, x0:x1]
         blended = region.astype(np.float32) * (1 - self._mask) + warped.astype(np.float32) * self._mask
@@ -237,9 +245,22 @@ class WarpRenderer:
                 yield self.render_vertices(v)
 
     # -- helpers ----------------------------------------------------------------------------------------
-    def _paint(self, frame: np.ndarray, target: np.ndarray, source: np.ndarray) -> None:
+    @property
+    def mouth_palette(self) -> MouthPalette:
+        """The mouth interior's colours, sampled once from the portrait (lit like its face)."""
+        palette: MouthPalette | None = self.__dict__.get("_mouth_palette")
+        if palette is None:
+            palette = self.__dict__["_mouth_palette"] = mouth_palette(self.image, self.source)
+        return palette
+
+    def _paint(self, frame: np.ndarray, target: np.ndarray, source: np.ndarray, photo: np.ndarray,
+               crop_pixel: float) -> None:
+        """Stage 3 on ``frame`` (crop or photo region); ``photo``: the portrait in the same pixel
+        coordinates as ``source`` (its own mouth interior is reused where its lips are parted);
+        ``crop_pixel``: the size of one warp (crop) pixel in ``frame`` pixels."""
         if self.config.mouth:
-            paint_mouth(frame, target, source, self.config.mouth_full_at)
+            paint_mouth(frame, target, source, self.config.mouth_full_at, self.mouth_palette, photo,
+                        margin=1.5 * crop_pixel)
         if self.config.eyelids:
             paint_eyelids(frame, target, source)
 
@@ -293,7 +314,19 @@ class WarpFrameRenderer:
 
     def render(self, portrait: Any, motion: MotionSequence, size: int,
                pose_mode: str = "absolute") -> Iterator[np.ndarray]:
-        """Frames ``[H, W, 3]`` uint8 of ``motion`` on ``portrait``, lazily (see :func:`render_motion`)."""
+        """Frames ``[H, W, 3]`` uint8 of ``motion`` on ``portrait``, lazily (see :func:`render_motion`).
+
+        The motion's expression is absolute (relative to the closed rest face): it replaces the
+        portrait's own articulation (jaw, lip parting: the lips close where the motion closes them) and
+        adds to the rest of the portrait's expression (its smile, brows), see
+        :func:`talkinghead.face.model.compose_expression`.
+        """
+        from talkinghead.face.model import ARKIT_LAYOUT, compose_expression
+
+        if len(motion) and np.asarray(portrait.expression).shape == (ARKIT_LAYOUT.size,):
+            expression = compose_expression(portrait.expression, expression_for_layout(motion, ARKIT_LAYOUT))
+            motion = MotionSequence(expression, motion.pose, ARKIT_LAYOUT, motion.fps, motion.identity,
+                                    motion.source)
         return render_motion(self.renderer_for(portrait, size), motion, portrait.pose, pose_mode)
 
 

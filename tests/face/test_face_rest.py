@@ -1,0 +1,113 @@
+"""The portrait's rest face (issue 12, item 2): a closed, relaxed neutral and the photo's own expression
+on top of it, so generated motion (relative to a closed mouth) can close the portrait's lips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from talkinghead.face.model import (
+    ARKIT_LAYOUT,
+    ARTICULATION_GROUP,
+    FaceModel,
+    compose_expression,
+    estimate_rest,
+    mesh_regions,
+    project,
+    project_3d,
+    rest_identity_from_landmarks,
+)
+
+CH = ARKIT_LAYOUT.channels
+REAL_FACES = Path.home() / ".cache" / "talkinghead-realdata" / "faces"
+
+
+def _gap(neutral: np.ndarray) -> np.ndarray:
+    """Inner-lip gap (upper minus lower inner contour height) at the nine inner pairs, model units."""
+    r = mesh_regions()
+    return neutral[r["lips_inner_upper"][1:-1], 1] - neutral[r["lips_inner_lower"][1:-1], 1]
+
+
+def _articulation(expression: np.ndarray) -> np.ndarray:
+    return expression[ARKIT_LAYOUT.indices(ARTICULATION_GROUP)]
+
+
+def test_portrait_rest_is_closed_and_reproduces_the_photo(astronaut_fit) -> None:  # noqa: ANN001
+    identity, expression, pose, landmarks = astronaut_fit
+    # The astronaut's lips are parted and she smiles: both are her expression, not her rest face.
+    assert expression[CH.index("jawOpen")] > 0.3
+    assert min(expression[CH.index("mouthSmileLeft")], expression[CH.index("mouthSmileRight")]) > 0.5
+    assert np.abs(_gap(identity["neutral"])).max() < 0.01
+    np.testing.assert_allclose(project(identity, expression, pose), landmarks[:468], atol=1e-3)
+    # The rest face's lips open again with jawOpen (from the closed line, by more than 0.1 units).
+    open_ = FaceModel.for_identity(identity["neutral"]).vertices(np.eye(ARKIT_LAYOUT.size)[CH.index("jawOpen")])
+    assert _gap(open_)[4] > 0.1
+
+
+def test_known_expression_on_a_closed_neutral_is_recovered(astronaut_fit) -> None:  # noqa: ANN001
+    # A closed rest face that meets the estimator's priors (corner height, stomion height) exactly.
+    neutral = estimate_rest(estimate_rest(astronaut_fit.identity["neutral"])[0])[0]
+    known = np.zeros(ARKIT_LAYOUT.size, np.float32)
+    for name, value in {"jawOpen": 0.6, "mouthSmileLeft": 0.4, "mouthSmileRight": 0.4}.items():
+        known[CH.index(name)] = value
+    shape = FaceModel.for_identity(neutral).vertices(known)
+    assert _gap(shape)[4] > 0.08  # the lips are visibly parted
+    rest, expression = estimate_rest(shape)
+    assert np.abs(_gap(rest)).max() < 0.01
+    assert expression[CH.index("jawOpen")] == pytest.approx(0.6, abs=0.12)
+    for side in ("Left", "Right"):
+        assert expression[CH.index(f"mouthSmile{side}")] == pytest.approx(0.4, abs=0.2)
+    assert np.abs(rest - neutral).max() < 0.03
+    # The split is exact for the model project() uses.
+    np.testing.assert_allclose(FaceModel.for_identity(rest).vertices(expression), shape, atol=1e-5)
+
+
+def test_closed_mouth_landmarks_get_no_articulation(astronaut_fit) -> None:  # noqa: ANN001
+    identity, expression, pose, _ = astronaut_fit
+    closed = expression.copy()
+    closed[ARKIT_LAYOUT.indices(ARTICULATION_GROUP)] = 0.0  # her smile, lips closed
+    points = project_3d(identity, closed, pose)
+    rest, estimate, rest_pose = rest_identity_from_landmarks(points, (512, 512))
+    assert np.abs(_articulation(estimate)).max() < 0.1
+    np.testing.assert_allclose(project(rest, estimate, rest_pose), points[:, :2], atol=1e-3)
+
+
+@pytest.mark.skipif(not (REAL_FACES / "expr_neutral.png").exists(), reason="real portraits not fetched")
+def test_closed_mouth_photo_gets_no_articulation() -> None:
+    from talkinghead.face.model import fit_image
+    from talkinghead.io.image import load_image
+
+    for name in ("expr_neutral", "elderly_man", "grace_hopper"):
+        fit = fit_image(load_image(REAL_FACES / f"{name}.png"))
+        assert np.abs(_articulation(fit.expression)).max() < 0.1, name
+        assert np.abs(_gap(fit.identity["neutral"])).max() < 0.01, name
+
+
+def test_compose_keeps_the_smile_and_replaces_articulation() -> None:
+    portrait = np.zeros(ARKIT_LAYOUT.size, np.float32)
+    portrait[CH.index("jawOpen")] = 0.8
+    portrait[CH.index("mouthSmileLeft")] = 0.7
+    motion = np.zeros((3, ARKIT_LAYOUT.size), np.float32)
+    motion[1, CH.index("jawOpen")] = 0.4
+    motion[2, CH.index("mouthSmileLeft")] = 0.6
+    out = compose_expression(portrait, motion)
+    np.testing.assert_allclose(out[:, CH.index("jawOpen")], [0.0, 0.4, 0.0])  # closes in the pause
+    np.testing.assert_allclose(out[:, CH.index("mouthSmileLeft")], [0.7, 0.7, 1.0])  # kept, capped at 1
+
+
+def test_renderer_closes_the_portrait_mouth_and_gives_the_photo_back(astronaut, astronaut_fit) -> None:  # noqa: ANN001
+    from talkinghead.generators import Portrait
+    from talkinghead.render.warp_renderer import WarpFrameRenderer
+    from talkinghead.sequence import MotionSequence
+
+    fit = astronaut_fit
+    portrait = Portrait(astronaut, fit.identity, fit.expression, fit.pose)
+    expr = np.zeros((2, ARKIT_LAYOUT.size), np.float32)
+    mouth = ARKIT_LAYOUT.indices(ARTICULATION_GROUP)
+    expr[1, mouth] = fit.expression[mouth]  # the photo's own articulation: the photo itself
+    motion = MotionSequence(expr, np.tile(fit.pose, (2, 1)), ARKIT_LAYOUT)
+    closed, own = WarpFrameRenderer().render(portrait, motion, 256)
+    np.testing.assert_array_equal(own, astronaut)
+    assert not np.array_equal(closed, astronaut)
