@@ -354,7 +354,7 @@ class _Relaxation:
         return current + self.rate[:, None] * step
 
 
-def estimate_rest(shape: np.ndarray, iterations: int = 12) -> tuple[np.ndarray, np.ndarray]:
+def estimate_rest(shape: np.ndarray, iterations: int = 12, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Split a face shape ``[468, 3]`` (model units) into a rest face with closed, relaxed lips and the
     expression that the shape shows on top of it.
 
@@ -365,8 +365,9 @@ def estimate_rest(shape: np.ndarray, iterations: int = 12) -> tuple[np.ndarray, 
     chain, weight 1/0.005), the stomion sits at :data:`REST_CHIN_RATIO` of the lower face (1/0.012) and
     each mouth corner at :data:`REST_CORNER_ELEVATION` (1/(0.05 half-widths)), with a Gaussian prior per
     channel. The blendshapes depend on the rest face, so the basis is rebuilt from the current estimate
-    and the solve repeated (``iterations`` rounds); a last fixed-point loop with ``c`` held makes the
-    split exact for the float32 model that :func:`project` uses.
+    and the solve repeated (``iterations`` rounds); with ``exact``, a last fixed-point loop with ``c`` held
+    makes the split exact for the float32 model that :func:`project` uses (the costly part: skip it where
+    only an estimate is needed).
     """
     from scipy.optimize import lsq_linear
 
@@ -418,7 +419,7 @@ def estimate_rest(shape: np.ndarray, iterations: int = 12) -> tuple[np.ndarray, 
         neutral = relax(neutral, target - np.tensordot(coeff, basis, axes=1))
     expression = coeff.astype(np.float32)
     # The exact split for the float32 model of project(): the fixed point N = S - B(N) c.
-    for _ in range(200):
+    for _ in range(200 if exact else 0):
         n32 = neutral.astype(np.float32)
         basis32 = _build_basis(n32.astype(np.float64)).astype(np.float32)
         image = target - (expression @ basis32.reshape(e, -1)).reshape(NUM_VERTICES, 3).astype(np.float64)
@@ -444,7 +445,7 @@ def rest_identity_from_landmarks(points: np.ndarray, image_size: tuple[int, int]
     rot, center, scale = canonical_frame(pts)
     for last in (False, False, True):
         shape = (p - center) @ rot / scale
-        neutral, expression = estimate_rest(shape)
+        neutral, expression = estimate_rest(shape, exact=last)  # the head frame needs only an estimate
         if not last:  # the head frame of the rest face (image_to_model_axes is its own inverse)
             rest = image_to_model_axes(center + scale * neutral.astype(np.float64) @ rot.T)
             rot, center, scale = canonical_frame(rest)
