@@ -25,8 +25,7 @@ torch and scipy.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from talkinghead.lazy import lazy_getattr
 
 _WHERE = {
     "ClusteringStrength": "clustering",
@@ -82,12 +81,7 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE)
 
 
 def __dir__() -> list[str]:

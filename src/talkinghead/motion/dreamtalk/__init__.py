@@ -13,8 +13,9 @@ a diffusion style predictor. One module per component:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from talkinghead.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from talkinghead.motion.dreamtalk.denoiser import DenoiserConfig, DreamTalkDenoiser
@@ -44,9 +45,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE)
