@@ -345,29 +345,30 @@ def load(directory: str | Path, kinds: tuple[str, ...] = ("motion", "video")) ->
     return entry(generator_name(directory), kinds).load_class().from_pretrained(directory)
 
 
+def shipped_weights(name: str) -> Path | None:
+    """``weights/NAME`` when that folder exists (the shipped weights of a registered name), else None."""
+    folder = weights_root() / name
+    return folder if folder.is_dir() else None
+
+
 def load_named(name: str, kinds: tuple[str, ...] = ("motion", "video")) -> Any:
     """A registered generator with its shipped weights (``weights/NAME``; none for weight-free ones)."""
-    cls = entry(name, kinds).load_class()
-    folder = weights_root() / name
-    return cls.from_pretrained(folder if folder.is_dir() else None)
+    return entry(name, kinds).load_class().from_pretrained(shipped_weights(name))
 
 
 def load_generator(checkpoint: str | Path | None = None, name: str | None = None) -> Any:
     """``checkpoint`` (a folder) if given, else the registered ``name`` (default :data:`DEFAULT_GENERATOR`)."""
-    if checkpoint is not None:
-        if name is not None and generator_name(checkpoint) != name:
-            raise TalkingHeadError(f"{checkpoint} holds a '{generator_name(checkpoint)}' checkpoint, not '{name}'.")
-        return load(checkpoint)
-    return load_named(name or DEFAULT_GENERATOR)
+    if checkpoint is None:
+        return load_named(name or DEFAULT_GENERATOR)
+    held = generator_name(checkpoint)
+    if name is not None and held != name:
+        raise TalkingHeadError(f"{checkpoint} holds a '{held}' checkpoint, not '{name}'.")
+    return entry(held, ("motion", "video")).load_class().from_pretrained(checkpoint)
 
 
-def load_renderer(name: str | None = None, directory: str | Path | None = None) -> Any:
-    """A renderer by registry name (default :data:`DEFAULT_RENDERER`), with weights from ``directory``."""
-    cls = entry(name or DEFAULT_RENDERER, ("renderer",)).load_class()
-    if directory is not None:
-        return cls.from_pretrained(directory)
-    folder = weights_root() / (name or DEFAULT_RENDERER)
-    return cls.from_pretrained(folder if folder.is_dir() else None)
+def load_renderer(name: str | None = None) -> Any:
+    """A renderer by registry name (default :data:`DEFAULT_RENDERER`) with its shipped weights, if any."""
+    return load_named(name or DEFAULT_RENDERER, ("renderer",))
 
 
 def installed() -> list[dict[str, Any]]:
@@ -376,9 +377,9 @@ def installed() -> list[dict[str, Any]]:
     rows = []
     for name, e in sorted(REGISTRY.items(), key=lambda kv: (KINDS.index(kv[1].kind), kv[0])):
         cls = e.load_class()
-        folder = weights_root() / name
+        folder = shipped_weights(name)
         needs = bool(getattr(cls, "needs_weights", True))
         rows.append({"name": name, "kind": e.kind, "capabilities": list(getattr(cls, "capabilities", ())),
-                     "ready": (folder.is_dir() or not needs), "weights": str(folder) if folder.is_dir() else None,
+                     "ready": folder is not None or not needs, "weights": str(folder) if folder else None,
                      "default": name in (DEFAULT_GENERATOR, DEFAULT_RENDERER), "summary": e.summary})
     return rows

@@ -104,3 +104,22 @@ def progress(items: Iterable[T], description: str, total: int | None = None) -> 
             yield item
             count += 1
     logger.debug(f"{description}: {count} items in {time.perf_counter() - start:.2f}s")
+
+
+class Laps:
+    """Stage timings: ``laps("name")`` records the seconds since the previous lap (or since the start)
+    in :attr:`timings`."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = now - self._clock
+        self._clock = now
+
+    def add(self, timings: dict[str, float]) -> None:
+        """Stages timed elsewhere (e.g. a generator's own); the next lap starts now."""
+        self.timings.update(timings)
+        self._clock = time.perf_counter()

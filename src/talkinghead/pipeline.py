@@ -19,7 +19,6 @@ Stages (each timed in :attr:`GenerateResult.timings`; a generator adds its own, 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.generators import FPS, Conditions, MotionOutput, Portrait, StyleRequest
 from talkinghead.io.audio import Audio
-from talkinghead.log import log_event, progress
+from talkinghead.log import Laps, log_event, progress
 from talkinghead.sequence import MotionSequence
 
 SIZES = (256, 512)
@@ -208,14 +207,7 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
 
     config = config or GenerateConfig()
     out = Path(output) if output is not None else None
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = now - clock
-        clock = now
+    lap = Laps()
 
     # 1. inputs
     image, audio = read_inputs(inputs, out)
@@ -233,10 +225,9 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
     lap("fit")
     # 3-5. generator, head motion, render + write
     if generator.kind == "video":
-        return _video(generator, conditions, out, config, timings, lap)
+        return _video(generator, conditions, out, config, lap)
     made: MotionOutput = with_threads(config.threads, lambda: generator.generate(conditions))
-    timings.update(made.timings)
-    clock = time.perf_counter()
+    lap.add(made.timings)
     sequence = placed_motion(made, portrait, config.head_motion)
     lap("pose")
     if out is not None:
@@ -246,21 +237,21 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
     lap("render")
     log_event("generated", frames=len(sequence), seconds=round(audio.duration, 2), style=made.source,
               output=str(out) if out else None)
-    return GenerateResult(out, sequence, made.style, made.source, audio, len(sequence), timings)
+    return GenerateResult(out, sequence, made.style, made.source, audio, len(sequence), lap.timings)
 
 
 def _video(generator: Any, conditions: Conditions, out: Path | None, config: GenerateConfig,
-           timings: dict[str, float], lap: Callable[[str], None]) -> GenerateResult:
+           lap: Laps) -> GenerateResult:
     """Stages 3 and 5 for a video generator: its frames, encoded as they come."""
     made = with_threads(config.threads, lambda: generator.generate(conditions, config.size))
     if out is not None:
         frames: Iterator[np.ndarray] = progress(iter(made.frames), "generating frames", total=made.num_frames)
         with_threads(config.threads, lambda: _write(out, frames, conditions.audio, config, made.source, made.fps))
     lap("frames")
-    timings.update(made.timings)
+    lap.add(made.timings)
     log_event("generated", frames=made.num_frames, seconds=round(conditions.audio.duration, 2), style=made.source,
               output=str(out) if out else None)
-    return GenerateResult(out, made.motion, None, made.source, conditions.audio, made.num_frames, timings)
+    return GenerateResult(out, made.motion, None, made.source, conditions.audio, made.num_frames, lap.timings)
 
 
 def _write(out: Path, frames: Any, audio: Audio, config: GenerateConfig, source: str, fps: float = FPS) -> None:

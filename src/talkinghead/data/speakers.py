@@ -27,15 +27,8 @@ import numpy as np
 
 from talkinghead.audio.tts import EMOTIONS, ENGLISH_VOICES, FEMALE_VARIANTS, MALE_VARIANTS, VoiceConfig
 from talkinghead.data.articulation import ArticulationStyle
-from talkinghead.face.model import (
-    CHIN,
-    EYE_OUTER_L,
-    EYE_OUTER_R,
-    LIP_INNER_LOW,
-    LIP_INNER_UP,
-    NOSE_TIP,
-    identity_descriptor,
-)
+from talkinghead.face.model import identity_descriptor
+from talkinghead.face.topology import CHIN, EYE_OUTER_L, EYE_OUTER_R, LIP_INNER_LOW, LIP_INNER_UP, NOSE_TIP
 
 SHAPE_MODES = ("face_width", "face_length", "jaw_width", "eye_spacing", "nose_length", "nose_width",
                "mouth_width", "lip_thickness", "chin_length", "asymmetry")

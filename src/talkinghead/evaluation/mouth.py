@@ -30,9 +30,8 @@ from typing import Any
 import numpy as np
 
 from talkinghead.errors import TalkingHeadError
+from talkinghead.face.topology import EYE_OUTER_L, EYE_OUTER_R, LIP_INNER_LOW, LIP_INNER_UP
 
-UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
-RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263
 MAX_LAG = 3
 PAUSE_SECONDS = 0.3
 PAUSE_LEVEL = 0.1  # a pause: envelope below 10% (-20 dB) of the speech level
@@ -46,11 +45,11 @@ def lip_gap(points: np.ndarray) -> np.ndarray:
     single = p.ndim == 2
     if single:
         p = p[None]
-    if p.ndim != 3 or p.shape[1] <= LEFT_EYE_OUTER or p.shape[2] < 2:
+    if p.ndim != 3 or p.shape[1] <= EYE_OUTER_L or p.shape[2] < 2:
         raise TalkingHeadError(f"lip_gap needs face-mesh points [T, 468+, 2+], got shape {np.shape(points)}.")
     xy = p[..., :2]
-    gap = np.linalg.norm(xy[:, UPPER_INNER_LIP] - xy[:, LOWER_INNER_LIP], axis=-1)
-    eyes = np.linalg.norm(xy[:, RIGHT_EYE_OUTER] - xy[:, LEFT_EYE_OUTER], axis=-1)
+    gap = np.linalg.norm(xy[:, LIP_INNER_UP] - xy[:, LIP_INNER_LOW], axis=-1)
+    eyes = np.linalg.norm(xy[:, EYE_OUTER_R] - xy[:, EYE_OUTER_L], axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(eyes > 0, gap / eyes, np.nan)
     return out[0] if single else out

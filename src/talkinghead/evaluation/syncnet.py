@@ -50,13 +50,13 @@ from torch import nn
 from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
+from talkinghead.face.topology import EYE_OUTER_L, EYE_OUTER_R
 from talkinghead.log import progress
 from talkinghead.sequence import ChannelLayout, MotionSequence
 from talkinghead.training.loop import TrainConfig
 
 SAMPLE_RATE = 16_000
 DOMAINS = ("motion", "video")
-EYE_OUTER_R, EYE_OUTER_L = 33, 263
 
 
 # ------------------------------------------------------------------------------------------- config

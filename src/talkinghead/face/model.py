@@ -43,19 +43,29 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from talkinghead.errors import TalkingHeadError
-from talkinghead.face.topology import NUM_VERTICES, STABLE_VERTICES
+from talkinghead.face.topology import (
+    CHIN,
+    EYE_INNER_L,
+    EYE_INNER_R,
+    EYE_OUTER_L,
+    EYE_OUTER_R,
+    FOREHEAD,
+    LIP_INNER_LOW,
+    LIP_INNER_UP,
+    LIP_OUTER_LOW,
+    LIP_OUTER_UP,
+    MOUTH_CORNER_L,
+    MOUTH_CORNER_R,
+    NOSE_TIP,
+    NUM_VERTICES,
+    STABLE_VERTICES,
+)
 from talkinghead.sequence import ChannelLayout
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-# Landmark indices of MediaPipe's face mesh used as anchors ("left" = the subject's left = image right).
-NOSE_TIP = 1
-FOREHEAD = 10
-CHIN = 152
-EYE_OUTER_R, EYE_INNER_R, EYE_OUTER_L, EYE_INNER_L = 33, 133, 263, 362
-MOUTH_CORNER_R, MOUTH_CORNER_L = 61, 291
-LIP_INNER_UP, LIP_INNER_LOW, LIP_OUTER_UP, LIP_OUTER_LOW = 13, 14, 0, 17
+# More anchor landmarks of MediaPipe's face mesh (the shared ones are in face/topology.py).
 CHEEK_R, CHEEK_L = 205, 425
 CHEEK_UNDER_EYE_R, CHEEK_UNDER_EYE_L = 50, 280
 ALAR_R, ALAR_L = 98, 327

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,6 +29,7 @@ import torch
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.generators import Conditions, MotionOutput, StyleRequest, weights_root
+from talkinghead.log import Laps
 from talkinghead.sequence import ChannelLayout, MotionSequence
 
 DENOISER_DIR, LIP_EXPERT_DIR, PREDICTOR_DIR = "denoiser", "lip_expert", "style_predictor"
@@ -287,24 +287,23 @@ class DreamTalkGenerator:
         """Stages: style code, then motion with windowed DDIM (or one regression pass)."""
         from talkinghead.motion.dreamtalk.windowed import sample_motion
 
-        timings: dict[str, float] = {}
-        clock = time.perf_counter()
+        lap = Laps()
         den = self.denoiser
         sampling = self.settings(conditions)
         audio = conditions.features(den.audio_features, "denoiser")
         if audio.shape[1] != den.config.audio_dim:
             raise TalkingHeadError("The denoiser's audio feature widths do not match its feature spec.")
-        timings["features"] = time.perf_counter() - clock
+        lap("features")
         style, source = self.style_code(conditions, sampling)
-        timings["style"] = time.perf_counter() - clock - timings["features"]
+        lap("style")
         motion = sample_motion(den, audio, style, steps=sampling.steps, cfg_scale=sampling.cfg_scale,
                                seed=conditions.seed, window_frames=sampling.window_frames,
                                batch_windows=sampling.batch_windows, audio_cache_mb=sampling.audio_cache_mb)
-        timings["motion"] = time.perf_counter() - clock - timings["features"] - timings["style"]
+        lap("motion")
         e = den.config.expression_dim
         portrait = conditions.portrait
         pose = motion[:, e:e + 6] if self.generates_pose else np.repeat(np.asarray(portrait.pose, np.float32)[None],
                                                                          len(motion), 0)
         sequence = MotionSequence(motion[:, :e], pose, self.layout, conditions.fps, portrait.identity,
                                   f"generate:{source}")
-        return MotionOutput(sequence, self.generates_pose, style, source, timings)
+        return MotionOutput(sequence, self.generates_pose, style, source, lap.timings)
