@@ -64,14 +64,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from talkinghead.errors import TalkingHeadError
-    from talkinghead.evaluation.evaluate import (
-        EvaluateConfig,
-        GeneratorMethod,
-        evaluate,
-        generator_method,
-        parse_baselines,
-    )
-    from talkinghead.generators import load_named
+    from talkinghead.evaluation.evaluate import EvaluateConfig, evaluate, method_for, parse_baselines
+    from talkinghead.generators import load_generator
 
     overrides: dict[str, Any] = {"split": args.split, "seed": args.seed}
     for key, value in (("max_clips", args.max_clips), ("video_clips", args.video_clips), ("steps", args.steps),
@@ -82,15 +76,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     methods = parse_baselines(args.baselines, config.steps, config.seed)
     if args.checkpoint and args.model:
         raise TalkingHeadError("Give --checkpoint or --model, not both.")
-    if args.checkpoint:
-        method = generator_method(args.name or "", args.checkpoint, config.steps, config.seed, args.style)
-        method.name = args.name or f"{getattr(method.generator, 'title', method.generator.name)} (ours)"
-        methods.append(method)
-    elif args.model:
-        generator = load_named(args.model)
-        methods.append(GeneratorMethod(args.name or f"{getattr(generator, 'title', generator.name)} (ours)", generator,
-                                       args.style or getattr(generator, "evaluation_style", "reference"),
-                                       config.steps, config.seed))
+    if args.checkpoint or args.model:
+        methods.append(method_for(load_generator(args.checkpoint, args.model), args.name, config.steps, config.seed,
+                                  args.style))
     report = evaluate(args.data, methods, args.output, config, args.sync_judge, args.video_judge,
                       inception=args.inception, i3d=args.i3d)
     print(f"evaluated {len(methods)} method(s) on {report.num_clips} clips in {report.seconds:.0f} s; "

@@ -252,9 +252,16 @@ def generator_method(name: str, path: str | Path, steps: int | None = None, seed
 
     if not Path(path).is_dir():
         raise TalkingHeadError(f"The checkpoint folder {path} of '{name}' does not exist.")
-    generator = load(path)
+    return method_for(load(path), name, steps, seed, style)
+
+
+def method_for(generator: Any, name: str | None = None, steps: int | None = None, seed: int = 0,
+               style: str | None = None) -> GeneratorMethod:
+    """A loaded generator as a row named ``name`` (default "TITLE (ours)"), with the style mode given, else
+    the one the generator asks for (``evaluation_style``, default ``reference``)."""
     mode = style or str(getattr(generator, "evaluation_style", "reference"))
-    return GeneratorMethod(name, generator, mode, steps, seed)
+    title = name or f"{getattr(generator, 'title', generator.name)} (ours)"
+    return GeneratorMethod(title, generator, mode, steps, seed)
 
 
 def parse_baselines(specs: Sequence[str], steps: int | None = None, seed: int = 0) -> list[Method]:
