@@ -17,6 +17,7 @@ from talkinghead.face.model import (
     mesh_regions,
     project,
     project_3d,
+    replaced_channels,
     rest_identity_from_landmarks,
 )
 
@@ -30,6 +31,16 @@ def _gap(neutral: np.ndarray) -> np.ndarray:
     return neutral[r["lips_inner_upper"][1:-1], 1] - neutral[r["lips_inner_lower"][1:-1], 1]
 
 
+def _closed_gap(identity: dict[str, np.ndarray], expression: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """The nine inner pairs' vertical gap in the picture (over the eye-corner distance) when generated
+    motion closes the portrait's mouth: articulation 0, the portrait's smile kept."""
+    closed = compose_expression(expression, np.zeros((1, ARKIT_LAYOUT.size), np.float32))
+    p = project(identity, closed, pose[None])[0]
+    r = mesh_regions()
+    eye = np.linalg.norm(p[33] - p[263])
+    return (p[r["lips_inner_lower"][1:-1], 1] - p[r["lips_inner_upper"][1:-1], 1]) / eye
+
+
 def _articulation(expression: np.ndarray) -> np.ndarray:
     return expression[ARKIT_LAYOUT.indices(ARTICULATION_GROUP)]
 
@@ -39,7 +50,7 @@ def test_portrait_rest_is_closed_and_reproduces_the_photo(astronaut_fit) -> None
     # The astronaut's lips are parted and she smiles: both are her expression, not her rest face.
     assert expression[CH.index("jawOpen")] > 0.3
     assert min(expression[CH.index("mouthSmileLeft")], expression[CH.index("mouthSmileRight")]) > 0.5
-    assert np.abs(_gap(identity["neutral"])).max() < 0.01
+    assert np.abs(_closed_gap(identity, expression, pose)).max() < 0.01
     np.testing.assert_allclose(project(identity, expression, pose), landmarks[:468], atol=1e-3)
     # The rest face's lips open again with jawOpen (from the closed line, by more than 0.1 units).
     open_ = FaceModel.for_identity(identity["neutral"]).vertices(np.eye(ARKIT_LAYOUT.size)[CH.index("jawOpen")])
@@ -67,7 +78,7 @@ def test_known_expression_on_a_closed_neutral_is_recovered(astronaut_fit) -> Non
 def test_closed_mouth_landmarks_get_no_articulation(astronaut_fit) -> None:  # noqa: ANN001
     identity, expression, pose, _ = astronaut_fit
     closed = expression.copy()
-    closed[ARKIT_LAYOUT.indices(ARTICULATION_GROUP)] = 0.0  # her smile, lips closed
+    closed[replaced_channels()] = 0.0  # her smile, lips closed
     points = project_3d(identity, closed, pose)
     rest, estimate, rest_pose = rest_identity_from_landmarks(points, (512, 512))
     assert np.abs(_articulation(estimate)).max() < 0.1
@@ -82,7 +93,7 @@ def test_closed_mouth_photo_gets_no_articulation() -> None:
     for name in ("expr_neutral", "elderly_man", "grace_hopper"):
         fit = fit_image(load_image(REAL_FACES / f"{name}.png"))
         assert np.abs(_articulation(fit.expression)).max() < 0.1, name
-        assert np.abs(_gap(fit.identity["neutral"])).max() < 0.01, name
+        assert np.abs(_closed_gap(fit.identity, fit.expression, fit.pose)).max() < 0.01, name
 
 
 def test_compose_keeps_the_smile_and_replaces_articulation() -> None:
@@ -105,9 +116,25 @@ def test_renderer_closes_the_portrait_mouth_and_gives_the_photo_back(astronaut, 
     fit = astronaut_fit
     portrait = Portrait(astronaut, fit.identity, fit.expression, fit.pose)
     expr = np.zeros((2, ARKIT_LAYOUT.size), np.float32)
-    mouth = ARKIT_LAYOUT.indices(ARTICULATION_GROUP)
+    mouth = replaced_channels()
     expr[1, mouth] = fit.expression[mouth]  # the photo's own articulation: the photo itself
     motion = MotionSequence(expr, np.tile(fit.pose, (2, 1)), ARKIT_LAYOUT)
     closed, own = WarpFrameRenderer().render(portrait, motion, 256)
     np.testing.assert_array_equal(own, astronaut)
     assert not np.array_equal(closed, astronaut)
+
+
+@pytest.mark.skipif(not (REAL_FACES / "expr_surprise.png").exists(), reason="real portraits not fetched")
+def test_open_mouth_photos_close_in_the_picture() -> None:
+    """Photos with a wide-open or sideways jaw under a tilted head (a surprise, a laugh, a child's
+    shout): with articulation 0 the lips meet as the camera sees them, the midline too."""
+    from talkinghead.face.model import fit_image
+    from talkinghead.io.image import load_image
+
+    for name in ("expr_surprise", "family_father", "child_boy", "afro_woman_laughing"):
+        fit = fit_image(load_image(REAL_FACES / f"{name}.png"))
+        assert fit.expression[CH.index("jawOpen")] > 0.5, name
+        assert np.abs(_closed_gap(fit.identity, fit.expression, fit.pose)).max() < 0.03, name
+        closed = compose_expression(fit.expression, np.zeros((1, ARKIT_LAYOUT.size), np.float32))
+        p = project(fit.identity, closed, fit.pose[None])[0]
+        assert np.linalg.norm(p[13] - p[14]) / np.linalg.norm(p[33] - p[263]) < 0.01, name

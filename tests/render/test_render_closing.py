@@ -133,6 +133,14 @@ def test_untangle_repairs_folds_and_keeps_the_lips():
     np.testing.assert_allclose(fixed[lips], target[lips], atol=1e-9)  # the articulation is kept
     far = [10, 151, 33, 263, 1]
     np.testing.assert_array_equal(fixed[far], target[far])  # nothing outside the lower face moves
+    # with a cache of factorised systems (as the renderer keeps one per portrait): the same repair, and a
+    # second call reuses the systems the first one made
+    solvers: dict[bytes, object] = {}
+    np.testing.assert_allclose(untangle(target, source, solvers=solvers), fixed, atol=1e-9)
+    made = dict(solvers)
+    assert made
+    np.testing.assert_allclose(untangle(target, source, solvers=solvers), fixed, atol=1e-9)
+    assert solvers.keys() == made.keys() and all(solvers[k] is made[k] for k in made)
 
 
 def test_folded_chin_stays_skin(open_portrait):

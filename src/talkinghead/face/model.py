@@ -328,10 +328,11 @@ def identity_from_landmarks(points: np.ndarray,
 #: (15 degrees) opens the lips less than a scream or a laugh does.
 REST_CHANNELS: dict[str, tuple[float, float]] = {
     "jawOpen": (0.7, 3.0),
-    "mouthUpperUpLeft": (0.35, 1.0), "mouthUpperUpRight": (0.35, 1.0),
-    "mouthLowerDownLeft": (0.35, 1.0), "mouthLowerDownRight": (0.35, 1.0),
+    "mouthUpperUpLeft": (0.35, 2.0), "mouthUpperUpRight": (0.35, 2.0),
+    "mouthLowerDownLeft": (0.35, 2.0), "mouthLowerDownRight": (0.35, 2.0),
     "mouthSmileLeft": (0.7, 2.0), "mouthSmileRight": (0.7, 2.0),
     "mouthFrownLeft": (0.5, 1.0), "mouthFrownRight": (0.5, 1.0),
+    "jawLeft": (0.3, 1.0), "jawRight": (0.3, 1.0),
 }
 #: Stomion height over the chin as a fraction of the subnasale (landmark 2) height over the chin, in
 #: closed-mouth photos (MediaPipe on six real portraits: 0.66-0.70).
@@ -341,6 +342,19 @@ REST_CORNER_ELEVATION = -0.05
 #: The layout group whose channels are articulation: generated motion replaces the portrait's values of
 #: these (so lips close in pauses); every other channel of the portrait (smile, frown, brows) is kept.
 ARTICULATION_GROUP = "mouth"
+#: Channels outside that group that generated motion also replaces: a jaw pushed sideways in the photo
+#: (a scream, a laugh) would keep the closed lips offset.
+REPLACED_CHANNELS = ("jawLeft", "jawRight")
+
+
+def replaced_channels(layout: ChannelLayout = ARKIT_LAYOUT) -> np.ndarray:
+    """Mask ``[E]`` of the channels whose value in a composed frame is the motion's alone (articulation:
+    the layout's :data:`ARTICULATION_GROUP` and :data:`REPLACED_CHANNELS`)."""
+    mask = np.isin(np.arange(layout.size), [layout.channels.index(c) for c in REPLACED_CHANNELS
+                                            if c in layout.channels])
+    if ARTICULATION_GROUP in layout.groups:
+        mask[layout.indices(ARTICULATION_GROUP)] = True
+    return mask
 
 
 class _Relaxation:
@@ -364,18 +378,24 @@ class _Relaxation:
         return current + self.rate[:, None] * step
 
 
-def estimate_rest(shape: np.ndarray, iterations: int = 12, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def estimate_rest(shape: np.ndarray, iterations: int = 12, exact: bool = True,
+                  camera: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Split a face shape ``[468, 3]`` (model units) into a rest face with closed, relaxed lips and the
     expression that the shape shows on top of it.
 
     Returns ``(neutral [468, 3] float32, expression [E] float32)`` with
     ``FaceModel.for_identity(neutral).vertices(expression) == shape`` (to float32 rounding). Only the
     :data:`REST_CHANNELS` are estimated (the rest stay 0), by bounded least squares on the rest face
-    ``N = shape - B(N) c``: the inner lip contours meet (the nine pairs of the upper and lower inner
-    chain, weight 1/0.005), the stomion sits at :data:`REST_CHIN_RATIO` of the lower face (1/0.012) and
-    each mouth corner at :data:`REST_CORNER_ELEVATION` (1/(0.05 half-widths)), with a Gaussian prior per
-    channel. The blendshapes depend on the rest face, so the basis is rebuilt from the current estimate
-    and the solve repeated (``iterations`` rounds); with ``exact``, a last fixed-point loop with ``c`` held
+    ``N = shape - B(N) c``: with the emotion channels (smile, frown) kept, the inner lip contours meet
+    (the nine pairs of the upper and lower inner chain, weight 1/0.005 along the camera's vertical and
+    1/0.01 across; ``camera [2, 3]``: the image's x and y axes in model axes, default the face's own)
+    and the stomion sits at
+    :data:`REST_CHIN_RATIO` of the lower face (1/0.012); on the rest face itself each mouth corner sits
+    at :data:`REST_CORNER_ELEVATION` (1/(0.05 half-widths)), with a Gaussian prior per channel. Closing
+    along the camera's vertical matters on a tilted head: an open jaw also moves the lower lip back, which
+    this model's channels cannot undo, so lips closed only in the face's own frame would still show a gap
+    in the picture. The blendshapes depend on the rest face, so the basis is rebuilt from the current
+    estimate and the solve repeated (``iterations`` rounds); with ``exact``, a last fixed-point loop with ``c`` held
     makes the split exact for the float32 model that :func:`project` uses (the costly part: skip it where
     only an estimate is needed).
     """
@@ -391,14 +411,16 @@ def estimate_rest(shape: np.ndarray, iterations: int = 12, exact: bool = True) -
     r = mesh_regions()
     up, low = r["lips_inner_upper"][1:-1], r["lips_inner_lower"][1:-1]
     y = 1  # the y column
+    view = np.eye(3)[:2] if camera is None else np.asarray(camera, np.float64)  # image x, y in model axes
 
     def rows(n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Linear measurements of a shape: ``(M [K, 468, 3], target [K], weight [K])``, ``M . N = target``."""
         hw = 0.5 * float(n[MOUTH_CORNER_L, 0] - n[MOUTH_CORNER_R, 0])
-        m = np.zeros((len(up) + 3, NUM_VERTICES, 3))
-        m[np.arange(len(up)), up, y] = 1.0
-        m[np.arange(len(up)), low, y] = -1.0
-        k = len(up)
+        m = np.zeros((2 * len(up) + 3, NUM_VERTICES, 3))
+        for axis, first in ((view[1], 0), (view[0], len(up))):
+            m[first + np.arange(len(up)), up] = axis
+            m[first + np.arange(len(up)), low] = -axis
+        k = 2 * len(up)
         m[k, [LIP_INNER_UP, LIP_INNER_LOW], y] = 0.5
         m[k, 2, y] -= REST_CHIN_RATIO
         m[k, CHIN, y] -= 1.0 - REST_CHIN_RATIO
@@ -407,10 +429,15 @@ def estimate_rest(shape: np.ndarray, iterations: int = 12, exact: bool = True) -
             m[k + 1 + j, [LIP_INNER_UP, LIP_INNER_LOW], y] = -0.5
         goal = np.zeros(len(m))
         goal[k + 1:] = REST_CORNER_ELEVATION * hw
-        weight = np.concatenate([np.full(len(up), 1 / 0.005), [1 / 0.012], np.full(2, 1 / (0.05 * hw))])
+        weight = np.concatenate([np.full(len(up), 1 / 0.005), np.full(len(up), 1 / 0.01), [1 / 0.012],
+                                 np.full(2, 1 / (0.05 * hw))])
         return m, goal, weight
 
     e = ARKIT_LAYOUT.size
+    # The closure rows (lips meet, stomion height) hold for the face with the portrait's emotion kept
+    # (smile, frown: what compose_expression keeps when generated motion closes the mouth), so they
+    # see only the articulation channels: M (S - B c_art) = goal. The corner rows are on the rest face.
+    articulation = replaced_channels()[idx].astype(np.float64)
     coeff = np.zeros(e)
     neutral = target.copy()
     relax = _Relaxation()
@@ -420,13 +447,14 @@ def estimate_rest(shape: np.ndarray, iterations: int = 12, exact: bool = True) -
         flat_m = m.reshape(len(m), -1)
         # M (S - B c) = goal  ->  (M B) c = M S - goal
         a = (flat_m @ basis[idx].reshape(len(idx), -1).T) * weight[:, None]
+        a[:2 * len(up) + 1] *= articulation
         b = (flat_m @ target.ravel() - goal) * weight
         a = np.concatenate([a, np.diag(1.0 / prior)])
         b = np.concatenate([b, np.zeros(len(idx))])
         sol = lsq_linear(a, b, bounds=(np.zeros(len(idx)), upper), method="bvls").x
         coeff = np.zeros(e)
         coeff[idx] = sol
-        neutral = relax(neutral, target - np.tensordot(coeff, basis, axes=1))
+        neutral = relax(neutral, target - np.tensordot(sol, basis[idx], axes=1))
     expression = coeff.astype(np.float32)
     # The exact split for the float32 model of project(): the fixed point N = S - B(N) c.
     for _ in range(200 if exact else 0):
@@ -455,7 +483,9 @@ def rest_identity_from_landmarks(points: np.ndarray, image_size: tuple[int, int]
     rot, center, scale = canonical_frame(pts)
     for last in (False, False, True):
         shape = (p - center) @ rot / scale
-        neutral, expression = estimate_rest(shape, exact=last)  # the head frame needs only an estimate
+        # the head frame needs only an estimate; the lips close as the camera sees them (rows 0 and 1
+        # of rot are the image's x and y axes in model axes)
+        neutral, expression = estimate_rest(shape, exact=last, camera=rot[:2])
         if not last:  # the head frame of the rest face (image_to_model_axes is its own inverse)
             rest = image_to_model_axes(center + scale * neutral.astype(np.float64) @ rot.T)
             rot, center, scale = canonical_frame(rest)
@@ -476,17 +506,15 @@ def compose_expression(portrait: np.ndarray, motion: np.ndarray,
     face, as the models were trained) drives a portrait whose own expression is ``portrait [E]``.
 
     Articulation (the layout's :data:`ARTICULATION_GROUP` group: jaw, lip parting, close, funnel,
-    pucker, press, ...) is the motion's alone, so the lips close where the motion closes them; every
-    other channel (smile, frown, dimple, brows, eyes) keeps the portrait's value as an offset and adds
-    the motion's, capped at ``max(COEFF_UPPER, portrait's value)``.
+    pucker, press, ...; and the jaw's sideways shift) is the motion's alone, so the lips close where the
+    motion closes them; every other channel (smile, frown, dimple, brows, eyes) keeps the portrait's value
+    as an offset and adds the motion's, capped at ``max(COEFF_UPPER, portrait's value)``.
     """
     portrait = np.asarray(portrait, dtype=np.float32)
     motion = np.asarray(motion, dtype=np.float32)
     if portrait.shape != (layout.size,) or motion.shape[-1] != layout.size:
         raise TalkingHeadError(f"Expressions must have the {layout.size} channels of layout '{layout.name}'.")
-    held = np.ones(layout.size, dtype=bool)
-    if ARTICULATION_GROUP in layout.groups:
-        held[layout.indices(ARTICULATION_GROUP)] = False
+    held = ~replaced_channels(layout)
     kept = np.minimum(motion + portrait, np.maximum(np.maximum(COEFF_UPPER, portrait), motion))
     return np.where(held, kept, motion).astype(np.float32)
 
@@ -556,10 +584,17 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
-def _near(n: np.ndarray, indices: np.ndarray | list[int], radius: float) -> np.ndarray:
-    """Gaussian falloff ``[468]`` with the (x, y) distance to the nearest vertex of a region."""
-    d = np.linalg.norm(n[:, None, :2] - n[np.asarray(indices)][None, :, :2], axis=-1).min(1)
-    return np.exp(-(d / radius) ** 2)
+def _square_distances(n: np.ndarray) -> np.ndarray:
+    """Squared (x, y) distances ``[468, 468]`` between the vertices of ``n [468, 3]``."""
+    dx = n[:, 0, None] - n[None, :, 0]
+    dy = n[:, 1, None] - n[None, :, 1]
+    return dx * dx + dy * dy
+
+
+def _near(d2: np.ndarray, indices: np.ndarray | list[int], radius: float) -> np.ndarray:
+    """Gaussian falloff ``[468]`` with the (x, y) distance to the nearest vertex of a region, from the
+    squared distances ``d2 [468, 468]`` (:func:`_square_distances`)."""
+    return np.exp(-d2[:, np.asarray(indices)].min(1) / radius ** 2)
 
 
 def _eye_shapes(n: np.ndarray, eye: np.ndarray, brow: np.ndarray) -> dict[str, np.ndarray]:
@@ -604,6 +639,7 @@ def _build_basis(n: np.ndarray) -> np.ndarray:
     r = mesh_regions()
     upper_lip, lower_lip = _lip_bodies(n)
     lips = np.flatnonzero(upper_lip | lower_lip)
+    d2 = _square_distances(n)
     corner_r, corner_l = n[MOUTH_CORNER_R], n[MOUTH_CORNER_L]
     hw = 0.5 * float(corner_l[0] - corner_r[0])
     mc = 0.5 * (n[LIP_INNER_UP] + n[LIP_INNER_LOW])
@@ -633,13 +669,13 @@ def _build_basis(n: np.ndarray) -> np.ndarray:
     jaw_w = w
 
     # mouthClose: lips meet while the jaw is open (the lower lip takes back 55%, the upper lip comes 45% down).
-    low_soft = np.maximum(lower_lip.astype(float), _near(n, np.flatnonzero(lower_lip), 0.08 * hw) * 0.3)
-    up_soft = np.maximum(upper_lip.astype(float), _near(n, np.flatnonzero(upper_lip), 0.08 * hw) * 0.3)
+    low_soft = np.maximum(lower_lip.astype(float), _near(d2, np.flatnonzero(lower_lip), 0.08 * hw) * 0.3)
+    up_soft = np.maximum(upper_lip.astype(float), _near(d2, np.flatnonzero(upper_lip), 0.08 * hw) * 0.3)
     centre = np.clip(1.0 - xr ** 2, 0.0, 1.0)
     s["mouthClose"] = (-0.55 * jaw * low_soft[:, None] * (~upper_lip)[:, None]
                        + 0.45 * jaw[LIP_INNER_LOW] * (up_soft * centre * ~lower_lip)[:, None])
 
-    mouth = _near(n, lips, 0.45 * hw)
+    mouth = _near(d2, lips, 0.45 * hw)
     only_up, only_low = upper_lip & ~lower_lip, lower_lip & ~upper_lip
     vert = np.tanh((n[:, 1] - mc[1]) / (0.05 * hw))  # +1 above the lip line, -1 below
     vert[only_up], vert[only_low] = 1.0, -1.0  # by lip, not height: closed lips lie on the line
@@ -660,13 +696,13 @@ def _build_basis(n: np.ndarray) -> np.ndarray:
         g_wide = corner(corner_l if sgn > 0 else corner_r, 0.6)
         s[f"mouthStretch{side}"] = g_wide[:, None] * np.array([sgn * 0.25 * hw, -0.08 * hw, -0.03 * hw])
         s[f"mouthDimple{side}"] = g[:, None] * np.array([sgn * 0.08 * hw, 0.02 * hw, -0.12 * hw])
-    up_near = _near(n, np.flatnonzero(upper_lip), 0.3 * hw)
-    low_near = _near(n, np.flatnonzero(lower_lip), 0.3 * hw)
+    up_near = _near(d2, np.flatnonzero(upper_lip), 0.3 * hw)
+    low_near = _near(d2, np.flatnonzero(lower_lip), 0.3 * hw)
     # Above the lip line: by lip for the lips, a smooth step (a tenth of a half-width) for the skin around,
     # so the shapes change continuously with the neutral (closed lips put skin points on the line).
     above_line = _smoothstep(mc[1] - 0.05 * hw, mc[1] + 0.05 * hw, n[:, 1])
     above_line[only_up], above_line[only_low] = 1.0, 0.0
-    lip_zone = _near(n, lips, 0.2 * hw)
+    lip_zone = _near(d2, lips, 0.2 * hw)
     to_line = np.clip(n[:, 1] - mc[1], -0.4 * hw, 0.4 * hw)
     for side, sw in (("Left", side_l), ("Right", side_r)):
         s[f"mouthUpperUp{side}"] = (up_near * sw * above_line)[:, None] * np.array([0, 0.15 * hw, 0.02 * hw])
@@ -705,11 +741,11 @@ def _build_basis(n: np.ndarray) -> np.ndarray:
         inner_pts.append(inner)
         outer_pts.append(outer)
         sgn = 1.0 if side == "Left" else -1.0
-        zone = _near(n, brow, 0.08)
+        zone = _near(d2, brow, 0.08)
         inner_emph = 0.5 + 0.5 * _smoothstep(float(np.abs(bx).max()), float(np.abs(bx).min()), np.abs(n[:, 0]))
         s[f"browDown{side}"] = (zone * inner_emph)[:, None] * np.array([-sgn * 0.02, -0.06, 0.0])
-        s[f"browOuterUp{side}"] = _near(n, outer, 0.08)[:, None] * np.array([0.0, 0.07, 0.0])
-    s["browInnerUp"] = _near(n, np.concatenate(inner_pts), 0.08)[:, None] * np.array([0.0, 0.08, 0.0])
+        s[f"browOuterUp{side}"] = _near(d2, outer, 0.08)[:, None] * np.array([0.0, 0.07, 0.0])
+    s["browInnerUp"] = _near(d2, np.concatenate(inner_pts), 0.08)[:, None] * np.array([0.0, 0.08, 0.0])
     return np.stack([s[c] for c in ARKIT_LAYOUT.channels])
 
 

@@ -22,6 +22,7 @@ lid, stretched by the face triangles above it, fills the closed eye.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -122,8 +123,12 @@ def mean_value_weights(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return weights
 
 
+#: Factorised fill systems kept per source (each a few hundred kB).
+SOLVER_CACHE = 32
+
+
 def untangle(face_target: np.ndarray, face_source: np.ndarray, rounds: int = 6,
-             weights: np.ndarray | None = None) -> np.ndarray:
+             weights: np.ndarray | None = None, solvers: dict[bytes, Any] | None = None) -> np.ndarray:
     """``face_target [468, 2]`` with the fold-overs around the mouth repaired (a new array).
 
     A large expression change can turn mesh triangles over: closing a jaw that is wide open in the
@@ -140,7 +145,9 @@ def untangle(face_target: np.ndarray, face_source: np.ndarray, rounds: int = 6,
     lower face around the mouth is repaired (:func:`mouth_region`): folds elsewhere (the nose on a head
     turn) are real occlusion. The target comes back unchanged when nothing is folded, so the portrait's
     own mesh still renders exactly. ``weights``: :func:`mean_value_weights` of the source's face mesh, if
-    already computed (they depend on the source only).
+    already computed (they depend on the source only); ``solvers``: a cache of the harmonic fill's
+    factorised systems by filled set, for calls with the same source and weights (consecutive frames
+    fold in the same places, so each set is factorised once).
     """
     target = np.array(face_target, dtype=np.float64)
     source = np.asarray(face_source, dtype=np.float64)
@@ -160,7 +167,7 @@ def untangle(face_target: np.ndarray, face_source: np.ndarray, rounds: int = 6,
     if weights is None:
         weights = mean_value_weights(source, face_triangles())
     from scipy import sparse  # here, not at import: `talkinghead --help` must not load scipy
-    from scipy.sparse.linalg import spsolve
+    from scipy.sparse.linalg import splu
 
     disp0 = target - source
     best, best_count = disp0, int(flipped.sum())
@@ -175,10 +182,18 @@ def untangle(face_target: np.ndarray, face_source: np.ndarray, rounds: int = 6,
         if (new_active == active).all():
             break
         active = new_active
-        w = weights[active]
-        lap = sparse.csc_matrix(np.diag(w.sum(1)) - w[:, active])  # ~7 entries a row
+        key = active.tobytes()
+        system = None if solvers is None else solvers.get(key)
+        if system is None:
+            w = weights[active]
+            lap = sparse.csc_matrix(np.diag(w.sum(1)) - w[:, active])  # ~7 entries a row
+            system = (splu(lap), w[:, ~active])
+            if solvers is not None:
+                if len(solvers) >= SOLVER_CACHE:
+                    solvers.pop(next(iter(solvers)))  # the oldest
+                solvers[key] = system
         disp = disp0.copy()
-        disp[active] = spsolve(lap, w[:, ~active] @ disp0[~active])
+        disp[active] = system[0].solve(system[1] @ disp0[~active])
         flipped = signed_areas(source + disp, tris) * sign_s < -tiny
         if flipped.sum() < best_count:
             best, best_count = disp, int(flipped.sum())

@@ -194,7 +194,9 @@ class WarpRenderer:
         weights: np.ndarray | None = self.__dict__.get("_mean_value_weights")
         if weights is None:
             weights = self.__dict__["_mean_value_weights"] = mean_value_weights(self.source, face_triangles())
-        return untangle(_check_vertices(vertices), self.source, weights=weights)
+            self.__dict__["_fill_solvers"] = {}
+        return untangle(_check_vertices(vertices), self.source, weights=weights,
+                        solvers=self.__dict__["_fill_solvers"])
 
     def render_crop(self, vertices: np.ndarray) -> np.ndarray:
         """The face crop ``[size, size, 3] uint8`` showing face ``vertices [468, 2]`` (image pixels)."""
