@@ -23,6 +23,7 @@ from talkinghead.errors import TalkingHeadError
 # One line per paper: the module that declares the paper's trainable components.
 PAPERS = (
     "talkinghead.motion.dreamtalk.training",
+    "talkinghead.motion.dimitra.training",
     "talkinghead.evaluation.judges",
 )
 

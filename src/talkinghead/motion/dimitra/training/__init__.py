@@ -1,0 +1,43 @@
+"""Dimitra's trainable components (III-B.4 "Learning") and the condition ablations of issue 13 (item 5).
+
+Dimitra trains three cMDTs with the same architecture on different channels (III-B.4): the lips (the mouth
+channels), the rest of the face and the head pose; one solver module serves all three:
+
+- :mod:`.motion` the ``dimitra.lips``, ``dimitra.face`` and ``dimitra.pose`` solvers (``L_G = lambda * L_diff``,
+  plus the first-pose loss ``L_first`` for the pose model);
+- :mod:`.phonemes` the frame-level phoneme recogniser ``dimitra.phonemes``, which gives audio without a
+  transcript its phoneme stream (III-B.2 uses a forced aligner, which needs the transcript).
+
+This module only declares them (no torch at import): :data:`COMPONENTS` is read by
+:mod:`talkinghead.training.registry`, whose ``talkinghead train`` builds one sub-command per component.
+"""
+
+from __future__ import annotations
+
+from talkinghead.training.registry import ComponentSpec, Option
+
+ABLATIONS = "condition ablations (issue 13, item 5)"
+_NO_PHONEMES = Option("no_phonemes", "no phoneme condition: every frame's token is <pad> (lips should suffer)",
+                      group=ABLATIONS)
+_NO_TRANSCRIPT = Option("no_transcript", "no transcript condition: the null token only (expression and head "
+                        "pose should suffer)", group=ABLATIONS)
+_NO_FIRST_LOSS = Option("no_first_loss", "without the first-pose loss L_first (III-B.4): lambda * L_diff only "
+                        "(the pose jump at window joins should grow)", group=ABLATIONS)
+
+COMPONENTS = (
+    ComponentSpec(
+        "dimitra.lips", "talkinghead.motion.dimitra.training.motion:build_lips",
+        "Dimitra's lip model: a cMDT over the layout's mouth channels (13 in ARKit)",
+        options=(_NO_PHONEMES, _NO_TRANSCRIPT)),
+    ComponentSpec(
+        "dimitra.face", "talkinghead.motion.dimitra.training.motion:build_face",
+        "Dimitra's facial-expression model: a cMDT over the other expression channels (27 in ARKit)",
+        options=(_NO_PHONEMES, _NO_TRANSCRIPT)),
+    ComponentSpec(
+        "dimitra.pose", "talkinghead.motion.dimitra.training.motion:build_pose",
+        "Dimitra's head-pose model: a cMDT over the 6 pose channels, with the first-pose loss",
+        options=(_NO_PHONEMES, _NO_TRANSCRIPT, _NO_FIRST_LOSS)),
+    ComponentSpec(
+        "dimitra.phonemes", "talkinghead.motion.dimitra.training.phonemes:build",
+        "Dimitra's frame-level phoneme recogniser (phonemes for audio without a transcript)"),
+)

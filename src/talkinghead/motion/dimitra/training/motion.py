@@ -1,0 +1,221 @@
+"""Solvers of Dimitra's three motion models (III-B.4 "Learning"): ``dimitra.lips``, ``dimitra.face`` and
+``dimitra.pose``, the same cMDT (:class:`talkinghead.motion.dimitra.model.CMDT`) on different channels.
+
+A sample is a window of ``N`` frames of the part's motion ``x_0^{1:N}`` with its conditions
+(:mod:`talkinghead.motion.dimitra.data`: audio features, a phoneme per frame, the transcript, the first-frame
+condition ``x^1``), a step ``t ~ U{0, T-1}`` of the project's diffusion schedule
+(:class:`talkinghead.diffusion.ScheduleConfig`, 1000 linear-beta steps) and Gaussian noise; the noisy motion
+``x_t^{1:N}`` is the closed-form forward process (III-B.1). The network predicts the clean motion ``x_0``
+(x0 prediction). Motion is standardised per channel with training-split statistics (checkpoint buffers), so
+the losses are in normalised units.
+
+Losses (III-B.4):
+
+- ``L_diff = || x_0^{1:N} - G(x_t^{1:N}, t, a, p, S, x^1) ||^2``, the mean over frames and channels;
+- lips and face: ``L_G = lambda * L_diff`` with ``lambda = 6``;
+- pose: ``L_G = lambda * L_diff + L_first``. The paper defines ``L_first`` in one sentence, "a first pose
+  diffusion loss that corresponds to diffusion only on the first frame ``x_t^1``". Our reading: the same
+  diffusion loss restricted to the first frame of the window, from the same forward pass,
+  ``L_first = || x_0^1 - G(x_t^{1:N}, ...)^1 ||^2`` (the mean over the 6 channels of frame 1). Being a mean over
+  one frame rather than ``N``, it weighs the first frame ``N / lambda`` times more than ``L_diff`` does,
+  which is its purpose: the first frame is where a recursively generated window joins the previous one
+  (the condition ``x^1`` is the frame before the window, see the data module), and the paper adds the loss
+  "to limit these discontinuities". We read "diffusion only on the first frame ``x_t^1``" as *the loss* of
+  the diffusion model taken only on that frame; the other reading, a second forward process that noises the
+  first frame alone while the rest stays clean, would teach a denoising task that sampling never poses (every
+  frame is noisy at every step), so we do not use it. ``L_first`` carries weight 1, as written.
+
+The transcript is dropped at random (:meth:`CMDT.text_dropout`, ``text_drop_prob``; issue 13, not the paper) so
+that generation without a transcript is a supported mode.
+
+Ablations (issue 13 item 5; recorded in the checkpoint's ``extra["conditions"]`` and ``extra["variant"]``, so a
+generator feeds the model what it was trained with): ``--no-phonemes`` gives every frame the ``<pad>`` token
+(the phoneme encoder then sees one constant sequence and carries no information; the architecture is
+unchanged), ``--no-transcript`` gives no transcript (the null token only), ``--no-first-loss`` (pose) trains
+with ``lambda * L_diff`` alone.
+
+Deviations from the paper: the window length ``N``, batch size, learning rate and step counts are not given
+in the paper. ``paper`` uses 100-frame windows (4 s at 25 fps) and the shared loop's defaults (Adam, lr 1e-4,
+batch 64, 100k steps, DreamTalk's); ``cpu`` 50-frame windows; ``tiny`` 12 for tests. Training goes through the
+shared loop (:func:`talkinghead.training.loop.fit`: Fabric, exact resume, EMA, progress) and the exported model
+is the EMA of the weights (the paper does not mention an EMA).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from talkinghead.audio.phonemes import PAD_ID
+from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
+from talkinghead.errors import TalkingHeadError
+from talkinghead.motion.dimitra.data import DimitraCorpus, collate
+from talkinghead.motion.dimitra.model import CMDT, CMDTConditions, CMDTConfig
+from talkinghead.training.loop import Solver, TrainConfig
+from talkinghead.training.registry import SolverBuild
+
+#: III-B.4: "lambda = 6 in our implementation"
+LAMBDA_DIFF = 6.0
+
+
+@dataclass(frozen=True)
+class DimitraTrainConfig(TrainConfig):
+    """The shared loop's settings plus Dimitra's: ``window_frames`` ``N``, the loss weights (III-B.4) and the
+    trained conditions. ``first_loss`` adds ``L_first`` (the pose model's builder turns it on)."""
+
+    window_frames: int = 100
+    lambda_diff: float = LAMBDA_DIFF
+    lambda_first: float = 1.0
+    first_loss: bool = False
+    phonemes: bool = True
+    transcript: bool = True
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {**TrainConfig.presets["tiny"], "window_frames": 12},
+        "cpu": {**TrainConfig.presets["cpu"], "steps": 2000, "batch_size": 16, "window_frames": 50},
+        "paper": {"window_frames": 100},
+    }
+
+
+class _CMDTStep(nn.Module):
+    """One training step's loss: ``forward(batch) -> (L_G, metrics)`` (see the module docstring)."""
+
+    def __init__(self, net: CMDT, schedule: ScheduleConfig, config: DimitraTrainConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.scheduler = make_scheduler(schedule, "ddpm")
+        self.config = config
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        net, cfg = self.net, self.config
+        x0 = net.motion_norm(batch["motion"])                                     # [B, N, C]
+        xt = add_noise(self.scheduler, x0, batch["noise"], batch["t"])            # III-B.1, closed form
+        text = "text_tokens" in batch
+        conditions = CMDTConditions(
+            audio=batch["audio"], phonemes=batch["phonemes"], first_frame=batch["first_frame"],
+            text_tokens=batch["text_tokens"] if text else None, text_mask=batch["text_mask"] if text else None,
+            drop_text=net.text_dropout(x0.shape[0]) if text else None)
+        pred = net(xt, batch["t"], conditions)                                    # [B, N, C] x0
+        diff = F.mse_loss(pred, x0)                                               # L_diff
+        loss = cfg.lambda_diff * diff
+        metrics = {"diff": diff.detach()}
+        if cfg.first_loss:
+            first = F.mse_loss(pred[:, 0], x0[:, 0])                              # L_first: frame 1 only
+            loss = loss + cfg.lambda_first * first
+            metrics["first"] = first.detach()
+        metrics["loss"] = loss.detach()
+        return loss, metrics
+
+
+class CMDTSolver(Solver):
+    """Trains one part's cMDT; the subclasses name the part (and the registry component)."""
+
+    part: ClassVar[str]
+    train_config_class: ClassVar[type[TrainConfig]] = DimitraTrainConfig
+
+    def __init__(self, corpus: DimitraCorpus, model_config: CMDTConfig, train_config: DimitraTrainConfig,
+                 schedule: ScheduleConfig | None = None) -> None:
+        if corpus.part != self.part:
+            raise TalkingHeadError(f"The {self.component} solver needs the {self.part} corpus, not {corpus.part}.")
+        if train_config.window_frames < 1:
+            raise TalkingHeadError("window_frames must be at least 1.")
+        self.corpus = corpus
+        self.train_config = train_config
+        self.schedule = schedule or ScheduleConfig()
+        if self.schedule.prediction_type != "sample":
+            raise TalkingHeadError("The cMDT predicts the clean motion; its schedule needs prediction_type "
+                                   "'sample'.")
+        self.model_config = model_config.replace(motion_dim=corpus.motion_dim, audio_dim=corpus.audio_dim)
+
+    def build_model(self) -> CMDT:
+        model = CMDT(self.model_config, layout=self.corpus.part_layout().to_dict(),
+                     audio_features=self.corpus.audio_spec())
+        model.audio_norm.set_stats(*map(torch.from_numpy, self.corpus.stats("audio")))
+        model.motion_norm.set_stats(*map(torch.from_numpy, self.corpus.stats("motion")))
+        return model
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        assert isinstance(model, CMDT)
+        return _CMDTStep(model, self.schedule, self.train_config)
+
+    def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        cfg = self.train_config
+        windows = self.corpus.sample(rng, batch_size, cfg.window_frames)
+        batch = collate(windows, self.model_config.max_text_length)
+        if not cfg.phonemes:
+            batch["phonemes"] = torch.full_like(batch["phonemes"], PAD_ID)
+        if not cfg.transcript:
+            del batch["text_tokens"], batch["text_mask"]
+        batch["t"] = sample_timesteps(batch_size, self.schedule.num_train_timesteps)
+        batch["noise"] = torch.randn(batch["motion"].shape)
+        return batch
+
+
+class LipsSolver(CMDTSolver):
+    component: ClassVar[str] = "dimitra.lips"
+    part: ClassVar[str] = "lips"
+
+
+class FaceSolver(CMDTSolver):
+    component: ClassVar[str] = "dimitra.face"
+    part: ClassVar[str] = "face"
+
+
+class PoseSolver(CMDTSolver):
+    component: ClassVar[str] = "dimitra.pose"
+    part: ClassVar[str] = "pose"
+
+
+SOLVERS: dict[str, type[CMDTSolver]] = {s.part: s for s in (LipsSolver, FaceSolver, PoseSolver)}
+
+
+def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str, ...] = (),
+               train_overrides: dict[str, Any] | None = None, no_phonemes: bool = False,
+               no_transcript: bool = False, no_first_loss: bool = False) -> SolverBuild:
+    """The solver of ``part`` on ``data``, its training config and the checkpoint's ``extra``: the part and its
+    channels, the dataset's full layout (to put the parts back together), the window length, the first-frame
+    convention, the trained conditions and losses."""
+    if part not in SOLVERS:
+        raise TalkingHeadError(f"Unknown Dimitra part '{part}'; choose one of {', '.join(SOLVERS)}.")
+    config = DimitraTrainConfig.preset(preset, **(train_overrides or {})).replace(
+        phonemes=not no_phonemes, transcript=not no_transcript, first_loss=part == "pose" and not no_first_loss)
+    corpus = DimitraCorpus(data, part, features, phonemes=config.phonemes)
+    solver = SOLVERS[part](corpus, CMDTConfig.preset(preset), config)
+    variant = {"no_phonemes": no_phonemes, "no_transcript": no_transcript, "no_first_loss": no_first_loss}
+    extra = {"part": part, "channels": list(corpus.channels), "dataset_layout": corpus.layout.to_dict(),
+             "window_frames": config.window_frames, "first_frame": "previous",
+             "conditions": {"phonemes": config.phonemes, "transcript": config.transcript},
+             "losses": {"lambda_diff": config.lambda_diff,
+                        "lambda_first": config.lambda_first if config.first_loss else 0.0},
+             "variant": sorted(k for k, v in variant.items() if v)}
+    return SolverBuild(solver, config, extra)
+
+
+def build_lips(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
+               train_overrides: dict[str, Any] | None = None, no_phonemes: bool = False,
+               no_transcript: bool = False) -> SolverBuild:
+    """The registry's builder of ``dimitra.lips``."""
+    return build_part("lips", data, preset, features=features, train_overrides=train_overrides,
+                      no_phonemes=no_phonemes, no_transcript=no_transcript)
+
+
+def build_face(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
+               train_overrides: dict[str, Any] | None = None, no_phonemes: bool = False,
+               no_transcript: bool = False) -> SolverBuild:
+    """The registry's builder of ``dimitra.face``."""
+    return build_part("face", data, preset, features=features, train_overrides=train_overrides,
+                      no_phonemes=no_phonemes, no_transcript=no_transcript)
+
+
+def build_pose(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
+               train_overrides: dict[str, Any] | None = None, no_phonemes: bool = False,
+               no_transcript: bool = False, no_first_loss: bool = False) -> SolverBuild:
+    """The registry's builder of ``dimitra.pose``."""
+    return build_part("pose", data, preset, features=features, train_overrides=train_overrides,
+                      no_phonemes=no_phonemes, no_transcript=no_transcript, no_first_loss=no_first_loss)

@@ -1,0 +1,204 @@
+"""The phoneme recogniser that gives Dimitra (III-B.2) a phoneme stream without a transcript (the project's
+addition): frame labels from timed phones, a tiny model that learns through the shared loop and resumes
+exactly, save/load, padding and windowed decoding, the accuracy function, evaluation on a corpus split and on
+recordings with alignment files, and the real recordings' alignment labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from talkinghead.audio.phonemes import PAD_ID, PHONEME_IDS, PHONEME_VOCAB, SILENCE_ID, PhoneSegment, frame_tokens
+from talkinghead.checkpoint import WEIGHTS_NAME, read_checkpoint_info, read_safetensors
+from talkinghead.data.corpus import CorpusConfig, generate_corpus
+from talkinghead.data.dataset import Dataset
+from talkinghead.errors import TalkingHeadError
+from talkinghead.motion.dimitra.phonemes import (
+    PhonemeRecognizer,
+    PhonemeRecognizerConfig,
+    frame_accuracy,
+    majority_filter,
+)
+from talkinghead.motion.dimitra.training.phonemes import (
+    PhonemeCorpus,
+    build,
+    evaluate_recogniser,
+    read_phone_alignment,
+)
+from talkinghead.training.loop import fit
+
+REALDATA = Path.home() / ".cache" / "talkinghead-realdata"
+STEPS = 80
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> object:
+    """Tiny models run fastest single-threaded (and the 2 cores are shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic corpus's tiny preset: espeak speech with phone timings, 2 train and 2 test clips."""
+    root = tmp_path_factory.mktemp("corpus") / "tiny"
+    generate_corpus(root, CorpusConfig.preset("tiny"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    built = build(corpus, "tiny", train_overrides={"steps": STEPS, "save_every": STEPS // 2})
+    out = tmp_path_factory.mktemp("ckpt") / "phonemes"
+    summary = fit(built.solver, built.config, out, preset="tiny", tensorboard=False, extra=built.extra)
+    return {"summary": summary, "out": out, "built": built}
+
+
+def _random_model(**overrides: Any) -> PhonemeRecognizer:
+    torch.manual_seed(0)
+    model = PhonemeRecognizer(PhonemeRecognizerConfig.preset("tiny", input_dim=7, **overrides))
+    model.norm.set_stats(torch.linspace(-1, 1, 7), torch.linspace(0.5, 2, 7))
+    return model.eval()
+
+
+def _pocketsphinx_json(path: Path, words: list[tuple[str, list[tuple[str, float, float]]]]) -> Path:
+    """Write an alignment in pocketsphinx's JSON layout (begin ``b`` and duration ``d`` in seconds)."""
+    entries = [{"b": ph[0][1], "d": ph[-1][2] - ph[0][1], "p": 1.0, "t": word,
+                "w": [{"b": s, "d": e - s, "p": 1.0, "t": lab} for lab, s, e in ph]} for word, ph in words]
+    end = words[-1][1][-1][2]
+    path.write_text(json.dumps({"b": 0.0, "d": end, "p": 1.0, "t": "", "w": entries}))
+    return path
+
+
+def test_frame_ids_follow_frame_centres(tmp_path: Path) -> None:
+    # frame i (25 fps) is the phone covering its centre (i + 0.5) / 25: 0.10-0.30 s covers frames 2..6
+    phones = [PhoneSegment("SIL", 0.0, 0.10), PhoneSegment("AA", 0.10, 0.30), PhoneSegment("B", 0.30, 0.36)]
+    ids = frame_tokens(phones, 10)
+    expected = ["SIL", "SIL", "AA", "AA", "AA", "AA", "AA", "B", "B", "SIL"]  # frame 9 (0.38 s) is uncovered
+    assert [PHONEME_VOCAB[i] for i in ids] == expected
+    # the same phones written the way pocketsphinx writes them (stress digits, <sil> word) read back alike
+    path = _pocketsphinx_json(tmp_path / "a.phone.json", [("<sil>", [("SIL", 0.0, 0.10)]),
+                                                           ("ab", [("AA1", 0.10, 0.30), ("B", 0.30, 0.36)])])
+    read = read_phone_alignment(path)
+    assert [p.label for p in read] == ["SIL", "AA", "B"]
+    assert np.array_equal(frame_tokens(read, 10), ids)
+
+
+def test_tiny_recogniser_learns_and_resumes_exactly(trained: dict[str, Any], corpus: Path,
+                                                    tmp_path: Path) -> None:
+    losses = trained["summary"]["losses"]
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    model = PhonemeRecognizer.from_pretrained(trained["out"])
+    train = PhonemeCorpus(corpus, tuple((model.audio_features or {})["names"]), "train")
+    predicted = [model.recognise(c.features) for c in train.clips]
+    accuracy = frame_accuracy(predicted, [c.labels for c in train.clips])
+    majority = float(train.label_counts().max() / train.label_counts().sum())
+    assert accuracy > majority + 0.3, (accuracy, majority)
+    assert all(PAD_ID not in p for p in predicted)
+    info = read_checkpoint_info(trained["out"], "dimitra.phonemes")
+    assert info.extra["features"] == ["logmel", "f0", "voicing", "energy"]
+    assert info.extra["report"]["train_batch_accuracy"] > majority
+    # interrupted half way and resumed: the same weights as the uninterrupted run
+    built = trained["built"]
+    again = tmp_path / "again"
+    fit(built.solver, built.config, again, preset="tiny", tensorboard=False, stop_after=STEPS // 2)
+    fit(built.solver, built.config, again, preset="tiny", tensorboard=False, resume=True)
+    a, b = read_safetensors(trained["out"] / WEIGHTS_NAME), read_safetensors(again / WEIGHTS_NAME)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    model = _random_model()
+    model.audio_features = {"names": ["x"], "dims": [7], "dataset": {}, "fps": 25.0}
+    x = torch.randn(2, 30, 7)
+    model.save_pretrained(tmp_path / "rec")
+    loaded = PhonemeRecognizer.from_pretrained(tmp_path / "rec")
+    assert loaded.config == model.config and loaded.audio_features == model.audio_features
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+    assert torch.equal(loaded.norm.std, model.norm.std)
+
+
+def test_padding_and_windows_do_not_change_frames() -> None:
+    model = _random_model()
+    g = torch.Generator().manual_seed(3)
+    long, short = torch.randn(40, 7, generator=g), torch.randn(25, 7, generator=g)
+    batch = torch.zeros(2, 40, 7)
+    batch[0], batch[1, :25] = long, short
+    valid = torch.zeros(2, 40, dtype=torch.bool)
+    valid[0], valid[1, :25] = True, True
+    with torch.no_grad():
+        padded = model(batch, valid)
+        alone = model(short[None])[0]
+    assert torch.allclose(padded[1, :25], alone, atol=1e-5)
+    # a conv-only model sees 2 frames each side per block: with 8 frames of context the windows are exact
+    conv_only = _random_model(layers=0, window_frames=16, context_frames=8)
+    x = torch.randn(100, 7, generator=g)
+    with torch.no_grad():
+        assert torch.allclose(conv_only.frame_logits(x), conv_only(x[None])[0], atol=1e-5)
+    assert conv_only.recognise(x.numpy()).shape == (100,)
+
+
+def test_frame_accuracy_and_majority_filter_by_hand() -> None:
+    # pad targets are not counted: frames 0, 1, 3, 4 count and 0, 1 are right
+    assert frame_accuracy(np.array([1, 2, 3, 4, 0]), np.array([1, 2, PAD_ID, 5, 6])) == 0.5
+    # clips pool their frames: 1 of 2 and 1 of 1 right
+    assert frame_accuracy([np.array([1, 1]), np.array([2])], [np.array([1, 2]), np.array([2])]) == pytest.approx(2 / 3)
+    assert np.isnan(frame_accuracy(np.array([1]), np.array([PAD_ID])))
+    with pytest.raises(TalkingHeadError):
+        frame_accuracy(np.array([1, 2]), np.array([1]))
+    a, b, c = 5, 6, 7
+    ids = np.array([a, b, a, a, c, c, b, a])
+    assert majority_filter(ids, 1).tolist() == ids.tolist()
+    assert majority_filter(ids, 3).tolist() == [a, a, a, a, c, c, b, a]  # only the lone b inside a's run goes
+    with pytest.raises(TalkingHeadError):
+        majority_filter(ids, 2)
+
+
+def test_evaluation_on_a_split_and_on_recordings(trained: dict[str, Any], corpus: Path, tmp_path: Path) -> None:
+    """A recording made from a corpus clip, with its phones as a pocketsphinx alignment file, scores exactly
+    what the clip scores in the corpus (the features come from the audio the same way)."""
+    ds = Dataset(corpus)
+    clip = ds.clip(ds.ids("test")[0])
+    root = tmp_path / "realdata"
+    (root / "voices" / "align").mkdir(parents=True)
+    sf.write(root / "voices" / "one.wav", clip.audio, 16_000, subtype="FLOAT")
+    words = [(f"w{i}", [(p.label, p.start, p.end)]) for i, p in enumerate(clip.phones)]
+    _pocketsphinx_json(root / "voices" / "align" / "one.phone.json", words)
+    sf.write(root / "voices" / "two.wav", clip.audio, 16_000, subtype="FLOAT")
+    voices = [{"id": "one", "file": "voices/one.wav", "align": "voices/align/one.phone.json", "transcript": "x"},
+              {"id": "two", "file": "voices/two.wav", "transcript": ""}]
+    (root / "manifest.json").write_text(json.dumps({"voices": voices}))
+
+    report = evaluate_recogniser(trained["out"], corpus, root, split="test")
+    model = PhonemeRecognizer.from_pretrained(trained["out"])
+    test = PhonemeCorpus(corpus, tuple((model.audio_features or {})["names"]), "test")
+    hand = frame_accuracy([model.recognise(c.features) for c in test.clips], [c.labels for c in test.clips])
+    assert report["corpus"]["accuracy"] == pytest.approx(hand)
+    assert report["corpus"]["frames"] == sum(len(c) for c in test.clips)
+    one = next(c for c in test.clips if c.id == clip.meta.id)
+    real = report["realdata"]
+    assert real["clips"] == 1 and real["skipped"] == [{"id": "two", "reason": "no alignment"}]
+    assert real["per_clip"][0]["frames"] == len(one)
+    assert real["accuracy"] == pytest.approx(frame_accuracy(model.recognise(one.features), one.labels))
+    assert set(real["accuracy_by_smoothing"]) == {"1", "3", "5"}
+
+
+@pytest.mark.skipif(not (REALDATA / "voices" / "align").is_dir(), reason="the realdata folder is absent")
+def test_realdata_alignment_labels_map_into_the_vocabulary() -> None:
+    files = sorted((REALDATA / "voices" / "align").glob("*.phone.json"))
+    assert files
+    for path in files:
+        phones = read_phone_alignment(path)
+        assert phones and all(p.label in PHONEME_IDS and p.label != PHONEME_VOCAB[PAD_ID] for p in phones)
+        assert all(a.end <= b.start + 1e-6 for a, b in zip(phones, phones[1:], strict=False))
+        tokens = frame_tokens(phones, int(phones[-1].end * 25))
+        assert (tokens != SILENCE_ID).mean() > 0.5  # read speech: mostly phonemes
