@@ -262,6 +262,8 @@ class Entry:
 REGISTRY: dict[str, Entry] = {e.name: e for e in (
     Entry("dreamtalk", "motion", "talkinghead.motion.dreamtalk.generator:DreamTalkGenerator",
           "DreamTalk: motion diffusion with a style reference, style predictor and emotion bank"),
+    Entry("dimitra", "motion", "talkinghead.motion.dimitra.generator:DimitraGenerator",
+          "Dimitra: motion diffusion transformers for lips, face and head pose from phonemes and transcript"),
     Entry("warp", "renderer", "talkinghead.render.warp_renderer:WarpFrameRenderer",
           "geometric mesh warp of the portrait (no training)"),
 )}
