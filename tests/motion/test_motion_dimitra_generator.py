@@ -6,15 +6,14 @@ portrait's own coefficients; seeds; a model trained without phonemes; one-senten
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from talkinghead.audio.phonemes import PAD_ID
-from talkinghead.data.corpus import CorpusConfig, generate_corpus
 from talkinghead.data.dataset import Dataset
 from talkinghead.errors import TalkingHeadError
 from talkinghead.face.model import ARKIT_LAYOUT, MOUTH_CHANNELS
@@ -47,22 +46,13 @@ WINDOW = 12  # the tiny preset's window length N
 LIPS = [ARKIT_LAYOUT.channels.index(n) for n in MOUTH_CHANNELS]
 FACE = [i for i in range(ARKIT_LAYOUT.size) if i not in LIPS]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> object:
-    """Tiny models run fastest single-threaded (and the 2 cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny models run single-threaded
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def corpus(make_corpus: Callable[..., Path]) -> Path:
     """The synthetic corpus's tiny preset: espeak speech with phone timings and transcripts, real features."""
-    root = tmp_path_factory.mktemp("dimitra_corpus") / "tiny"
-    generate_corpus(root, CorpusConfig.preset("tiny"))
-    return root
+    return make_corpus("tiny", "dimitra_corpus")
 
 
 def _train_folder(corpus: Path, folder: Path, steps: int, recogniser: bool, **options: Any) -> Path:

@@ -6,6 +6,7 @@ recordings with alignment files, and the real recordings' alignment labels."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ import torch
 
 from talkinghead.audio.phonemes import PAD_ID, PHONEME_IDS, PHONEME_VOCAB, SILENCE_ID, PhoneSegment, frame_tokens
 from talkinghead.checkpoint import WEIGHTS_NAME, read_checkpoint_info, read_safetensors
-from talkinghead.data.corpus import CorpusConfig, generate_corpus
 from talkinghead.data.dataset import Dataset
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dimitra.phonemes import (
@@ -36,22 +36,13 @@ from talkinghead.training.loop import fit
 REALDATA = Path.home() / ".cache" / "talkinghead-realdata"
 STEPS = 80
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> object:
-    """Tiny models run fastest single-threaded (and the 2 cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny models run single-threaded
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def corpus(make_corpus: Callable[..., Path]) -> Path:
     """The synthetic corpus's tiny preset: espeak speech with phone timings, 2 train and 2 test clips."""
-    root = tmp_path_factory.mktemp("corpus") / "tiny"
-    generate_corpus(root, CorpusConfig.preset("tiny"))
-    return root
+    return make_corpus("tiny", "corpus")
 
 
 @pytest.fixture(scope="module")

@@ -31,14 +31,7 @@ PHONES = ("AA", "B", "M", "IY", "UW", "S", "F", "OW")
 SENTENCES = ("Open the door, please.", "Pick up a book!")
 VAL_OFFSET = 5.0  # the validation clip's motion is shifted: statistics must not see it
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> object:
-    """Tiny models run fastest single-threaded (and the 2 cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny models run single-threaded
 
 
 def _phones(rng: np.random.Generator, frames: int) -> list[PhoneSegment]:
