@@ -28,9 +28,10 @@ Generation (:meth:`DimitraGenerator.generate`), fed exactly what the models were
    raw units like every motion model's (relative to the closed rest face); pose ``[T, 6]`` as generated
    (``pose_generated``), absolute in the frame of the portrait's pose it started from. The pipeline places it on
    the portrait (its mean removed, scaled by ``--head-motion``) and the renderer composes the expression with the
-   portrait's, as for DreamTalk. Because the face model starts from the portrait's own expression, the channels
-   composition keeps as offsets (smile, brows, eyes: :func:`talkinghead.face.model.compose_expression`) carry the
-   portrait's value twice before composition's cap at ``max(1, portrait's value)``.
+   portrait's, as for DreamTalk. Because the face model starts from the portrait's own expression, its output
+   already holds the portrait's values of the channels composition keeps as offsets (smile, brows, eyes:
+   :func:`talkinghead.face.model.compose_expression`); those values are taken off the returned expression
+   (:meth:`DimitraGenerator.portrait_offsets`) so composition does not count them twice.
 
 Deviations and choices (the paper gives no inference details beyond recursion):
 
@@ -346,6 +347,16 @@ class DimitraGenerator:
         raise TalkingHeadError(f"The portrait's expression has {expression.size} channels; the Dimitra models use "
                                f"the {self.layout.size} of layout '{self.layout.name}'.")
 
+    def portrait_offsets(self, portrait: Portrait) -> np.ndarray:
+        """``[E]``: the portrait's values of the channels that composition keeps as offsets (smile, brows, eyes:
+        :func:`talkinghead.face.model.compose_expression`), 0 elsewhere. The face model continues from the
+        portrait's own expression, so its output already holds them; they are taken off the returned motion so
+        that composition, which adds them, does not count them twice."""
+        from talkinghead.face.model import replaced_channels
+
+        expression = self.portrait_expression(portrait)
+        return np.where(replaced_channels(self.layout), 0.0, expression).astype(np.float32)
+
     def first_frames(self, conditions: Conditions, settings: DimitraSampling | None = None) -> dict[str, np.ndarray]:
         """``x^1`` of the first window per part (raw units): the portrait's expression split into its lip
         ``[13]`` and face ``[E - 13]`` channels (ARKit), and its pose ``[6]`` (or the pose model's training mean
@@ -431,6 +442,7 @@ class DimitraGenerator:
         expression = np.zeros((inputs.frames, layout.size), np.float32)                   # [T, E]
         expression[:, list(part_columns(layout, "lips"))] = motion["lips"]
         expression[:, list(part_columns(layout, "face"))] = motion["face"]
+        expression -= self.portrait_offsets(conditions.portrait)
         used_text = any(p.text_tokens is not None for p in inputs.parts.values())
         source = f"dimitra:phonemes={inputs.phonemes_source},transcript={'given' if used_text else 'none'}"
         sequence = MotionSequence(expression, motion["pose"], layout, conditions.fps, conditions.portrait.identity,
