@@ -126,7 +126,7 @@ def mean_value_weights(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 #: Factorised fill systems kept per source (each a few hundred kB).
 SOLVER_CACHE = 32
 #: Folds smaller than this fraction of the squared mouth width are left alone (see untangle).
-TINY_FOLD = 1e-5
+TINY_FOLD = 1e-3
 
 
 def untangle(face_target: np.ndarray, face_source: np.ndarray, rounds: int = 6,
@@ -156,9 +156,10 @@ def untangle(face_target: np.ndarray, face_source: np.ndarray, rounds: int = 6,
     _uncross_lips(target, source)
     verts, tris, (e_from, e_to) = mouth_region()
     sign_s = np.sign(signed_areas(source, tris))
-    # only a fold smaller than TINY_FOLD of the squared mouth width (under a pixel at a lip corner) shows
-    # nothing; a larger one next to a wide-open photo's mouth samples its dark interior as a speck on
-    # the skin (seen at 1e-3 on a surprised face whose lips close)
+    # a fold smaller than TINY_FOLD of the squared mouth width (a few pixels at a lip corner) is left
+    # alone: on a head turn such folds are real occlusion (the far lip corner), and repairing them changed
+    # how MediaPipe tracks the turned face (tests/face/test_face_roundtrip.py). The cost: next to a
+    # wide-open photo's mouth that closes, one can show the photo's dark interior as a speck on the skin.
     tiny = TINY_FOLD * float(np.sum((target[MOUTH_UPPER[-1]] - target[MOUTH_UPPER[0]]) ** 2))
     flipped = signed_areas(target, tris) * sign_s < -tiny
     if not flipped.any():

@@ -220,9 +220,9 @@ class WarpRenderer:
         offset = np.array([x0, y0], dtype=np.float64)
         self._paint(warped, vertices - offset, self.source - offset, self.image[y0:y1, x0:x1], 1.0 / self.box.scale)
         out = self.image.copy()
-        region = out[y0:y1, x0:x1]
-        blended = region.astype(np.float32) * (1 - self._mask) + warped.astype(np.float32) * self._mask
-        out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        # feathered paste-back: warped * mask + photo * (1 - mask), rounded (OpenCV's vectorised blend)
+        out[y0:y1, x0:x1] = cv2.blendLinear(warped, np.ascontiguousarray(out[y0:y1, x0:x1]), self._mask,
+                                            self._unmask)
         return out
 
     def render_vertices(self, vertices: np.ndarray) -> np.ndarray:
@@ -286,7 +286,8 @@ class WarpRenderer:
         dist = np.minimum.reduce([self._qx, self._qy, s - 1 - self._qx, s - 1 - self._qy]) / s
         feather = max(self.config.feather, 1e-6)
         t = np.clip(dist / feather, 0.0, 1.0)
-        self._mask = (t * t * (3 - 2 * t)).astype(np.float32)[..., None]
+        self._mask = (t * t * (3 - 2 * t)).astype(np.float32)  # [h, w]
+        self._unmask = 1.0 - self._mask
 
 
 class WarpFrameRenderer:
