@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-# Before numba is imported (librosa's onset and pitch code is numba-compiled with cache=True): one cache
-# folder per xdist worker. With the default (next to librosa's sources) two workers of a fresh .venv
-# compile and write the same cache files at once, and the one that reads a half-written file segfaults.
-os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(
-    tempfile.gettempdir(), f"talkinghead-numba-{os.getuid()}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"))
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 os.environ.setdefault("TALKINGHEAD_QUIET", "1")
 
