@@ -8,5 +8,9 @@ echo "== ruff" >&2
 .venv/bin/ruff check src tests scripts
 echo "== mypy" >&2
 .venv/bin/mypy src/talkinghead
+echo "== numba warm-up" >&2
+.venv/bin/python scripts/warm_numba.py
+echo "== numba warm-up" >&2
+.venv/bin/python scripts/warm_numba.py
 echo "== pytest" >&2
 .venv/bin/python -m pytest -q -n 2 "$@"
