@@ -42,12 +42,12 @@ TARGETS = {"r_lag0": 0.7, "range_5_95": 0.08, "pause_gap": 0.02}
 _models: Any = None
 
 
-def _init_worker() -> None:
+def _init_worker(model: str | None = None) -> None:
     global _models
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from talkinghead import api
 
-    _models = api.load_models()
+    _models = api.load_models(model=model)
 
 
 def _portrait_gap(path: str) -> float:
@@ -118,6 +118,7 @@ def write_table(stem: Path, report: dict[str, Any]) -> None:
     s = report["settings"]
     style = f"--emotion {s['emotion']}" + (f" --intensity {s['intensity']}" if s["intensity"] else "") \
         if s["emotion"] else "default (style predicted from the speech and the portrait)"
+    model = f" with `--model {s['model']}`" if s.get("model") else ""
     closed = [p for p in per if math.isfinite(p["pause_gap"]) and p["pause_gap"] <= TARGETS["pause_gap"]]
     with_pauses = [p for p in per if math.isfinite(p["pause_gap"])]
     lines = [
@@ -126,7 +127,8 @@ def write_table(stem: Path, report: dict[str, Any]) -> None:
         f"Made by `{report['command']}` on {report['date']} ({report['wall_s']:.0f} s wall, "
         f"{s['jobs']} worker(s), {report['machine']}).",
         "",
-        f"Settings: `generate` defaults, style {style}; {len(per)} portraits x {len(s['voices'])} voices of the real "
+        f"Settings: `generate` defaults{model}, style {style}; {len(per)} portraits x {len(s['voices'])} voices of "
+        "the real "
         "development set (`../shared/realdata/fetch.sh`; its files are not in the repository, only these numbers).",
         f"Portraits: {', '.join(s['portraits'])}.",
         f"Voices: {', '.join(s['voices'])}.",
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-seconds", type=float, default=None, help="only voices at most this long")
     p.add_argument("--emotion", default=None, help="generate with this emotion style (default: predicted style)")
     p.add_argument("--intensity", type=int, default=None, help="emotion intensity 1-3")
+    p.add_argument("--model", default=None, help="the motion generator (default: generate's default)")
     p.add_argument("--out", type=Path, default=ROOT / "out" / "mouth", help="folder for the generated videos")
     p.add_argument("--table", type=Path, default=ROOT / "docs" / "mouth" / "measurements",
                    help="where the .md and .json go (path without suffix)")
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     refs: list[dict[str, Any]] = []
     failures: list[str] = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=get_context("spawn"),
-                             initializer=_init_worker) as pool:
+                             initializer=_init_worker, initargs=(args.model,)) as pool:
         futures = {pool.submit(_reference, str(v)): ("reference", v.stem) for v in videos}
         futures.update({pool.submit(_generated, str(f), str(v), str(args.out), args.emotion, args.intensity):
                         ("pair", f"{f.stem} x {v.stem}") for f, v in pairs})
@@ -241,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "command": command, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_s": time.perf_counter() - start, "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}",
-        "settings": {"emotion": args.emotion, "intensity": args.intensity, "jobs": args.jobs,
+        "settings": {"model": args.model, "emotion": args.emotion, "intensity": args.intensity, "jobs": args.jobs,
                      "portraits": [f.stem for f in faces], "voices": [v.stem for v in voices],
                      "pause_level": PAUSE_LEVEL, "pause_seconds": PAUSE_SECONDS, "max_lag": MAX_LAG},
         "targets": TARGETS, "medians": medians, "per_portrait": per_portrait, "reference": refs,
