@@ -20,13 +20,7 @@ from talkinghead.motion.dimitra.model import PHONEME_VOCAB_SIZE, TEXT_UNKNOWN_ID
 B, N, C, A = 2, 12, 6, 8  # batch, frames, motion channels, audio features (tiny preset)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    """Tiny models run fastest single-threaded (and the 2 cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _model(**overrides: Any) -> CMDT:

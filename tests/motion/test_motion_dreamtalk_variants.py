@@ -21,13 +21,7 @@ from talkinghead.motion.dreamtalk import (
     predict_style,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _denoiser(**kw: object) -> DreamTalkDenoiser:

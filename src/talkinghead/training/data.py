@@ -14,6 +14,7 @@ Feature choice when none is given (DreamTalk App. C.2.2):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,25 @@ def _as_2d(x: np.ndarray) -> np.ndarray:
     return x[:, None] if x.ndim == 1 else x
 
 
+def feature_widths(dataset: Dataset, clip_id: str, names: tuple[str, ...]) -> tuple[int, ...]:
+    """The width of each named frame feature, read from one clip."""
+    clip = dataset.clip(clip_id)
+    return tuple(_as_2d(clip.features[n]).shape[1] for n in names)
+
+
+def clips_with_audio(dataset: Dataset, ids: list[str], names: tuple[str, ...]) -> Iterator[tuple[Any, np.ndarray]]:
+    """Each clip of ``ids`` (with progress) and its features ``names`` side by side, ``[T, A]`` float32, cut
+    to ``T`` = the shortest of its motion and those features; a clip lacking one of them is an error."""
+    for clip_id in progress(ids, "loading clips"):
+        clip = dataset.clip(clip_id)
+        missing = [n for n in names if n not in clip.features]
+        if missing:
+            raise TalkingHeadError(f"Clip {clip_id} lacks the audio feature(s) {', '.join(missing)}.")
+        feats = [_as_2d(clip.features[n]) for n in names]
+        length = min(len(clip.motion), *(len(f) for f in feats))
+        yield clip, np.concatenate([f[:length] for f in feats], axis=1)
+
+
 class MotionCorpus:
     """All clips of a split in memory, with the selected audio features concatenated."""
 
@@ -78,16 +98,11 @@ class MotionCorpus:
         self.layout = self.dataset.info.layout
         first = self.dataset.clip(ids[0])
         self.feature_names = choose_features(sorted(first.features), role, features)
-        self.feature_dims = tuple(_as_2d(first.features[n]).shape[1] for n in self.feature_names)
+        self.feature_dims = feature_widths(self.dataset, ids[0], self.feature_names)
         self.clips: list[ClipArrays] = []
         neutral_sum, neutral_count = None, 0
-        for clip_id in progress(ids, "loading clips"):
-            clip = self.dataset.clip(clip_id)
-            missing = [n for n in self.feature_names if n not in clip.features]
-            if missing:
-                raise TalkingHeadError(f"Clip {clip_id} lacks the audio feature(s) {', '.join(missing)}.")
-            feats = [_as_2d(clip.features[n]) for n in self.feature_names]
-            length = min(len(clip.motion), *(len(f) for f in feats))
+        for clip, audio in clips_with_audio(self.dataset, ids, self.feature_names):
+            length = len(audio)
             if length < min_frames:
                 continue
             desc = clip.motion.identity.get("descriptor")
@@ -96,8 +111,7 @@ class MotionCorpus:
                 neutral_sum = np.asarray(neutral, np.float64) + (0 if neutral_sum is None else neutral_sum)
                 neutral_count += 1
             self.clips.append(ClipArrays(
-                clip_id, clip.meta.speaker, clip.motion.expression[:length], clip.motion.pose[:length],
-                np.concatenate([f[:length] for f in feats], axis=1),
+                clip.meta.id, clip.meta.speaker, clip.motion.expression[:length], clip.motion.pose[:length], audio,
                 None if desc is None else np.asarray(desc, dtype=np.float32).reshape(-1)))
         if not self.clips:
             raise TalkingHeadError(f"No clip of {root} has at least {min_frames} frames.")

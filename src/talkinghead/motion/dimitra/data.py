@@ -57,10 +57,10 @@ import torch
 from talkinghead.audio.phonemes import SILENCE_ID, frame_tokens
 from talkinghead.data.dataset import Dataset
 from talkinghead.errors import TalkingHeadError
-from talkinghead.log import log_event, progress
+from talkinghead.log import log_event
 from talkinghead.motion.dimitra.model import transcript_tokens
 from talkinghead.sequence import POSE_NAMES, ChannelLayout
-from talkinghead.training.data import choose_features, padded_segment
+from talkinghead.training.data import choose_features, clips_with_audio, feature_widths, padded_segment
 
 PARTS = ("lips", "face", "pose")
 #: the layout group that holds the lip channels
@@ -124,11 +124,6 @@ class DimitraWindow:
     transcript: str
 
 
-def _as_2d(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x[:, None] if x.ndim == 1 else x
-
-
 class DimitraCorpus:
     """All clips of a split for one ``part``, in memory, with their phoneme ids and transcripts.
 
@@ -149,16 +144,11 @@ class DimitraCorpus:
         self.channels = part_layout(self.layout, part).channels
         first = self.dataset.clip(ids[0])
         self.feature_names = choose_features(sorted(first.features), "motion", features)
-        self.feature_dims = tuple(_as_2d(first.features[n]).shape[1] for n in self.feature_names)
+        self.feature_dims = feature_widths(self.dataset, ids[0], self.feature_names)
         self.clips: list[DimitraClip] = []
         unaligned = 0
-        for clip_id in progress(ids, "loading clips"):
-            clip = self.dataset.clip(clip_id)
-            missing = [n for n in self.feature_names if n not in clip.features]
-            if missing:
-                raise TalkingHeadError(f"Clip {clip_id} lacks the audio feature(s) {', '.join(missing)}.")
-            feats = [_as_2d(clip.features[n]) for n in self.feature_names]
-            length = min(len(clip.motion), *(len(f) for f in feats))
+        for clip, audio in clips_with_audio(self.dataset, ids, self.feature_names):
+            length = len(audio)
             if length < 1:
                 continue
             if not clip.phones and phonemes:
@@ -168,8 +158,8 @@ class DimitraCorpus:
             tokens = (frame_tokens(clip.phones, length, self.fps) if clip.phones
                       else np.full(length, SILENCE_ID, dtype=np.int64))
             self.clips.append(DimitraClip(
-                clip_id, clip.meta.speaker, np.ascontiguousarray(source[:length][:, self.columns], np.float32),
-                np.concatenate([f[:length] for f in feats], axis=1), tokens, clip.transcript))
+                clip.meta.id, clip.meta.speaker, np.ascontiguousarray(source[:length][:, self.columns], np.float32),
+                audio, tokens, clip.transcript))
         if unaligned:
             log_event("clips without a phone alignment left out", clips=unaligned)
         if not self.clips:
