@@ -76,13 +76,15 @@ def generate_motion(image: str | Path | np.ndarray, audio: str | Path | Audio | 
                     text: str | None = None, style_video: str | Path | None = None, emotion: str | None = None,
                     intensity: int | None = None, style: np.ndarray | None = None, cfg_scale: float | None = None,
                     steps: int | None = None, seed: int = 0, head_motion: float = 1.0,
+                    face_index: int | None = None, transcript: str | None = None,
                     checkpoint: str | Path | None = None, model: str | None = None,
                     models: Any | None = None) -> GenerateResult:
     """Like :func:`generate` without rendering: ``result.motion`` holds the face motion (save it with
     ``result.motion.save("motion.npz")``; render it later with ``talkinghead render``). Motion generators
-    only."""
+    only. ``transcript``: what the audio says, for generators that read it (Dimitra)."""
     config = GenerateConfig(steps=steps, cfg_scale=cfg_scale, seed=seed, head_motion=head_motion)
-    inputs = GenerateInputs(image, audio, text, style_video, emotion, intensity, style)
+    inputs = GenerateInputs(image, audio, text, style_video, emotion, intensity, style, face_index=face_index,
+                            transcript=transcript)
     return _run(inputs, None, config, models=models, checkpoint=checkpoint, model=model)
 
 

@@ -170,13 +170,16 @@ class MotionOutput:
     """What a motion generator made. ``motion``: ``[T]`` frames in the generator's channel layout, with
     the portrait's identity; its pose is the generated head pose when ``pose_generated`` (in the
     training data's pose frame, not yet placed on the portrait), else the portrait's pose held.
-    ``style``: the style code used (None where the generator has none); ``source``: where it came from."""
+    ``style``: the style code used (None where the generator has none); ``source``: where it came from;
+    ``joins``: the frames where a generator that works window by window started a new window (its first new
+    frame; empty for one pass), which ``evaluate`` checks for seams."""
 
     motion: MotionSequence
     pose_generated: bool
     style: np.ndarray | None = None
     source: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    joins: tuple[int, ...] = ()
 
 
 @dataclass

@@ -12,6 +12,8 @@ from talkinghead.evaluation.motion import (
     beat_align_score,
     head_motion_diversity,
     head_rotation_velocity,
+    join_jump_ratios,
+    join_jumps,
     motion_beats,
     rotation_matrices,
     velocity_statistics,
@@ -111,3 +113,23 @@ def test_audio_onsets_land_on_the_right_frames() -> None:
     assert np.max(np.abs(at_30 - np.array(onset_frames) * 30 / 25)) <= 1
     with pytest.raises(TalkingHeadError, match="method"):
         audio_beats(samples, method="tempo")
+
+
+def test_join_jumps_pool_the_jumps_into_join_frames_against_the_rest() -> None:
+    from talkinghead.face.model import ARKIT_LAYOUT
+
+    frames = 20
+    expression = np.zeros((frames, ARKIT_LAYOUT.size), np.float32)
+    mouth = list(ARKIT_LAYOUT.indices("mouth"))
+    expression[:, mouth[0]] = np.arange(frames) * 0.01            # the lips move 0.01 per frame...
+    expression[10:, mouth[0]] += 0.04                               # ...and jump 0.05 into frame 10
+    pose = np.zeros((frames, 6), np.float32)
+    pose[:, 0] = np.arange(frames) * 0.02
+    motion = MotionSequence(expression, pose, ARKIT_LAYOUT)
+    jumps = join_jumps(motion, [10, 0, 99])                        # indices outside 1..T-1 are ignored
+    np.testing.assert_allclose(jumps["lips"][0], [0.05], rtol=1e-5)
+    np.testing.assert_allclose(jumps["lips"][1], np.full(18, 0.01), rtol=1e-4)
+    assert jumps["expression"][0].tolist() == [0.0] and len(jumps["pose"][1]) == 18
+    ratios = join_jump_ratios([motion, motion], [[10], []])        # the second clip has no join
+    assert ratios["lips"] == pytest.approx(0.05 / ((36 * 0.01 + 0.05) / 37), rel=1e-3)   # clip 2: no join at 10
+    assert ratios["pose"] == pytest.approx(1.0, rel=1e-4) and np.isnan(ratios["expression"])

@@ -38,7 +38,7 @@ from talkinghead.motion.dimitra.generator import (
     window_seed,
     write_dimitra_manifest,
 )
-from talkinghead.motion.dimitra.seams import recursive_windows, seam_jumps
+from talkinghead.motion.dimitra.seams import crossfade_weights, recursive_windows, seam_jumps, window_joins
 from talkinghead.sequence import MotionSequence
 from talkinghead.training.run import train
 
@@ -171,13 +171,17 @@ def test_generate_with_and_without_a_transcript(generator: DimitraGenerator, fac
     _one_sentence(err)
 
 
+@pytest.mark.parametrize("overlap", [0, 4])
 def test_long_audio_window_by_window_from_the_portrait(generator: DimitraGenerator, face: Portrait,
-                                                       speech: dict[str, Any]) -> None:
+                                                       speech: dict[str, Any], overlap: int) -> None:
+    generator = DimitraGenerator(*generator.parts.values(), generator.recogniser, generator.directory,
+                                 generator.sampling.replace(overlap=overlap))
     conditions = Conditions(speech["long"], face, seed=5)
     made = generator.generate(conditions)
     total = conditions.num_frames
-    starts = recursive_windows(total, WINDOW)
+    starts = recursive_windows(total, WINDOW, overlap)
     assert total > 10 * WINDOW and len(starts) > 10 and starts[-1] == total - WINDOW
+    assert list(made.joins) == window_joins(total, WINDOW, overlap)
     assert made.motion.expression.shape == (total, 40) and np.isfinite(made.motion.pose).all()
     # the returned face channels are relative to the portrait where composition adds its values back
     offsets = generator.portrait_offsets(face)
@@ -195,13 +199,25 @@ def test_long_audio_window_by_window_from_the_portrait(generator: DimitraGenerat
     settings = generator.settings(conditions)
     for name, part in generator.parts.items():
         np.testing.assert_array_equal(inputs.parts[name].first_frame, first[name].astype(np.float32))
-        # every window is what sampling it alone gives, conditioned on the frame before it (x^1 for the first)
-        for index in (0, 1, len(starts) - 1):
+        # every window is what sampling it alone gives, conditioned on the frame before it (x^1 for the first);
+        # with overlap, the frames it shares with its predecessor cross-fade from the predecessor's to its own
+        windows = {}
+        for index in (0, 1, len(starts) - 2, len(starts) - 1):
             start = starts[index]
             condition = first[name] if start == 0 else generated[name][start - 1]
-            window = sample_window(part, inputs.parts[name], start, condition, settings,
-                                   window_seed(5, name, index))
-            np.testing.assert_allclose(window, generated[name][start:start + WINDOW], atol=1e-5)  # offsets' rounding
+            windows[index] = sample_window(part, inputs.parts[name], start, condition, settings,
+                                           window_seed(5, name, index))
+        for index in (1, len(starts) - 1):
+            start, before = starts[index], starts[index - 1]
+            shared = before + WINDOW - start if overlap else 0
+            end = starts[index + 1] if index + 1 < len(starts) and overlap else start + WINDOW   # next cross-fade
+            np.testing.assert_allclose(windows[index][shared:end - start], generated[name][start + shared:end],
+                                       atol=1e-5)                                              # offsets' rounding
+            if shared:
+                weight = crossfade_weights(shared)[:, None]
+                mixed = (1 - weight) * windows[index - 1][start - before:] + weight * windows[index][:shared]
+                np.testing.assert_allclose(mixed, generated[name][start:start + shared], atol=1e-5)
+        np.testing.assert_allclose(windows[0][:starts[1]], generated[name][:starts[1]], atol=1e-5)
     # the first frame condition is read: another portrait pose gives another head motion
     turned = Portrait(face.image, face.identity, face.expression, face.pose + np.float32(0.3))
     other = generator.generate(Conditions(speech["audio"], turned, seed=5)).motion.pose
@@ -244,6 +260,13 @@ def test_recursive_windows_cover_the_sequence() -> None:
     assert recursive_windows(60, 12) == [0, 12, 24, 36, 48]
     assert recursive_windows(30, 12) == [0, 12, 18]                 # the last one moved back to end on frame 29
     assert recursive_windows(5, 12) == [0] and recursive_windows(12, 12) == [0]
+    # with overlap: stride N - K, the last window still ends on the last frame
+    assert recursive_windows(30, 12, 4) == [0, 8, 16, 18]
+    assert window_joins(30, 12, 4) == [8, 9, 10, 11, 12, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28]
+    assert window_joins(30, 12) == [12, 18]
+    np.testing.assert_allclose(crossfade_weights(3), [0.25, 0.5, 0.75])
+    with pytest.raises(TalkingHeadError):
+        recursive_windows(30, 12, 12)
 
 
 def test_seam_jumps_finds_a_jump_planted_at_a_join() -> None:
@@ -262,3 +285,47 @@ def test_seam_jumps_finds_a_jump_planted_at_a_join() -> None:
     off_join = expression.copy()
     off_join[30:, LIPS] += 0.5                                      # the same step inside a window: no seam
     assert seam_jumps(MotionSequence(off_join, pose, ARKIT_LAYOUT), WINDOW)["lips"]["ratio"] < 1
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+def test_evaluate_starts_from_the_first_frame_and_reports_window_joins(folder: Path, corpus: Path,
+                                                                       tmp_path: Path) -> None:
+    from talkinghead.evaluation.evaluate import EvaluateConfig, GroundTruth, Judges, evaluate, parse_baselines
+
+    # the manifest's sampling entry sets the defaults; windows of 8 frames so every test clip has joins
+    folder = shutil.copytree(folder, tmp_path / "dimitra")
+    write_dimitra_manifest(folder, sampling={"steps": 2, "window_frames": 8, "overlap": 3})
+    methods = parse_baselines([f"Dimitra={folder}", f"fixed-pose:Dimitra w/o pose={folder}"])
+    dimitra, still = methods
+    assert dimitra.generator.sampling == DimitraSampling(steps=2, window_frames=8, overlap=3)
+    assert dimitra.first_frame and still.hold_pose and not dimitra.hold_pose
+    clip = Dataset(corpus).clip(Dataset(corpus).ids("test")[0])
+    conditions = dimitra.conditions(clip)                 # x^1 = the clip's first frame, as in Dimitra Sec. IV
+    np.testing.assert_array_equal(conditions.portrait.expression, clip.motion.expression[0])
+    np.testing.assert_array_equal(conditions.portrait.pose, clip.motion.pose[0])
+    made, held = dimitra.generate(clip), still.generate(clip)
+    np.testing.assert_array_equal(made.expression, held.expression)
+    assert not np.allclose(made.pose, clip.motion.pose[:1]) and (held.pose == clip.motion.pose[:1]).all()
+    assert dimitra.joins[clip.meta.id] == tuple(window_joins(len(clip.motion), 8, 3))
+    report = evaluate(corpus, [GroundTruth(), *methods], config=EvaluateConfig(max_clips=3, video_clips=0),
+                      judges=Judges())
+    joined = report.results["Dimitra"]
+    assert all(joined[f"Join jump: {g}"] > 0 for g in ("lips", "expr.", "pose"))
+    assert "Join jump: lips" not in report.results["Ground truth"]
+    assert report.results["Dimitra w/o pose"]["Velocity"] < 1e-4 < joined["Velocity"]   # float32 rounding
+    with pytest.raises(TalkingHeadError):
+        parse_baselines([f"fixed-pose:={folder}"])
+
+
+def test_generate_motion_passes_the_transcript(generator: DimitraGenerator, speech: dict[str, Any]) -> None:
+    from skimage import data
+
+    from talkinghead import api
+
+    said = api.generate_motion(data.astronaut(), speech["audio"], transcript=speech["transcript"], models=generator,
+                               seed=2)
+    unsaid = api.generate_motion(data.astronaut(), speech["audio"], models=generator, seed=2)
+    assert said.motion is not None and unsaid.motion is not None
+    assert "transcript=given" in said.motion.source and "transcript=none" in unsaid.motion.source
+    assert not np.allclose(said.motion.expression, unsaid.motion.expression)

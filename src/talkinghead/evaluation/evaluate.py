@@ -13,7 +13,11 @@ EMO Tab. 1-2 and DICE-Talk Tab. 1. Every row is a :class:`Method`; any generator
   *same speaker with a different emotion*, DreamTalk App. A.1, and the predicted style codes are kept
   for SCD), or ``none``. ``NAME=DIR`` loads any checkpoint folder (its manifest names the generator;
   DreamTalk's ablated denoisers and style predictors of Tab. 2 and Tab. 4 are such folders);
-  ``regression=DIR`` must hold a regression variant ("same network, no diffusion").
+  ``regression=DIR`` must hold a regression variant ("same network, no diffusion"); ``fixed-pose:NAME=DIR``
+  keeps the generator's expression and holds the clip's first head pose (Dimitra Tab. I-II, "w/o head pose").
+  A generator whose ``evaluation_first_frame`` is true (Dimitra, whose x^1 is the video's first frame) gets the
+  clip's first frame as the portrait's expression and pose, and its expression is composed with it as the
+  renderer would (:func:`talkinghead.face.model.compose_expression`).
 
 Metrics (per table):
 
@@ -23,7 +27,9 @@ Metrics (per table):
    accuracy from the motion classifier trained on the train split (:mod:`.emotion`) when it has two
    emotions;
 2. head motion (all clips, methods with motion): diversity and Beat Align Score (FD2Talk), mean rotation
-   velocity and its variance (EMO Tab. 2);
+   velocity and its variance (EMO Tab. 2); for generators that work window by window and report their joins
+   (``MotionOutput.joins``), the jump into a join frame over the ordinary frame-to-frame jump for the lips, the
+   rest of the expression and the pose (Dimitra III-B.4, :func:`.motion.join_jump_ratios`; 1 = no seam);
 3. style prediction (when a ``predicted`` row is present; DreamTalk Tab. 4, :mod:`.style`): SCD for the
    rows that predicted style codes, MD and SA for every row with motion; SA's style classifier
    (speaker/emotion/intensity classes) is trained on the evaluated split's ground-truth expression, as
@@ -120,22 +126,27 @@ class StaticFace:
 STYLE_MODES = ("reference", "predicted", "none")
 
 
-def fitted_to_clip(output: Any, clip: Clip, source: str) -> MotionSequence:
+def fitted_to_clip(output: Any, clip: Clip, source: str, portrait: np.ndarray | None = None,
+                   hold_pose: bool = False) -> MotionSequence:
     """A motion generator's output (:class:`~talkinghead.generators.MotionOutput`) on the clip's frames:
-    the dataset's channel order, the clip's length (the last frame held) and identity; the pose generated,
-    or the clip's first pose held."""
+    the dataset's channel order, the clip's length (the last frame held) and identity; the pose generated
+    (unless ``hold_pose``), or the clip's first pose held. ``portrait [E]``: the portrait expression the
+    generator was given, composed with its output as the renderer composes them."""
+    from talkinghead.face.model import compose_expression
     from talkinghead.sequence import expression_for_layout
 
     m, made = clip.motion, output.motion
     if set(made.layout.channels) != set(m.layout.channels):
         raise TalkingHeadError(f"{source} was trained on another channel layout than the dataset's.")
     made_expr = expression_for_layout(made, m.layout)[:len(m)]
+    if portrait is not None:
+        made_expr = compose_expression(portrait, made_expr, m.layout)
     length = len(made_expr)
     expression = np.zeros((len(m), m.layout.size), np.float32)
     expression[:length] = made_expr
     expression[length:] = made_expr[-1:]
     pose = np.repeat(m.pose[:1], len(m), 0)
-    if output.pose_generated:
+    if output.pose_generated and not hold_pose:
         pose[:length] = made.pose[:length]
         pose[length:] = made.pose[length - 1:length]
     return MotionSequence(expression, pose, m.layout, m.fps, m.identity, source)
@@ -152,7 +163,9 @@ class GeneratorMethod:
     style: str = "reference"
     steps: int | None = None
     seed: int = 0
+    hold_pose: bool = False
     style_codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
+    joins: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     notes: list[str] = field(default_factory=list, repr=False)
     _partners: dict[str, str] = field(default_factory=dict, repr=False)
     _identities: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
@@ -216,7 +229,14 @@ class GeneratorMethod:
             if partner is not None:
                 identity["descriptor"] = partner
             portrait = Portrait(None, identity, np.zeros(m.layout.size, np.float32), m.pose[0])
+        elif self.first_frame:
+            portrait = Portrait(None, m.identity, np.asarray(m.expression[0], np.float32), m.pose[0])
         return Conditions.from_clip(clip, request, portrait, self.seed, self.steps)
+
+    @property
+    def first_frame(self) -> bool:
+        """Whether the generator starts from the clip's first frame (``evaluation_first_frame``, style none)."""
+        return self.style == "none" and bool(getattr(self.generator, "evaluation_first_frame", False))
 
     def generate(self, clip: Clip) -> MotionSequence | None:
         if not self.makes_motion:
@@ -225,7 +245,10 @@ class GeneratorMethod:
         if self.style_codes is not None and output.style is not None and hasattr(self.generator, "encode_reference"):
             reference = self.generator.encode_reference(clip.motion.slice(0, _feature_frames(clip)))
             self.style_codes[clip.meta.id] = (np.asarray(output.style), reference)
-        return fitted_to_clip(output, clip, self.name)
+        if output.joins:
+            self.joins[clip.meta.id] = tuple(j for j in output.joins if j < len(clip.motion))
+        portrait = np.asarray(clip.motion.expression[0], np.float32) if self.first_frame else None
+        return fitted_to_clip(output, clip, self.name, portrait, self.hold_pose)
 
     def frames(self, clip: Clip, size: int) -> np.ndarray:
         """A video generator's frames for the clip ``[T, size, size, 3]`` uint8 (the last one held)."""
@@ -265,11 +288,14 @@ def method_for(generator: Any, name: str | None = None, steps: int | None = None
 
 
 def parse_baselines(specs: Sequence[str], steps: int | None = None, seed: int = 0) -> list[Method]:
-    """``ground-truth``/``gt``, ``static``, ``NAME=DIR``, ``style:NAME=DIR`` or ``regression=DIR``.
+    """``ground-truth``/``gt``, ``static``, ``NAME=DIR``, ``style:NAME=DIR``, ``fixed-pose:NAME=DIR`` or
+    ``regression=DIR``.
 
     ``NAME=DIR``: any checkpoint folder (a Tab. 2 row for a DreamTalk denoiser: style from the clip's own
     motion; a Tab. 4 row for a style predictor); ``style:NAME=DIR``: style predicted from audio and a
-    portrait of the same speaker with another emotion; ``regression=DIR``: a regression variant.
+    portrait of the same speaker with another emotion; ``fixed-pose:NAME=DIR``: the generator's expression
+    with the clip's first head pose held (Dimitra's "w/o head pose" rows); ``regression=DIR``: a regression
+    variant.
     """
     methods: list[Method] = []
     for spec in specs:
@@ -284,6 +310,9 @@ def parse_baselines(specs: Sequence[str], steps: int | None = None, seed: int = 
             predicted = name.lower().startswith("style:")
             if predicted:
                 name = name[len("style:"):].strip()
+            fixed_pose = name.lower().startswith("fixed-pose:")
+            if fixed_pose:
+                name = name[len("fixed-pose:"):].strip()
             if not name or not path.strip():
                 raise TalkingHeadError(f"The baseline '{spec}' should be NAME=CHECKPOINT_DIR.")
             if not Path(path).is_dir():
@@ -294,6 +323,7 @@ def parse_baselines(specs: Sequence[str], steps: int | None = None, seed: int = 
                     raise TalkingHeadError(f"The regression baseline needs a model trained with --regression; "
                                            f"{path} is not one.")
                 method.name = "Regression (same network, no diffusion)"
+            method.hold_pose = fixed_pose
             methods.append(method)
         else:
             raise TalkingHeadError(f"Unknown baseline '{spec}'; use ground-truth, static, regression=DIR, NAME=DIR "
@@ -379,6 +409,20 @@ def motion_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence], j
                 bas.append(beat_align_score(beats, motion_beats(g)))
         out["BAS"] = _nan_mean(bas)
     return out
+
+
+JOIN_COLUMNS = {"lips": "Join jump: lips", "expression": "Join jump: expr.", "pose": "Join jump: pose"}
+
+
+def join_metrics(clips: Sequence[Clip], generated: Sequence[MotionSequence],
+                 joins: dict[str, tuple[int, ...]] | None) -> dict[str, float]:
+    """The window-join columns for a method that reported joins (nothing for one that did not)."""
+    from talkinghead.evaluation.motion import join_jump_ratios
+
+    if not joins or "mouth" not in generated[0].layout.groups:
+        return {}
+    ratios = join_jump_ratios(generated, [joins.get(c.meta.id, ()) for c in clips])
+    return {JOIN_COLUMNS[group]: value for group, value in ratios.items()}
 
 
 def rendered_clips(method: Method, clips: Sequence[Clip], generated: Sequence[MotionSequence | None],
@@ -593,6 +637,7 @@ TABLES = (
     ("Lip sync, landmarks and expression", ("LSE-D", "LSE-C", "In sync", "M-LMD", "F-LMD", "E-FID", "Emotion acc.",
                                              "Emo-Score")),
     ("Head motion", ("Diversity", "BAS", "Velocity", "Velocity var.")),
+    ("Window joins (jump into a join frame / ordinary jump; 1 = no seam)", tuple(JOIN_COLUMNS.values())),
     ("Style prediction (DreamTalk Tab. 4)", ("SCD", "MD", "SA")),
     ("Rendered video", ("PSNR", "SSIM", "CPBD", "LSE-D (video)", "LSE-C (video)", "FID", "FVD", FVD_NAME)),
 )
@@ -685,6 +730,7 @@ def evaluate(data: str | Path | Dataset, methods: Sequence[Method], out: str | P
         values: dict[str, float] = {}
         if len(motions) == len(clips):  # motion metrics for methods that make motion
             values.update(motion_metrics(clips, motions, judges))
+            values.update(join_metrics(clips, motions, getattr(method, "joins", None)))
             if style_table:
                 values.update(style_metrics(clips, motions, judges.style, getattr(method, "style_codes", None)))
         if n_video:

@@ -20,6 +20,11 @@
   clip's mean velocity, "Velocity Variance" "the average variance of the velocities across individual
   video sequences" and "VMV" (Variance of Mean Velocities) "the variance of the mean velocities across
   different clips" (population variances).
+- Window joins (Dimitra III-B.4, issue 13): a generator that makes long motion window by window reports where
+  its windows join (:attr:`talkinghead.generators.MotionOutput.joins`); :func:`join_jumps` splits each clip's
+  frame-to-frame jumps into those into a join frame and the ordinary ones, per channel group (the lips, the rest
+  of the expression, the head pose), and :func:`join_jump_ratios` pools them over clips: ``mean join jump /
+  mean ordinary jump``, 1 for a seamless sequence.
 
 Rotation convention: the face model's (talkinghead.face.model), ``R = Rz(roll) Ry(yaw) Rx(pitch)``
 (extrinsic x-y-z Euler angles, scipy's ``Rotation.from_euler("xyz", [pitch, yaw, roll])``). For motion
@@ -174,3 +179,47 @@ def beat_align_score(audio_beat_frames: Any, motion_beat_frames: Any, sigma: flo
         return 0.0
     nearest = np.min((a[:, None] - m[None, :]) ** 2, axis=1)
     return float(np.mean(np.exp(-nearest / (2.0 * sigma**2))))
+
+
+#: the channel groups of :func:`join_jumps`: the layout's ``mouth`` group, the other expression channels, the pose
+JOIN_GROUPS = ("lips", "expression", "pose")
+
+
+def join_jumps(motion: Any, joins: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per group of :data:`JOIN_GROUPS`: ``(jumps into join frames [J], every other jump [T - 1 - J])``.
+
+    ``motion``: a :class:`~talkinghead.sequence.MotionSequence` whose layout has a ``mouth`` group; ``joins``:
+    frame indices (those outside ``1..T-1`` are ignored). A jump into frame ``i`` is ``||x_i - x_{i-1}||_2`` over
+    the group's channels (raw units)."""
+    layout = motion.layout
+    if "mouth" not in layout.groups:
+        raise TalkingHeadError(f"The channel layout '{layout.name}' has no 'mouth' group, so its lip channels are "
+                               "unknown.")
+    length = len(motion)
+    at_join = np.zeros(max(length - 1, 0), dtype=bool)           # at_join[i - 1]: the jump into frame i
+    index = np.asarray([j for j in np.asarray(joins, np.int64).reshape(-1) if 1 <= j < length], np.int64)
+    at_join[index - 1] = True
+    mouth = np.zeros(layout.size, dtype=bool)
+    mouth[list(layout.indices("mouth"))] = True
+    groups = {"lips": motion.expression[:, mouth], "expression": motion.expression[:, ~mouth], "pose": motion.pose}
+    out = {}
+    for name in JOIN_GROUPS:
+        jumps = np.linalg.norm(np.diff(np.asarray(groups[name], np.float64), axis=0), axis=1)   # [T - 1]
+        out[name] = (jumps[at_join], jumps[~at_join])
+    return out
+
+
+def join_jump_ratios(motions: Any, joins: Any) -> dict[str, float]:
+    """Per group: the mean jump into join frames over the mean ordinary jump, pooled over the clips
+    (``motions`` and their ``joins``); ``nan`` where no clip has a join or nothing moves."""
+    pooled: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {g: ([], []) for g in JOIN_GROUPS}
+    for motion, clip_joins in zip(motions, joins, strict=True):
+        for name, (at, ordinary) in join_jumps(motion, clip_joins).items():
+            pooled[name][0].append(at)
+            pooled[name][1].append(ordinary)
+    out = {}
+    for name, (at_parts, ordinary_parts) in pooled.items():
+        at, ordinary = np.concatenate(at_parts or [np.zeros(0)]), np.concatenate(ordinary_parts or [np.zeros(0)])
+        mean = float(ordinary.mean()) if ordinary.size else 0.0
+        out[name] = float(at.mean()) / mean if at.size and mean > 0 else float("nan")
+    return out

@@ -78,7 +78,7 @@ from talkinghead.log import Laps, log_event, progress
 from talkinghead.motion.dimitra.data import PARTS, part_columns, part_layout
 from talkinghead.motion.dimitra.model import CMDT, CMDTConditions, transcript_tokens
 from talkinghead.motion.dimitra.phonemes import PhonemeRecognizer
-from talkinghead.motion.dimitra.seams import recursive_windows
+from talkinghead.motion.dimitra.seams import crossfade_weights, recursive_windows, window_joins
 from talkinghead.sequence import POSE_NAMES, ChannelLayout, MotionSequence, expression_for_layout
 
 #: the recogniser's folder in a checkpoint folder (the parts' folders are named after the parts)
@@ -90,7 +90,9 @@ class DimitraSampling(Config):
     """Dimitra's sampling settings. ``steps`` of ``sampler`` (x0 prediction; ``eta`` for DDIM); ``window_frames``:
     the recursion's window length ``N`` (0 = each part's trained length, which is what the models know);
     ``guidance``: classifier-free guidance scale on the transcript (1 = off); ``first_pose``: the pose ``x^1`` of
-    the first window, the portrait's pose or the pose model's training mean (see the module docstring)."""
+    the first window, the portrait's pose or the pose model's training mean (see the module docstring);
+    ``overlap``: frames each later window shares with its predecessor, cross-faded from the predecessor's to its
+    own (0 = the paper's plain recursion; see :mod:`.seams`)."""
 
     steps: int = 10
     sampler: Literal["ddim", "ddpm"] = "ddim"
@@ -98,9 +100,10 @@ class DimitraSampling(Config):
     window_frames: int = 0
     guidance: float = 1.0
     first_pose: Literal["portrait", "mean"] = "portrait"
+    overlap: int = 8
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {"steps": 4},
+        "tiny": {"steps": 4, "overlap": 4},
         "cpu": {},
         "paper": {"sampler": "ddpm", "steps": 1000},
     }
@@ -113,6 +116,8 @@ class DimitraSampling(Config):
         if not (0.0 <= self.eta <= 1.0 and 0.0 <= self.guidance <= 20.0):
             raise TalkingHeadError(f"eta must be in [0, 1] and the guidance scale in [0, 20], got {self.eta} and "
                                    f"{self.guidance}.")
+        if self.overlap < 0:
+            raise TalkingHeadError(f"The window overlap must be 0 or more frames, got {self.overlap}.")
         if self.window_frames < 0:
             raise TalkingHeadError(f"window_frames must be 0 (the trained length) or positive, got "
                                    f"{self.window_frames}.")
@@ -224,14 +229,24 @@ def sample_window(part: DimitraPart, inputs: PartInputs, start: int, first_frame
 def sample_part(part: DimitraPart, inputs: PartInputs, settings: DimitraSampling, seed: int) -> np.ndarray:
     """III-B.4, recursive generation of one part over the whole sequence -> ``[T, C]`` raw units: the windows of
     :func:`recursive_windows`, the first conditioned on ``inputs.first_frame``, each later one on the generated
-    frame just before its start."""
+    frame just before its start. With ``settings.overlap > 0`` the frames a later window shares with its
+    predecessor are cross-faded from the predecessor's to its own (:func:`.seams.crossfade_weights`); without, it
+    replaces them (the paper's recursion)."""
     total, n = len(inputs.audio), settings.window_frames or part.window_frames
+    overlap = min(settings.overlap, n - 1)
     out = np.empty((total, part.net.config.motion_dim), np.float32)
-    for index, start in enumerate(progress(recursive_windows(total, n), f"Dimitra {part.part} windows")):
+    made = 0                                                      # frames [0, made) are generated
+    previous, previous_start = out[:0], 0                         # the last window [N, C] and its start
+    for index, start in enumerate(progress(recursive_windows(total, n, overlap), f"Dimitra {part.part} windows")):
         first = inputs.first_frame if start == 0 else out[start - 1].copy()
         window = sample_window(part, inputs, start, first, settings, window_seed(seed, part.part, index))
         stop = min(start + n, total)
         out[start:stop] = window[: stop - start]
+        if overlap and start < made:                             # cross-fade the shared frames [start, made)
+            weight = crossfade_weights(made - start)[:, None]
+            out[start:made] = (1 - weight) * previous[start - previous_start:made - previous_start] \
+                + weight * window[:made - start]
+        previous, previous_start, made = window, start, stop
     return out
 
 
@@ -254,6 +269,8 @@ class DimitraGenerator:
     #: how ``evaluate`` asks for a style: Dimitra takes none
     evaluation_style: ClassVar[str] = "none"
     evaluation_styles: ClassVar[tuple[str, ...]] = ("none",)
+    #: ``evaluate`` gives the clip's first frame as the portrait's expression and pose (Dimitra's x^1, Sec. IV)
+    evaluation_first_frame: ClassVar[bool] = True
 
     def __init__(self, lips: DimitraPart, face: DimitraPart, pose: DimitraPart,
                  recogniser: PhonemeRecognizer | None = None, directory: Path | None = None,
@@ -280,7 +297,8 @@ class DimitraGenerator:
     @classmethod
     def from_pretrained(cls, directory: str | Path | None = None,
                         sampling: DimitraSampling | None = None) -> DimitraGenerator:
-        """From a checkpoint folder (default: the shipped ``weights/dimitra``)."""
+        """From a checkpoint folder (default: the shipped ``weights/dimitra``); the sampling settings given, else
+        those of the manifest's ``sampling`` entry (any of :class:`DimitraSampling`'s fields), else the defaults."""
         path = Path(directory) if directory is not None else weights_root() / "dimitra"
         if not path.is_dir():
             if directory is None:
@@ -295,6 +313,9 @@ class DimitraGenerator:
             raise TalkingHeadError(f"{path} lacks Dimitra's {' and '.join(missing)} model ({names}); a Dimitra folder "
                                    "holds lips/, face/ and pose/ checkpoints.")
         lips, face, pose = (DimitraPart.load(folders[part], part) for part in PARTS)
+        settings = (read_manifest(path) or {}).get("sampling")
+        if sampling is None and settings:
+            sampling = DimitraSampling.from_dict(dict(settings), partial=True)
         recogniser_dir = folders[PHONEMES_DIR]
         recogniser = PhonemeRecognizer.from_pretrained(recogniser_dir) if recogniser_dir.is_dir() else None
         return cls(lips, face, pose, recogniser, path, sampling)
@@ -447,7 +468,9 @@ class DimitraGenerator:
         source = f"dimitra:phonemes={inputs.phonemes_source},transcript={'given' if used_text else 'none'}"
         sequence = MotionSequence(expression, motion["pose"], layout, conditions.fps, conditions.portrait.identity,
                                   f"generate:{source}")
-        return MotionOutput(sequence, True, None, source, lap.timings)
+        joins = sorted({j for name, n in self.window_frames.items()
+                        for j in window_joins(inputs.frames, n, min(settings.overlap, n - 1))})
+        return MotionOutput(sequence, True, None, source, lap.timings, tuple(joins))
 
 
 def _transcript(conditions: Conditions) -> str:
