@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Re-makes docs/evaluation/dimitra/: Dimitra's Tables I-II layout and its ablations (issue 13 item 5), all with
-# the one `talkinghead evaluate` command, on the corpus test split, with the judges of weights/judges
+# the one `talkinghead evaluate` command, on the test split of the corpus with emotional text that Dimitra is
+# trained on (scripts/train_dimitra.sh), with the judges of weights/judges
 # (scripts/evaluation_tables.sh). The full model is the shipped weights/dimitra (scripts/train_dimitra.sh).
 # Trains the five ablated parts first (cpu preset, seed 0; about 25 minutes of CPU in two one-thread queues),
 # then about 15 minutes of evaluation on a quiet 2-core machine. Intermediate files go to
@@ -12,10 +13,10 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 TH=.venv/bin/talkinghead
 PY=.venv/bin/python
 WORK=${WORK:-/tmp/talkinghead-eval}
-D=${CORPUS:-$WORK/corpus}
+D=${CORPUS:-$WORK/corpus_emotional}
 A=$WORK/dimitra
 mkdir -p "$A"
-[ -f "$D/dataset.json" ] || $TH corpus --out "$D" --speakers 40 --sentences 3 --seed 0 --workers 2
+[ -f "$D/dataset.json" ] || $TH corpus --out "$D" --speakers 40 --sentences 3 --seed 0 --workers 2 --text emotional
 
 train() {  # NAME PART FLAG: one ablated part, skipped when it is already trained
     [ -f "$A/$1/talkinghead.json" ] || [ -f "$A/$1/config.json" ] && return 0

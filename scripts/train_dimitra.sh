@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Re-makes the shipped Dimitra checkpoints in weights/dimitra/ (cpu preset) from the synthetic corpus:
+# Re-makes the shipped Dimitra checkpoints in weights/dimitra/ (cpu preset) from the synthetic corpus with
+# emotional text (sentences that say the clip's emotion, so the transcript condition has something to learn):
 # the frame-level phoneme recogniser and the three cMDTs (lips, face, head pose), with the exact
 # commands and seeds behind the committed weights. One thread per training, two side by side.
 # Intermediate files go to ${WORK:-/tmp/talkinghead-dimitra}; CORPUS may point at an existing corpus
-# made by the same command (e.g. the one of scripts/train_default.sh).
+# made by the same command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,7 +13,8 @@ TH=.venv/bin/talkinghead
 WORK=${WORK:-/tmp/talkinghead-dimitra}
 CORPUS=${CORPUS:-$WORK/corpus}
 mkdir -p "$WORK"
-[ -f "$CORPUS/dataset.json" ] || $TH corpus --out "$CORPUS" --speakers 40 --sentences 3 --seed 0 --workers 2
+[ -f "$CORPUS/dataset.json" ] || $TH corpus --out "$CORPUS" --speakers 40 --sentences 3 --seed 0 --workers 2 \
+    --text emotional
 train() { $TH train "dimitra.$1" --data "$CORPUS" --out "$WORK/$1" --preset cpu --seed 0 > "$WORK/$1.log" 2>&1; }
 { train phonemes; train pose; } &
 { train lips; train face; } &
@@ -23,7 +25,8 @@ cp -r "$WORK/phonemes" "$WORK/lips" "$WORK/face" "$WORK/pose" weights/dimitra.ne
 from talkinghead.motion.dimitra.generator import write_dimitra_manifest
 
 write_dimitra_manifest("weights/dimitra.new", seed=0, preset="cpu",
-                       corpus="talkinghead corpus --out CORPUS --speakers 40 --sentences 3 --seed 0 --workers 2",
+                       corpus="talkinghead corpus --out CORPUS --speakers 40 --sentences 3 --seed 0 --workers 2 "
+                              "--text emotional",
                        commands=[f"talkinghead train dimitra.{p} --data CORPUS --out {p} --preset cpu --seed 0"
                                  for p in ("phonemes", "lips", "face", "pose")])
 PY

@@ -118,8 +118,32 @@ def test_plan_is_balanced() -> None:
     assert len(first) == 1  # the shared sentence of a speaker, read in every emotion
 
 
+def test_emotional_text_reads_sentences_that_say_the_emotion(tmp_path: Path) -> None:
+    from talkinghead.data.sentences import EMOTIONAL_SENTENCES, SENTENCES, corpus_sentences
+
+    text = corpus_sentences()
+    assert text[:len(SENTENCES)] == SENTENCES                    # the default corpus's numbers keep their meaning
+    shared = plan_corpus(CorpusConfig(speakers=3, sentences=2))
+    emotional = plan_corpus(CorpusConfig(speakers=3, sentences=2, text="emotional"))
+    assert [p.id for p in shared] == [p.id for p in emotional]
+    for plan in emotional:
+        pool = EMOTIONAL_SENTENCES.get(plan.emotion, SENTENCES)
+        assert text[plan.sentence] in pool
+    # a speaker's clips of one emotion read different sentences (12 per emotion, 3 intensities x 2 sentences)
+    happy = [p.sentence for p in emotional if p.speaker_index == 0 and p.emotion == "happy"]
+    assert len(set(happy)) == len(happy) == 6
+    root = tmp_path / "emotional"
+    generate_corpus(root, CorpusConfig.preset("tiny", text="emotional"))
+    ds = Dataset(root)
+    assert {ds.clip(i).transcript for i in ds.ids() if ds.meta(i).emotion == "happy"} <= \
+        set(EMOTIONAL_SENTENCES["happy"])
+    with pytest.raises(TalkingHeadError, match="emotional text"):                 # no mixing in one folder
+        generate_corpus(root, CorpusConfig.preset("tiny"))
+
+
 @pytest.mark.parametrize("changes", [{"speakers": 0}, {"emotions": ("bored",)}, {"intensities": (4,)},
-                                     {"sentences": 10_000}])
+                                     {"sentences": 10_000}, {"text": "emotional", "sentences": 13},
+                                     {"text": "poetry"}])
 def test_bad_config(changes: dict, tmp_path: Path) -> None:
     with pytest.raises(TalkingHeadError):
         generate_corpus(tmp_path / "x", CorpusConfig.preset("tiny", **changes))

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--features", default="lowlevel", help="audio feature preset, or 'none'")
     p.add_argument("--no-augment", action="store_true", help="clean audio (no noise, room or gain changes)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--text", choices=("shared", "emotional"), default="shared",
+                   help="shared: every sentence read in every emotion; emotional: sentences that say the clip's "
+                        "emotion (for a transcript condition, Dimitra)")
     p.set_defaults(func=run_corpus)
 
     p = sub.add_parser("dataset-info", help="counts by split, emotion, intensity and speaker, and durations")
@@ -98,7 +101,7 @@ def run_corpus(args: argparse.Namespace) -> int:
     emotions = tuple(e.strip() for e in args.emotions.split(",") if e.strip()) or EMOTIONS
     config = CorpusConfig(speakers=args.speakers, sentences=args.sentences, seed=args.seed, emotions=emotions,
                           intensities=intensities, features=args.features, augment=not args.no_augment,
-                          workers=args.workers)
+                          workers=args.workers, text=args.text)
     report = generate_corpus(args.out, config)
     print(f"{report.root}: {report.clips} clips ({report.made} made now) in {report.seconds:.1f} s")
     return 0
@@ -106,7 +109,14 @@ def run_corpus(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     from talkinghead.data.info import dataset_summary, format_summary
+    from talkinghead.data.video.format import is_video_dataset
 
+    if is_video_dataset(args.dataset):
+        from talkinghead.data.video.info import format_video_summary, video_summary
+
+        summary = video_summary(args.dataset)
+        print(json.dumps(summary, indent=2) if args.json else format_video_summary(summary))
+        return 0
     summary = dataset_summary(args.dataset)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
@@ -114,7 +124,13 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_preview(args: argparse.Namespace) -> int:
     from talkinghead.data.info import preview_clip
+    from talkinghead.data.video.format import is_video_dataset
 
+    if is_video_dataset(args.dataset):  # the stored crops with their boxes and audio (--image, --size unused)
+        from talkinghead.data.video.info import preview_video_clip
+
+        print(preview_video_clip(args.dataset, args.clip, args.output))
+        return 0
     path = preview_clip(args.dataset, args.clip, args.output, args.image, args.size, with_pose=not args.no_pose)
     print(path)
     return 0

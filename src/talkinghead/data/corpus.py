@@ -29,6 +29,7 @@ Per-frame phoneme tokens are not stored: they follow from the clip's phone segme
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from talkinghead.data.articulation import ArticulationStyle, TimedPhone, mouth_m
 from talkinghead.data.augment import augment_audio
 from talkinghead.data.behaviour import EMOTION_DYNAMICS, blinks, emotion_expression, head_pose
 from talkinghead.data.dataset import Clip, ClipMeta, DatasetInfo, DatasetWriter
-from talkinghead.data.sentences import SENTENCES
+from talkinghead.data.sentences import EMOTIONAL_SENTENCES, SENTENCES, corpus_sentences, emotion_sentence_numbers
 from talkinghead.data.speakers import Speaker, make_speaker, perturbed_identity, seed_for
 from talkinghead.errors import TalkingHeadError
 from talkinghead.face.model import ARKIT_LAYOUT
@@ -55,7 +56,10 @@ from talkinghead.sequence import MotionSequence
 
 @dataclass(frozen=True)
 class CorpusConfig(Config):
-    """What to generate. ``features``: an :class:`AudioFeatureSpec` preset name, or ``"none"``."""
+    """What to generate. ``features``: an :class:`AudioFeatureSpec` preset name, or ``"none"``. ``text``: ``shared``
+    (every sentence of :data:`SENTENCES`, a speaker's first one read in every emotion) or ``emotional`` (a clip
+    reads a sentence that says its emotion, :data:`EMOTIONAL_SENTENCES`; neutral clips read :data:`SENTENCES`), so
+    that the transcript carries the emotion (Dimitra's transcript condition)."""
 
     speakers: int = 30
     sentences: int = 3
@@ -69,6 +73,7 @@ class CorpusConfig(Config):
     test_fraction: float = 0.1
     workers: int = 2
     silence: tuple[float, float] = (0.25, 0.7)
+    text: str = "shared"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"speakers": 2, "sentences": 1, "emotions": ("neutral", "happy"), "intensities": (3,),
@@ -80,8 +85,12 @@ class CorpusConfig(Config):
     def check(self) -> None:
         if self.speakers < 1 or self.sentences < 1:
             raise TalkingHeadError("A corpus needs at least one speaker and one sentence.")
-        if self.sentences > len(SENTENCES):
-            raise TalkingHeadError(f"The built-in list has {len(SENTENCES)} sentences; ask for at most that many.")
+        if self.text not in ("shared", "emotional"):
+            raise TalkingHeadError(f"The corpus text is 'shared' or 'emotional', not '{self.text}'.")
+        most = len(SENTENCES) if self.text == "shared" else min(len(g) for g in EMOTIONAL_SENTENCES.values())
+        if self.sentences > most:
+            raise TalkingHeadError(f"The built-in {self.text} lists have {most} sentences each; ask for at most that "
+                                   "many.")
         bad = [e for e in self.emotions if e not in EMOTIONS]
         if bad or not self.emotions:
             raise TalkingHeadError(f"Unknown emotion(s) {', '.join(bad) or '(none)'}; use {', '.join(EMOTIONS)}.")
@@ -123,8 +132,9 @@ def assign_splits(num_speakers: int, seed: int, val_fraction: float = 0.1, test_
 
 
 def plan_corpus(config: CorpusConfig) -> list[ClipPlan]:
-    """All clips of the corpus, in a fixed order. A speaker's first sentence is read in every emotion
-    and intensity (parallel data for style references); the others differ per emotion and intensity."""
+    """All clips of the corpus, in a fixed order. Shared text: a speaker's first sentence is read in every emotion
+    and intensity (parallel data for style references); the others differ per emotion and intensity. Emotional
+    text: each clip reads sentences of its emotion's list, different per intensity where the list allows."""
     config.check()
     splits = assign_splits(config.speakers, config.seed, config.val_fraction, config.test_fraction)
     plans = []
@@ -132,11 +142,17 @@ def plan_corpus(config: CorpusConfig) -> list[ClipPlan]:
         order = np.random.default_rng(seed_for("sentences", config.seed, s)).permutation(len(SENTENCES))
         combo = 0
         for emotion in config.emotions:
-            for intensity in config.intensities:
+            own = emotion_sentence_numbers(emotion)
+            mine = np.random.default_rng(seed_for("sentences", config.seed, s, emotion)).permutation(len(own))
+            for i, intensity in enumerate(config.intensities):
                 for k in range(config.sentences):
-                    pick = 0 if k == 0 else 1 + (combo * (config.sentences - 1) + k - 1) % (len(SENTENCES) - 1)
+                    if config.text == "emotional":
+                        number = own[int(mine[(i * config.sentences + k) % len(own)])]
+                    else:
+                        pick = 0 if k == 0 else 1 + (combo * (config.sentences - 1) + k - 1) % (len(SENTENCES) - 1)
+                        number = int(order[pick])
                     plans.append(ClipPlan(f"s{s:03d}_{emotion}_{intensity}_{k:02d}", s, emotion, intensity,
-                                          int(order[pick]), splits[s]))
+                                          number, splits[s]))
                 combo += 1
     return plans
 
@@ -207,7 +223,7 @@ def synthesize_clip(plan: ClipPlan, speaker: Speaker, config: CorpusConfig, iden
     from talkinghead.audio.frames import frame_count
 
     rng = np.random.default_rng(seed_for("clip", config.seed, plan.id))
-    text = SENTENCES[plan.sentence]
+    text = corpus_sentences()[plan.sentence]
     # 2. speech with exact phoneme timings
     speech = synthesize(text, speaker.voice_config(plan.emotion, plan.intensity), seed=int(rng.integers(2 ** 31)))
     lead, trail = rng.uniform(*config.silence, size=2)
@@ -317,6 +333,11 @@ def generate_corpus(out: str | Path, config: CorpusConfig | None = None) -> Corp
     features = {} if spec is None else {"spec": spec.to_dict(),
                                         "kinds": {k: spec.kind_dims(k) for k in spec.kinds}}
     info = DatasetInfo(config.fps, ARKIT_LAYOUT, 16_000, features, extra)
+    if (out / "dataset.json").is_file():
+        made = json.loads((out / "dataset.json").read_text()).get("extra", {}).get("config", {})
+        if made.get("text", "shared") != config.text:
+            raise TalkingHeadError(f"{out} holds a corpus with {made.get('text', 'shared')} text; finish it with the "
+                                   "same --text or choose an empty output folder.")
     writer = DatasetWriter(out, info)
     todo = [p for p in plans if not writer.has_clip(p.id)]
     start = time.perf_counter()
