@@ -267,6 +267,8 @@ REGISTRY: dict[str, Entry] = {e.name: e for e in (
           "DreamTalk: motion diffusion with a style reference, style predictor and emotion bank"),
     Entry("dimitra", "motion", "talkinghead.motion.dimitra.generator:DimitraGenerator",
           "Dimitra: motion diffusion transformers for lips, face and head pose from phonemes and transcript"),
+    Entry("fd2talk", "motion", "talkinghead.motion.fd2talk.generator:FD2TalkGenerator",
+          "FD2Talk: expression and head-pose diffusion transformers with an audio alignment mask"),
     Entry("warp", "renderer", "talkinghead.render.warp_renderer:WarpFrameRenderer",
           "geometric mesh warp of the portrait (no training)"),
 )}

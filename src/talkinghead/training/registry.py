@@ -24,6 +24,7 @@ from talkinghead.errors import TalkingHeadError
 PAPERS = (
     "talkinghead.motion.dreamtalk.training",
     "talkinghead.motion.dimitra.training",
+    "talkinghead.motion.fd2talk.training",
     "talkinghead.evaluation.judges",
 )
 
