@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "talkinghead.face.cli",
     "talkinghead.io.cli",
     "talkinghead.data.cli",
+    "talkinghead.data.video.cli",
     "talkinghead.audio.cli",
     "talkinghead.render.cli",
     "talkinghead.training.cli",
