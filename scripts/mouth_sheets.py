@@ -13,7 +13,7 @@ itself, then three frames, each a face crop with a mouth close-up under it:
 The openings are measured on the rendered frame's mesh (inner-lip gap over mouth width), so the sheet
 picks frames the same way for every portrait. Real data is read, never copied.
 
-Usage: ``.venv/bin/python scripts/mouth_sheets.py [--faces DIR] [--voice WAV] [--out docs/mouth/sheets]``.
+Usage: ``.venv/bin/python scripts/mouth_sheets.py [--faces DIR] [--voice WAV] [--out out/mouth/sheets]``.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--faces", type=Path, default=REALDATA / "faces")
     parser.add_argument("--voice", type=Path, default=VOICE)
     parser.add_argument("--transcript", default=TRANSCRIPT, help="the voice's words ('' for none)")
-    parser.add_argument("--out", type=Path, default=Path("docs/mouth/sheets"))
+    parser.add_argument("--out", type=Path, default=Path("out/mouth/sheets"))
     parser.add_argument("--size", type=int, default=256, help="render crop size (256 or 512)")
     parser.add_argument("--only", nargs="*", help="portrait names (stems) to do, default all")
     args = parser.parse_args()
