@@ -57,8 +57,10 @@ def _portrait_gap(path: str) -> float:
     return image_gap(load_image(path))
 
 
-def _generated(portrait: str, voice: str, out_dir: str, emotion: str | None, intensity: int | None) -> dict[str, Any]:
-    """Generate one video and measure it (in a worker)."""
+def _generated(portrait: str, voice: str, out_dir: str, emotion: str | None, intensity: int | None,
+               transcript: str | None = None) -> dict[str, Any]:
+    """Generate one video and measure it (in a worker); ``transcript``: what the voice says, for generators that
+    read it (Dimitra)."""
     from talkinghead import api
     from talkinghead.evaluation.mouth import measure_track, speech_envelope, video_gaps
     from talkinghead.io.audio import load_audio
@@ -66,7 +68,8 @@ def _generated(portrait: str, voice: str, out_dir: str, emotion: str | None, int
     name = f"{Path(portrait).stem}__{Path(voice).stem}.mp4"
     output = Path(out_dir) / name
     start = time.perf_counter()
-    result = api.generate(portrait, voice, output=output, emotion=emotion, intensity=intensity, models=_models)
+    result = api.generate(portrait, voice, output=output, emotion=emotion, intensity=intensity, transcript=transcript,
+                          models=_models)
     generated = time.perf_counter() - start
     gaps, fps = video_gaps(output)
     audio = load_audio(voice)
@@ -119,6 +122,7 @@ def write_table(stem: Path, report: dict[str, Any]) -> None:
     style = f"--emotion {s['emotion']}" + (f" --intensity {s['intensity']}" if s["intensity"] else "") \
         if s["emotion"] else "default (style predicted from the speech and the portrait)"
     model = f" with `--model {s['model']}`" if s.get("model") else ""
+    model += " and each voice's transcript (`--transcripts`)" if s.get("transcripts") else ""
     closed = [p for p in per if math.isfinite(p["pause_gap"]) and p["pause_gap"] <= TARGETS["pause_gap"]]
     with_pauses = [p for p in per if math.isfinite(p["pause_gap"])]
     lines = [
@@ -199,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="where the .md and .json go (path without suffix)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (each loads the models once)")
     p.add_argument("--no-reference", action="store_true", help="skip the real talking-face videos")
+    p.add_argument("--transcripts", action="store_true",
+                   help="give each voice's transcript (manifest.json) to the generator (Dimitra reads it)")
     args = p.parse_args(argv)
 
     faces = sorted((args.data / "faces").glob("*.png"))[:args.portraits]
@@ -214,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.intensity is not None and args.emotion is None:
         print("--intensity needs --emotion.", file=sys.stderr)
         return 2
+    said: dict[str, str] = {}
+    if args.transcripts:
+        manifest = json.loads((args.data / "manifest.json").read_text())
+        said = {Path(v["file"]).stem: v["transcript"] for v in manifest["voices"] if v.get("transcript")}
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     pairs = sorted(((f, v) for f in faces for v in voices), key=lambda fv: -fv[1].stat().st_size)
@@ -223,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=get_context("spawn"),
                              initializer=_init_worker, initargs=(args.model,)) as pool:
         futures = {pool.submit(_reference, str(v)): ("reference", v.stem) for v in videos}
-        futures.update({pool.submit(_generated, str(f), str(v), str(args.out), args.emotion, args.intensity):
+        futures.update({pool.submit(_generated, str(f), str(v), str(args.out), args.emotion, args.intensity,
+                                    said.get(v.stem)):
                         ("pair", f"{f.stem} x {v.stem}") for f, v in pairs})
         for n, fut in enumerate(as_completed(futures), 1):
             kind, label = futures[fut]
@@ -245,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_s": time.perf_counter() - start, "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}",
         "settings": {"model": args.model, "emotion": args.emotion, "intensity": args.intensity, "jobs": args.jobs,
+                     "transcripts": args.transcripts,
                      "portraits": [f.stem for f in faces], "voices": [v.stem for v in voices],
                      "pause_level": PAUSE_LEVEL, "pause_seconds": PAUSE_SECONDS, "max_lag": MAX_LAG},
         "targets": TARGETS, "medians": medians, "per_portrait": per_portrait, "reference": refs,

@@ -193,9 +193,11 @@ def test_long_audio_window_by_window_from_the_portrait(generator: DimitraGenerat
     composed = compose_expression(face.expression, made.motion.expression)
     raw = made.motion.expression[:, smile] + face.expression[smile]
     np.testing.assert_allclose(composed[:, smile], np.minimum(raw, max(1.0, face.expression[smile])), atol=1e-6)
-    # x^1 of the first window: the portrait's own expression split into lips and face channels, its pose
+    # x^1 of the first window: the rest mouth, the portrait's own face channels, its pose
     inputs = generator.inputs(conditions)
-    first = {"lips": face.expression[LIPS], "face": face.expression[FACE], "pose": face.pose}
+    first = {"lips": np.zeros(len(LIPS), np.float32), "face": face.expression[FACE], "pose": face.pose}
+    own = generator.first_frames(conditions, generator.sampling.replace(first_lips="portrait"))["lips"]
+    np.testing.assert_array_equal(own, face.expression[LIPS])                 # the paper's reading, as an option
     settings = generator.settings(conditions)
     for name, part in generator.parts.items():
         np.testing.assert_array_equal(inputs.parts[name].first_frame, first[name].astype(np.float32))

@@ -48,6 +48,12 @@ Deviations and choices (the paper gives no inference details beyond recursion):
   path) and a recogniser is present, the recogniser is used instead (logged).
 - **guidance** (an extension, not in the paper): classifier-free guidance on the transcript, the null token as the
   unconditional branch (``guidance``; 1 = off, the default).
+- **first lips** ``rest`` (the default; ``first_lips``): the lip model's first ``x^1`` is the closed rest mouth, not
+  the portrait's own lip channels. Those channels are articulation, which composition takes from the motion alone
+  (:func:`talkinghead.face.model.compose_expression`), so a photo's open mouth never reaches the image; and every
+  training clip starts in silence with the mouth at rest. Starting from a laughing or screaming photo's open jaw
+  kept the mouth open into the first pauses (real set, no transcript: pauses closed on 9 of 15 portraits).
+  ``portrait`` is the paper's reading (the video's first frame).
 - **first pose** ``mean`` (an option, default off): start the pose from the pose model's training mean instead of
   the portrait's pose, for a portrait whose pose frame differs from the training data's (e.g. a photo with models
   trained on the synthetic corpus, whose poses are offsets from the portrait).
@@ -92,7 +98,8 @@ class DimitraSampling(Config):
     ``guidance``: classifier-free guidance scale on the transcript (1 = off); ``first_pose``: the pose ``x^1`` of
     the first window, the portrait's pose or the pose model's training mean (see the module docstring);
     ``overlap``: frames each later window shares with its predecessor, cross-faded from the predecessor's to its
-    own (0 = the paper's plain recursion; see :mod:`.seams`)."""
+    own (0 = the paper's plain recursion; see :mod:`.seams`); ``first_lips``: the lip channels of the first
+    window's ``x^1``, the rest mouth (zeros, the default) or the portrait's own (see the module docstring)."""
 
     steps: int = 10
     sampler: Literal["ddim", "ddpm"] = "ddim"
@@ -101,6 +108,7 @@ class DimitraSampling(Config):
     guidance: float = 1.0
     first_pose: Literal["portrait", "mean"] = "portrait"
     overlap: int = 8
+    first_lips: Literal["rest", "portrait"] = "rest"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"steps": 4, "overlap": 4},
@@ -116,6 +124,8 @@ class DimitraSampling(Config):
         if not (0.0 <= self.eta <= 1.0 and 0.0 <= self.guidance <= 20.0):
             raise TalkingHeadError(f"eta must be in [0, 1] and the guidance scale in [0, 20], got {self.eta} and "
                                    f"{self.guidance}.")
+        if self.first_lips not in ("rest", "portrait"):
+            raise TalkingHeadError("Dimitra starts the lips from the 'rest' mouth or the 'portrait''s own.")
         if self.overlap < 0:
             raise TalkingHeadError(f"The window overlap must be 0 or more frames, got {self.overlap}.")
         if self.window_frames < 0:
@@ -381,7 +391,8 @@ class DimitraGenerator:
     def first_frames(self, conditions: Conditions, settings: DimitraSampling | None = None) -> dict[str, np.ndarray]:
         """``x^1`` of the first window per part (raw units): the portrait's expression split into its lip
         ``[13]`` and face ``[E - 13]`` channels (ARKit), and its pose ``[6]`` (or the pose model's training mean
-        with ``first_pose = "mean"``)."""
+        with ``first_pose = "mean"``); the lip channels are the rest mouth (zeros) unless ``first_lips =
+        "portrait"``."""
         settings = settings or self.settings(conditions)
         expression = self.portrait_expression(conditions.portrait)
         pose = np.asarray(conditions.portrait.pose, np.float32).reshape(-1)
@@ -389,7 +400,10 @@ class DimitraGenerator:
             raise TalkingHeadError(f"The portrait's pose has {pose.size} values; a head pose has 6.")
         if settings.first_pose == "mean":
             pose = self.parts["pose"].net.motion_norm.mean.float().cpu().numpy()
-        return {"lips": expression[list(part_columns(self.layout, "lips"))],
+        lips = expression[list(part_columns(self.layout, "lips"))]
+        if settings.first_lips == "rest":
+            lips = np.zeros_like(lips)
+        return {"lips": lips,
                 "face": expression[list(part_columns(self.layout, "face"))], "pose": pose.copy()}
 
     def audio_features(self, conditions: Conditions) -> dict[str, np.ndarray]:
