@@ -98,24 +98,26 @@ def main() -> None:
     generator.sampling = generator.sampling.replace(guidance=args.guidance)
     report: dict[str, Any] = {"checkpoint": args.checkpoint, "data": args.data, "guidance": args.guidance,
                               "behaviour": seeds_and_transcripts(generator, clips)}
+    if args.guidance == 1.0:
+        report["seams"] = long_speech_seams(args, clips)
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(report, seams_table="seams" in report))
+    print(markdown(report, seams_table="seams" in report))
+
+
+def long_speech_seams(args: argparse.Namespace, clips: list[Clip]) -> dict[str, Any]:
+    """The seam table's rows (guidance 1 only: the joins do not depend on the transcript guidance)."""
     conditions, seconds = long_speech(clips)
-    report["long_speech_seconds"] = round(seconds, 1)
-    if args.guidance != 1.0:
-        report["seconds"] = round(time.perf_counter() - start, 1)
-        print(markdown(report, seams_table=False))
-        return
     rows = {"shipped, cross-faded joins (overlap 8)": (Path(args.checkpoint), 8),
             "shipped, plain recursion (overlap 0)": (Path(args.checkpoint), 0)}
     if args.variants:
         rows["w/o L_first, plain recursion (overlap 0)"] = (Path(args.variants) / "v_nofirst_plain", 0)
         rows["w/o L_first, cross-faded joins (overlap 8)"] = (Path(args.variants) / "v_nofirst_plain", 8)
-    report["seams"] = {name: seams(folder, overlap, conditions) for name, (folder, overlap) in rows.items()}
-    report["seconds"] = round(time.perf_counter() - start, 1)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    return {"long_speech_seconds": round(seconds, 1),
+            "rows": {name: seams(folder, overlap, conditions) for name, (folder, overlap) in rows.items()}}
 
 
 def markdown(report: dict[str, Any], seams_table: bool = True) -> str:
@@ -139,11 +141,11 @@ def markdown(report: dict[str, Any], seams_table: bool = True) -> str:
              "Expression distances: the mean over frames of the L2 norm of the difference (raw coefficient units).", ""]
     if not seams_table:
         return "\n".join(lines) + "\n"
-    lines += [f"## Window joins on {report['long_speech_seconds']} s of speech (test clips end to end)", "",
+    lines += [f"## Window joins on {report['seams']['long_speech_seconds']} s of speech (test clips end to end)", "",
              "Join jump / ordinary frame-to-frame jump (1 = no seam); with cross-faded joins every frame of a "
              "transition counts as a join frame.", "",
              "| variant | lips | expression | pose | pose: largest join jump / ordinary p95 |", "|---|---|---|---|---|"]
-    for name, groups in report["seams"].items():
+    for name, groups in report["seams"]["rows"].items():
         ratio = [groups[g]["ratio"] for g in ("lips", "expression", "pose")]
         p = groups["pose"]
         big = p["join_max"] / p["ordinary_p95"] if p["ordinary_p95"] else math.nan

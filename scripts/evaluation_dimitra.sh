@@ -33,9 +33,11 @@ assemble() {  # NAME OVERLAP PART=FOLDER...
     rm -rf "${A:?}/$name" && mkdir -p "$A/$name"
     for part in lips face pose phonemes; do cp -r "weights/dimitra/$part" "$A/$name/"; done
     for spec in "$@"; do rm -rf "${A:?}/$name/${spec%%=*}" && cp -r "$A/${spec#*=}" "$A/$name/${spec%%=*}"; done
+    # guidance 1: the paper's sampling (the shipped manifest sets transcript guidance 3, compared at the end)
     $PY -c "from talkinghead.motion.dimitra.generator import write_dimitra_manifest as w
-w('$A/$name', sampling={'overlap': $overlap}, made_by='scripts/evaluation_dimitra.sh')"
+w('$A/$name', sampling={'overlap': $overlap, 'guidance': 1.0}, made_by='scripts/evaluation_dimitra.sh')"
 }
+assemble v_paper 8
 assemble v_full_plain 0
 assemble v_nophon 8 lips=lips_nophon
 assemble v_notext 8 lips=lips_notext face=face_notext pose=pose_notext
@@ -43,17 +45,22 @@ assemble v_nofirst_plain 0 pose=pose_nofirst
 
 JUDGES=(--sync-judge weights/judges/syncnet_motion --video-judge weights/judges/syncnet_video)
 # Tables I and II in one layout: ground truth, DreamTalk, Dimitra with and without head pose.
-$TH evaluate --data "$D" --split test --checkpoint weights/dimitra --name "Dimitra (ours)" "${JUDGES[@]}" \
-    --baselines ground-truth "DreamTalk=weights/dreamtalk" "fixed-pose:Dimitra w/o head pose=weights/dimitra" \
+$TH evaluate --data "$D" --split test --checkpoint "$A/v_paper" --name "Dimitra (ours)" "${JUDGES[@]}" \
+    --baselines ground-truth "DreamTalk=weights/dreamtalk" "fixed-pose:Dimitra w/o head pose=$A/v_paper" \
     -o docs/evaluation/dimitra/main
 # Ablations: phonemes (lips), transcript (all three parts); motion only (no rendered-video table).
-$TH evaluate --data "$D" --split test --checkpoint weights/dimitra --name "Dimitra (full)" "${JUDGES[@]}" \
+$TH evaluate --data "$D" --split test --checkpoint "$A/v_paper" --name "Dimitra (full)" "${JUDGES[@]}" \
     --video-clips 0 --baselines ground-truth "w/o phonemes (lips)=$A/v_nophon" "w/o transcript=$A/v_notext" \
     -o docs/evaluation/dimitra/ablations
 # The first-pose loss, with the paper's plain recursion (overlap 0), where frame 1 of a window is the join.
 $TH evaluate --data "$D" --split test --checkpoint "$A/v_full_plain" --name "Dimitra, plain recursion" \
     "${JUDGES[@]}" --video-clips 0 --baselines "w/o L_first, plain recursion=$A/v_nofirst_plain" \
-    "Dimitra, cross-faded joins (default)=weights/dimitra" -o docs/evaluation/dimitra/first_loss
+    "Dimitra, cross-faded joins (default)=$A/v_paper" -o docs/evaluation/dimitra/first_loss
+# Transcript guidance (an extension): the shipped weights/dimitra samples with guidance 3.
+$TH evaluate --data "$D" --split test --checkpoint "$A/v_paper" --name "Dimitra (guidance 1, the paper)" \
+    --sync-judge weights/judges/syncnet_motion --video-clips 0 \
+    --baselines "Dimitra, transcript guidance 3=weights/dimitra" -o docs/evaluation/dimitra/guidance
 # Seeds and transcripts (issue 13's "head pose differs between two seeds; expression changes with the
 # transcript's content more than between two seeds"), and the seams on long real speech.
 $PY scripts/dimitra_checks.py --data "$D" --variants "$A" --out docs/evaluation/dimitra/checks
+$PY scripts/dimitra_checks.py --data "$D" --guidance 3 --out docs/evaluation/dimitra/checks_guidance3

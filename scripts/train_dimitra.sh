@@ -27,6 +27,9 @@ from talkinghead.motion.dimitra.generator import write_dimitra_manifest
 write_dimitra_manifest("weights/dimitra.new", seed=0, preset="cpu",
                        corpus="talkinghead corpus --out CORPUS --speakers 40 --sentences 3 --seed 0 --workers 2 "
                               "--text emotional",
+                       # classifier-free guidance on the transcript (an extension; docs/evaluation/dimitra,
+                       # "Transcript guidance"): no effect without a transcript
+                       sampling={"guidance": 3.0},
                        commands=[f"talkinghead train dimitra.{p} --data CORPUS --out {p} --preset cpu --seed 0"
                                  for p in ("phonemes", "lips", "face", "pose")])
 PY
