@@ -3,7 +3,7 @@
 Data flow (docs/architecture.md)::
 
     Conditions (audio, features on demand, phonemes/transcript, portrait + fit, style request, seed)
-        | MotionGenerator.generate   (DreamTalk; Dimitra, FD2Talk's DiTs next)   -> MotionOutput
+        | MotionGenerator.generate   (DreamTalk, Dimitra, FD2Talk's DiTs)        -> MotionOutput
         |     Renderer.render         (warp; FD2Talk's latent-diffusion UNet next) -> frames
         | VideoGenerator.generate    (EMO, DICE-Talk: frames straight from the conditions) -> VideoOutput
 
@@ -199,7 +199,7 @@ class VideoOutput:
 
 @runtime_checkable
 class MotionGenerator(Protocol):
-    """Conditions -> face motion (DreamTalk; Dimitra, FD2Talk next)."""
+    """Conditions -> face motion (DreamTalk, Dimitra, FD2Talk's DiTs)."""
 
     kind: ClassVar[str]                 # "motion"
     name: ClassVar[str]                 # registry name
