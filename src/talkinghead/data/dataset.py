@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -86,6 +86,107 @@ def _check_id(clip_id: str) -> None:
         raise TalkingHeadError(f"'{clip_id}' is not a valid clip id (no slashes, not empty, no leading dot).")
 
 
+class ManifestRow(Protocol):
+    """What :class:`ClipIndex` reads of a manifest row (ClipMeta, video.format.VideoClipMeta)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def split(self) -> str: ...
+
+
+Row = TypeVar("Row", bound=ManifestRow)
+
+
+# ------------------------------------------------------------------ pieces every dataset kind shares
+# (the motion datasets here and the video datasets of talkinghead.data.video.format)
+
+def motion_arrays(motion: MotionSequence, features: dict[str, np.ndarray],
+                  phones: list[PhoneSegment]) -> dict[str, np.ndarray]:
+    """The arrays of a clip file for its motion (``expression``, ``pose``, ``identity/*``), stored audio
+    features (``feature/*``) and phone segments (``phones_*``)."""
+    arrays: dict[str, np.ndarray] = {"expression": motion.expression, "pose": motion.pose}
+    for name, value in features.items():
+        arrays[f"feature/{name}"] = np.asarray(value, dtype=np.float32)
+    for key, value in motion.identity.items():
+        arrays[f"identity/{key}"] = np.asarray(value)
+    if phones:
+        arrays["phones_label"] = np.array([p.label for p in phones])
+        arrays["phones_start"] = np.array([p.start for p in phones], dtype=np.float64)
+        arrays["phones_end"] = np.array([p.end for p in phones], dtype=np.float64)
+    return arrays
+
+
+def read_motion_arrays(data: Any, layout: ChannelLayout, fps: float, source: str
+                       ) -> tuple[MotionSequence, dict[str, np.ndarray], list[PhoneSegment]]:
+    """The inverse of :func:`motion_arrays` on an open clip file ``data`` (``np.load``): the motion, the
+    stored audio features and the phone segments."""
+    identity = {k[len("identity/"):]: data[k] for k in data.files if k.startswith("identity/")}
+    features = {k[len("feature/"):]: data[k] for k in data.files if k.startswith("feature/")}
+    motion = MotionSequence(data["expression"], data["pose"], layout, fps, identity, source)
+    phones = []
+    if "phones_label" in data.files:
+        phones = [PhoneSegment(str(lab), float(s), float(e)) for lab, s, e in
+                  zip(data["phones_label"], data["phones_start"], data["phones_end"], strict=True)]
+    return motion, features, phones
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write a clip file (``.npz``) atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    return path
+
+
+def write_manifest_rows(root: Path, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> Path:
+    """Write ``manifest.csv`` with the columns ``fields`` atomically."""
+    with atomic_path(root / MANIFEST_FILE) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    return root / MANIFEST_FILE
+
+
+def read_manifest_rows(root: Path, fields: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows of a finalized dataset's ``manifest.csv``, whose columns must be ``fields``."""
+    manifest = root / MANIFEST_FILE
+    if not manifest.exists():
+        raise TalkingHeadError(f"{root} has no {MANIFEST_FILE}; the dataset was not finalized.")
+    with open(manifest, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != fields:
+            raise TalkingHeadError(f"{manifest} has unexpected columns; it was written by another version.")
+        return list(reader)
+
+
+class ClipIndex(Generic[Row]):
+    """The manifest's rows of a dataset (anything with ``id`` and ``split``): ``len``, ``ids(split)``,
+    ``meta(id)``. ``what`` names the dataset kind in errors."""
+
+    what = "dataset"
+    root: Path
+
+    def index(self, rows: list[Row]) -> None:
+        self.rows = rows
+        self._by_id = {r.id: r for r in rows}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def ids(self, split: str | None = None) -> list[str]:
+        if split is not None and split not in SPLITS:
+            raise TalkingHeadError(f"Unknown split '{split}'; use one of {', '.join(SPLITS)}.")
+        return [r.id for r in self.rows if split is None or r.split == split]
+
+    def meta(self, clip_id: str) -> Row:
+        if clip_id not in self._by_id:
+            raise TalkingHeadError(f"The {self.what} {self.root} has no clip '{clip_id}'.")
+        return self._by_id[clip_id]
+
+
 class DatasetWriter:
     """Writes clips into a dataset directory; resumable (existing clips are kept)."""
 
@@ -120,25 +221,9 @@ class DatasetWriter:
         meta = asdict(m)
         meta.update(num_frames=len(clip.motion), duration=len(clip.audio) / self.info.sample_rate,
                     transcript=clip.transcript)
-        arrays: dict[str, np.ndarray] = {
-            "audio": np.asarray(clip.audio, dtype=np.float32),
-            "expression": clip.motion.expression,
-            "pose": clip.motion.pose,
-            "meta": np.array(json.dumps(meta)),
-        }
-        for name, value in clip.features.items():
-            arrays[f"feature/{name}"] = np.asarray(value, dtype=np.float32)
-        for key, value in clip.motion.identity.items():
-            arrays[f"identity/{key}"] = np.asarray(value)
-        if clip.phones:
-            arrays["phones_label"] = np.array([p.label for p in clip.phones])
-            arrays["phones_start"] = np.array([p.start for p in clip.phones], dtype=np.float64)
-            arrays["phones_end"] = np.array([p.end for p in clip.phones], dtype=np.float64)
-        path = self.clip_path(m.id)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-        return path
+        arrays = {"audio": np.asarray(clip.audio, dtype=np.float32), "meta": np.array(json.dumps(meta)),
+                  **motion_arrays(clip.motion, clip.features, clip.phones)}
+        return save_arrays(self.clip_path(m.id), arrays)
 
     def finalize(self) -> Path:
         """Rebuild manifest.csv from the clip files on disk (sorted by id)."""
@@ -149,12 +234,7 @@ class DatasetWriter:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
             rows.append({k: meta.get(k, "") for k in MANIFEST_FIELDS})
-        with atomic_path(self.root / MANIFEST_FILE) as tmp:
-            with open(tmp, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
-        return self.root / MANIFEST_FILE
+        return write_manifest_rows(self.root, MANIFEST_FIELDS, rows)
 
 
 def _read_info(root: Path) -> DatasetInfo:
@@ -176,7 +256,7 @@ def _read_info(root: Path) -> DatasetInfo:
                        data.get("audio_features") or {}, data.get("extra") or {})
 
 
-class Dataset:
+class Dataset(ClipIndex[ClipMeta]):
     """Reads a dataset directory. ``len``, iteration and ``clip(id)``; ``ids(split=...)``."""
 
     def __init__(self, root: str | Path) -> None:
@@ -184,32 +264,9 @@ class Dataset:
         if not self.root.is_dir():
             raise TalkingHeadError(f"The dataset folder {self.root} does not exist.")
         self.info = _read_info(self.root)
-        manifest = self.root / MANIFEST_FILE
-        if not manifest.exists():
-            raise TalkingHeadError(f"{self.root} has no {MANIFEST_FILE}; the dataset was not finalized.")
-        with open(manifest, newline="") as fh:
-            reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) != MANIFEST_FIELDS:
-                raise TalkingHeadError(f"{manifest} has unexpected columns; it was written by another version.")
-            self.rows = [
-                ClipMeta(r["id"], r["speaker"], r["emotion"], int(r["intensity"]), r["split"],
-                         float(r["duration"]), int(r["num_frames"]), r["source"])
-                for r in reader
-            ]
-        self._by_id = {r.id: r for r in self.rows}
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def ids(self, split: str | None = None) -> list[str]:
-        if split is not None and split not in SPLITS:
-            raise TalkingHeadError(f"Unknown split '{split}'; use one of {', '.join(SPLITS)}.")
-        return [r.id for r in self.rows if split is None or r.split == split]
-
-    def meta(self, clip_id: str) -> ClipMeta:
-        if clip_id not in self._by_id:
-            raise TalkingHeadError(f"The dataset {self.root} has no clip '{clip_id}'.")
-        return self._by_id[clip_id]
+        self.index([ClipMeta(r["id"], r["speaker"], r["emotion"], int(r["intensity"]), r["split"],
+                             float(r["duration"]), int(r["num_frames"]), r["source"])
+                    for r in read_manifest_rows(self.root, MANIFEST_FIELDS)])
 
     def clip(self, clip_id: str) -> Clip:
         meta = self.meta(clip_id)
@@ -217,14 +274,8 @@ class Dataset:
         try:
             with np.load(path, allow_pickle=False) as data:
                 extra = json.loads(str(data["meta"]))
-                identity = {k[len("identity/"):]: data[k] for k in data.files if k.startswith("identity/")}
-                features = {k[len("feature/"):]: data[k] for k in data.files if k.startswith("feature/")}
-                motion = MotionSequence(data["expression"], data["pose"], self.info.layout, self.info.fps,
-                                        identity, f"{self.root.name}/{clip_id}")
-                phones = []
-                if "phones_label" in data.files:
-                    phones = [PhoneSegment(str(lab), float(s), float(e)) for lab, s, e in
-                              zip(data["phones_label"], data["phones_start"], data["phones_end"], strict=True)]
+                motion, features, phones = read_motion_arrays(data, self.info.layout, self.info.fps,
+                                                              f"{self.root.name}/{clip_id}")
                 return Clip(meta, data["audio"], motion, features, phones, extra.get("transcript", ""))
         except TalkingHeadError:
             raise

@@ -29,7 +29,6 @@ unexpected columns and corrupt clips with one sentence.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -39,7 +38,15 @@ from typing import Any
 import numpy as np
 
 from talkinghead.audio.phonemes import PhoneSegment
-from talkinghead.data.dataset import SPLITS
+from talkinghead.data.dataset import (
+    SPLITS,
+    ClipIndex,
+    motion_arrays,
+    read_manifest_rows,
+    read_motion_arrays,
+    save_arrays,
+    write_manifest_rows,
+)
 from talkinghead.data.video.frames import ClipFrames, CodecConfig, encode_frames
 from talkinghead.errors import TalkingHeadError
 from talkinghead.io.files import atomic_path
@@ -227,30 +234,17 @@ class VideoDatasetWriter:
         meta.update(num_frames=t, duration=duration, has_audio=has_audio, transcript=clip.transcript, **clip.extra)
         arrays: dict[str, np.ndarray] = {
             "audio": np.asarray(clip.audio, dtype=np.float32),
-            "expression": np.asarray(clip.motion.expression, np.float32),
-            "pose": np.asarray(clip.motion.pose, np.float32),
             "box": np.asarray(clip.box, np.float32),
             "speed": np.asarray(clip.speed, np.float32),
             "crop": np.asarray(clip.crop, np.float32),
             "meta": np.array(json.dumps(meta)),
+            **motion_arrays(clip.motion, clip.features, clip.phones),
         }
         for name, value in clip.arrays.items():
             if name not in OPTIONAL_ARRAYS:
                 raise TalkingHeadError(f"Clip {m.id}: unknown array '{name}'.")
             arrays[name] = np.asarray(value, np.float32)
-        for name, value in clip.features.items():
-            arrays[f"feature/{name}"] = np.asarray(value, dtype=np.float32)
-        for key, value in clip.motion.identity.items():
-            arrays[f"identity/{key}"] = np.asarray(value)
-        if clip.phones:
-            arrays["phones_label"] = np.array([p.label for p in clip.phones])
-            arrays["phones_start"] = np.array([p.start for p in clip.phones], dtype=np.float64)
-            arrays["phones_end"] = np.array([p.end for p in clip.phones], dtype=np.float64)
-        path = self.npz_path(m.id)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-        return path
+        return save_arrays(self.npz_path(m.id), arrays)
 
     def finalize(self) -> Path:
         """Rebuild manifest.csv from the clip files on disk (sorted by id); clips without their mp4 are left
@@ -264,51 +258,27 @@ class VideoDatasetWriter:
             row = {k: meta.get(k, "") for k in MANIFEST_FIELDS}
             row["has_audio"] = int(bool(meta.get("has_audio")))
             rows.append(row)
-        with atomic_path(self.root / MANIFEST_FILE) as tmp:
-            with open(tmp, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
-        return self.root / MANIFEST_FILE
+        return write_manifest_rows(self.root, MANIFEST_FIELDS, rows)
 
 
-class VideoDataset:
+class VideoDataset(ClipIndex[VideoClipMeta]):
     """Reads a video dataset: ``len``, ``ids(split=...)``, ``meta(id)``, ``clip(id)`` (labels, audio,
     features) and ``frames(id, indices)`` (decoded crops ``[K, S, S, 3]`` uint8)."""
+
+    what = "video dataset"
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise TalkingHeadError(f"The dataset folder {self.root} does not exist.")
         self.info = read_info(self.root)
-        manifest = self.root / MANIFEST_FILE
-        if not manifest.exists():
-            raise TalkingHeadError(f"{self.root} has no {MANIFEST_FILE}; the dataset was not finalized.")
-        with open(manifest, newline="") as fh:
-            reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) != MANIFEST_FIELDS:
-                raise TalkingHeadError(f"{manifest} has unexpected columns; it was written by another version.")
-            try:
-                self.rows = [VideoClipMeta(r["id"], r["speaker"], r["identity"], r["portrait"], r["emotion"],
-                                           int(r["intensity"]), r["split"], float(r["duration"]),
-                                           int(r["num_frames"]), r["has_audio"] == "1", r["source"])
-                             for r in reader]
-            except (TypeError, ValueError) as err:
-                raise TalkingHeadError(f"{manifest} has a malformed row ({err}).") from err
-        self._by_id = {r.id: r for r in self.rows}
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def ids(self, split: str | None = None) -> list[str]:
-        if split is not None and split not in SPLITS:
-            raise TalkingHeadError(f"Unknown split '{split}'; use one of {', '.join(SPLITS)}.")
-        return [r.id for r in self.rows if split is None or r.split == split]
-
-    def meta(self, clip_id: str) -> VideoClipMeta:
-        if clip_id not in self._by_id:
-            raise TalkingHeadError(f"The video dataset {self.root} has no clip '{clip_id}'.")
-        return self._by_id[clip_id]
+        rows = read_manifest_rows(self.root, MANIFEST_FIELDS)
+        try:
+            self.index([VideoClipMeta(r["id"], r["speaker"], r["identity"], r["portrait"], r["emotion"],
+                                      int(r["intensity"]), r["split"], float(r["duration"]),
+                                      int(r["num_frames"]), r["has_audio"] == "1", r["source"]) for r in rows])
+        except (TypeError, ValueError) as err:
+            raise TalkingHeadError(f"{self.root / MANIFEST_FILE} has a malformed row ({err}).") from err
 
     def video_path(self, clip_id: str) -> Path:
         self.meta(clip_id)
@@ -321,14 +291,8 @@ class VideoDataset:
         try:
             with np.load(path, allow_pickle=False) as data:
                 extra = json.loads(str(data["meta"]))
-                identity = {k[len("identity/"):]: data[k] for k in data.files if k.startswith("identity/")}
-                features = {k[len("feature/"):]: data[k] for k in data.files if k.startswith("feature/")}
-                motion = MotionSequence(data["expression"], data["pose"], self.info.layout, self.info.fps,
-                                        identity, f"{self.root.name}/{clip_id}")
-                phones = []
-                if "phones_label" in data.files:
-                    phones = [PhoneSegment(str(lab), float(s), float(e)) for lab, s, e in
-                              zip(data["phones_label"], data["phones_start"], data["phones_end"], strict=True)]
+                motion, features, phones = read_motion_arrays(data, self.info.layout, self.info.fps,
+                                                              f"{self.root.name}/{clip_id}")
                 arrays = {k: data[k] for k in OPTIONAL_ARRAYS if k in data.files}
                 samples = data["audio"] if audio else np.zeros(0, np.float32)
                 clip = VideoClip(meta, motion, data["box"], data["speed"], data["crop"], samples, features, phones,
