@@ -85,6 +85,7 @@ from talkinghead.motion.dimitra.data import PARTS, part_columns, part_layout
 from talkinghead.motion.dimitra.model import CMDT, CMDTConditions, transcript_tokens
 from talkinghead.motion.dimitra.phonemes import PhonemeRecognizer
 from talkinghead.motion.dimitra.seams import crossfade_weights, recursive_windows, window_joins
+from talkinghead.motion.parts import read_part_record
 from talkinghead.sequence import POSE_NAMES, ChannelLayout, MotionSequence, expression_for_layout
 
 #: the recogniser's folder in a checkpoint folder (the parts' folders are named after the parts)
@@ -151,24 +152,12 @@ class DimitraPart:
     @classmethod
     def load(cls, folder: Path, part: str) -> DimitraPart:
         """The ``part`` model in ``folder`` (one sentence when it holds another part or lacks its record)."""
-        from talkinghead.checkpoint import read_checkpoint_info
-
         net = CMDT.from_pretrained(folder)
-        extra = read_checkpoint_info(folder, CMDT.component).extra
-        if extra.get("part") != part:
-            raise TalkingHeadError(f"{folder} holds Dimitra's {extra.get('part') or 'unknown'} model, not the {part} "
-                                   "model.")
-        try:
-            layout = ChannelLayout.from_dict(extra["dataset_layout"])
-            channels, window = tuple(extra["channels"]), int(extra["window_frames"])
-            conditions = dict(extra.get("conditions") or {})
-        except (KeyError, TypeError, ValueError) as err:
-            raise TalkingHeadError(f"{folder} does not record its channels, dataset layout and window length; "
-                                   f"retrain it with talkinghead train dimitra.{part}.") from err
-        if channels != part_layout(layout, part).channels or len(channels) != net.config.motion_dim or window < 1:
-            raise TalkingHeadError(f"The channels or window length recorded in {folder} do not fit its model.")
-        schedule = ScheduleConfig.from_dict(extra["schedule"], partial=True) if extra.get("schedule") \
-            else ScheduleConfig()
+        record, conditions = read_part_record(
+            folder, CMDT.component, part, net.config.motion_dim, lambda layout, p: part_layout(layout, p).channels,
+            "Dimitra's", "model", f"talkinghead train dimitra.{part}",
+            lambda extra: dict(extra.get("conditions") or {}))
+        channels, layout, window, schedule = record.channels, record.layout, record.window, record.schedule
         return cls(part, net, channels, layout, window, bool(conditions.get("phonemes", True)),
                    bool(conditions.get("transcript", True)), schedule)
 

@@ -55,6 +55,7 @@ from talkinghead.log import Laps
 from talkinghead.motion.dimitra.seams import recursive_windows, window_joins
 from talkinghead.motion.fd2talk.data import PARTS, part_channels
 from talkinghead.motion.fd2talk.model import MotionDiT
+from talkinghead.motion.parts import read_part_record
 from talkinghead.sequence import POSE_NAMES, ChannelLayout, MotionSequence
 
 #: the component folders of the two-DiT model and of the single DiT (Table 2)
@@ -107,26 +108,14 @@ class FD2TalkDiT:
     @classmethod
     def load(cls, folder: Path, part: str) -> FD2TalkDiT:
         """The ``part`` DiT in ``folder`` (one sentence when it holds another part or lacks its record)."""
-        from talkinghead.checkpoint import read_checkpoint_info
-
         net = MotionDiT.from_pretrained(folder)
-        extra = read_checkpoint_info(folder, MotionDiT.component).extra
-        if extra.get("part") != part:
-            raise TalkingHeadError(f"{folder} holds FD2Talk's {extra.get('part') or 'unknown'} DiT, not the {part} "
-                                   "DiT.")
-        try:
-            layout = ChannelLayout.from_dict(extra["dataset_layout"])
-            channels, window = tuple(extra["channels"]), int(extra["window_frames"])
-            variant = tuple(str(v) for v in extra.get("variant") or ())
-        except (KeyError, TypeError, ValueError) as err:
-            raise TalkingHeadError(f"{folder} does not record its channels, dataset layout and window length; "
-                                   "retrain it with talkinghead train fd2talk.expression or fd2talk.pose.") from err
-        if channels != part_channels(layout, part) or len(channels) != net.config.motion_dim or window < 1:
-            raise TalkingHeadError(f"The channels or window length recorded in {folder} do not fit its model.")
+        record, variant = read_part_record(
+            folder, MotionDiT.component, part, net.config.motion_dim, part_channels, "FD2Talk's", "DiT",
+            "talkinghead train fd2talk.expression or fd2talk.pose",
+            lambda extra: tuple(str(v) for v in extra.get("variant") or ()))
         if net.config.alignment_mask != ("no_alignment_mask" not in variant):
             raise TalkingHeadError(f"{folder} records an alignment-mask variant its model config does not have.")
-        schedule = ScheduleConfig.from_dict(extra["schedule"], partial=True) if extra.get("schedule") \
-            else ScheduleConfig()
+        channels, layout, window, schedule = record.channels, record.layout, record.window, record.schedule
         return cls(part, net, channels, layout, window, variant, schedule)
 
 
