@@ -62,6 +62,16 @@ class ClipArrays:
         return len(self.expression)
 
 
+def training_split(root: str | Path, split: str) -> tuple[Dataset, list[str]]:
+    """The dataset at ``root`` and the ids of its ``split`` (all ids when that split is empty), or one sentence
+    when it has no clips: how every training corpus opens its data."""
+    dataset = Dataset(root)
+    ids = dataset.ids(split) or dataset.ids()
+    if not ids:
+        raise TalkingHeadError(f"The dataset {root} has no clips.")
+    return dataset, ids
+
+
 def _as_2d(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return x[:, None] if x.ndim == 1 else x
@@ -91,10 +101,7 @@ class MotionCorpus:
 
     def __init__(self, root: str | Path, role: str = "motion", features: tuple[str, ...] = (),
                  split: str = "train", min_frames: int = 1) -> None:
-        self.dataset = Dataset(root)
-        ids = self.dataset.ids(split) or self.dataset.ids()
-        if not ids:
-            raise TalkingHeadError(f"The dataset {root} has no clips.")
+        self.dataset, ids = training_split(root, split)
         self.layout = self.dataset.info.layout
         first = self.dataset.clip(ids[0])
         self.feature_names = choose_features(sorted(first.features), role, features)

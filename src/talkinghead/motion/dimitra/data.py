@@ -55,12 +55,17 @@ import numpy as np
 import torch
 
 from talkinghead.audio.phonemes import SILENCE_ID, frame_tokens
-from talkinghead.data.dataset import Dataset
 from talkinghead.errors import TalkingHeadError
 from talkinghead.log import log_event
 from talkinghead.motion.dimitra.model import transcript_tokens
 from talkinghead.sequence import POSE_NAMES, ChannelLayout
-from talkinghead.training.data import choose_features, clips_with_audio, feature_widths, padded_segment
+from talkinghead.training.data import (
+    choose_features,
+    clips_with_audio,
+    feature_widths,
+    padded_segment,
+    training_split,
+)
 
 PARTS = ("lips", "face", "pose")
 #: the layout group that holds the lip channels
@@ -133,10 +138,7 @@ class DimitraCorpus:
 
     def __init__(self, root: str | Path, part: str, features: tuple[str, ...] = (), split: str = "train",
                  phonemes: bool = True) -> None:
-        self.dataset = Dataset(root)
-        ids = self.dataset.ids(split) or self.dataset.ids()
-        if not ids:
-            raise TalkingHeadError(f"The dataset {root} has no clips.")
+        self.dataset, ids = training_split(root, split)
         self.layout = self.dataset.info.layout
         self.fps = self.dataset.info.fps
         self.part = part

@@ -42,10 +42,15 @@ from typing import Any
 
 import numpy as np
 
-from talkinghead.data.dataset import Dataset
 from talkinghead.errors import TalkingHeadError
 from talkinghead.sequence import POSE_NAMES, ChannelLayout
-from talkinghead.training.data import choose_features, clips_with_audio, feature_widths, padded_segment
+from talkinghead.training.data import (
+    choose_features,
+    clips_with_audio,
+    feature_widths,
+    padded_segment,
+    training_split,
+)
 
 PARTS = ("expression", "pose", "joint")
 
@@ -129,10 +134,7 @@ class FD2TalkCorpus:
 
     def __init__(self, root: str | Path, part: str, features: tuple[str, ...] = (),
                  lip_features: tuple[str, ...] = (), identity_mouth: bool = False, split: str = "train") -> None:
-        self.dataset = Dataset(root)
-        ids = self.dataset.ids(split) or self.dataset.ids()
-        if not ids:
-            raise TalkingHeadError(f"The dataset {root} has no clips.")
+        self.dataset, ids = training_split(root, split)
         self.layout = self.dataset.info.layout
         self.fps = self.dataset.info.fps
         self.part = part
