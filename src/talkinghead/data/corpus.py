@@ -142,8 +142,9 @@ def plan_corpus(config: CorpusConfig) -> list[ClipPlan]:
         order = np.random.default_rng(seed_for("sentences", config.seed, s)).permutation(len(SENTENCES))
         combo = 0
         for emotion in config.emotions:
-            own = emotion_sentence_numbers(emotion)
-            mine = np.random.default_rng(seed_for("sentences", config.seed, s, emotion)).permutation(len(own))
+            if config.text == "emotional":
+                own = emotion_sentence_numbers(emotion)
+                mine = np.random.default_rng(seed_for("sentences", config.seed, s, emotion)).permutation(len(own))
             for i, intensity in enumerate(config.intensities):
                 for k in range(config.sentences):
                     if config.text == "emotional":

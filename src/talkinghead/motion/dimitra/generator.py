@@ -305,24 +305,23 @@ class DimitraGenerator:
                                        "talkinghead train dimitra.lips, dimitra.face and dimitra.pose and pass "
                                        "--checkpoint DIR.")
             raise TalkingHeadError(f"The Dimitra checkpoint folder {path} does not exist.")
-        folders = cls._folders(path)
+        manifest = read_manifest(path) or {}
+        folders = cls._folders(path, manifest)
         missing = [part for part in PARTS if not folders[part].is_dir()]
         if missing:
             names = ", ".join(f"{folders[p].name}/" for p in missing)
             raise TalkingHeadError(f"{path} lacks Dimitra's {' and '.join(missing)} model ({names}); a Dimitra folder "
                                    "holds lips/, face/ and pose/ checkpoints.")
         lips, face, pose = (DimitraPart.load(folders[part], part) for part in PARTS)
-        settings = (read_manifest(path) or {}).get("sampling")
-        if sampling is None and settings:
-            sampling = DimitraSampling.from_dict(dict(settings), partial=True)
+        if sampling is None and manifest.get("sampling"):
+            sampling = DimitraSampling.from_dict(dict(manifest["sampling"]), partial=True)
         recogniser_dir = folders[PHONEMES_DIR]
         recogniser = PhonemeRecognizer.from_pretrained(recogniser_dir) if recogniser_dir.is_dir() else None
         return cls(lips, face, pose, recogniser, path, sampling)
 
     @staticmethod
-    def _folders(path: Path) -> dict[str, Path]:
-        """The component folders: as the manifest names them, else named after the parts."""
-        manifest = read_manifest(path) or {}
+    def _folders(path: Path, manifest: dict[str, Any]) -> dict[str, Path]:
+        """The component folders: as the folder's ``manifest`` names them, else named after the parts."""
         if manifest.get("generator", "dimitra") != "dimitra":
             raise TalkingHeadError(f"{path} holds a '{manifest['generator']}' checkpoint, not Dimitra's.")
         named = manifest.get("components") or {}
