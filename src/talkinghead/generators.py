@@ -269,8 +269,13 @@ REGISTRY: dict[str, Entry] = {e.name: e for e in (
           "Dimitra: motion diffusion transformers for lips, face and head pose from phonemes and transcript"),
     Entry("fd2talk", "motion", "talkinghead.motion.fd2talk.generator:FD2TalkGenerator",
           "FD2Talk: expression and head-pose diffusion transformers with an audio alignment mask"),
+)}
+#: the shipped renderers (a name may be both a generator and a renderer: ``fd2talk``'s DiTs and its frame UNet)
+RENDERERS: dict[str, Entry] = {e.name: e for e in (
     Entry("warp", "renderer", "talkinghead.render.warp_renderer:WarpFrameRenderer",
           "geometric mesh warp of the portrait (no training)"),
+    Entry("fd2talk", "renderer", "talkinghead.render.fd2talk.renderer:FD2TalkFrameRenderer",
+          "FD2Talk's latent-diffusion UNet: each frame from noise, given its motion and the portrait's latent"),
 )}
 DEFAULT_GENERATOR = "dreamtalk"
 DEFAULT_RENDERER = "warp"
@@ -281,15 +286,17 @@ def register(name: str, kind: str, target: Any, summary: str = "") -> Entry:
     if kind not in KINDS:
         raise TalkingHeadError(f"A generator's kind is one of {', '.join(KINDS)}, not '{kind}'.")
     entry = Entry(name, kind, target, summary)
-    REGISTRY[name] = entry
+    (RENDERERS if kind == "renderer" else REGISTRY)[name] = entry
     return entry
 
 
 def entry(name: str, kinds: tuple[str, ...] = KINDS) -> Entry:
     """The registry entry ``name`` of one of ``kinds`` (one sentence when there is none)."""
-    found = REGISTRY.get(name)
-    if found is None or found.kind not in kinds:
-        choices = ", ".join(sorted(n for n, e in REGISTRY.items() if e.kind in kinds))
+    tables = [t for t, holds in ((REGISTRY, ("motion", "video")), (RENDERERS, ("renderer",)))
+              if set(holds) & set(kinds)]
+    found = next((t[name] for t in tables if name in t and t[name].kind in kinds), None)
+    if found is None:
+        choices = ", ".join(sorted({n for t in tables for n, e in t.items() if e.kind in kinds}))
         what = " or ".join("renderer" if k == "renderer" else f"{k} generator" for k in kinds)
         raise TalkingHeadError(f"There is no {what} called '{name}'; choose one of: {choices}.")
     return found
@@ -382,7 +389,8 @@ def installed() -> list[dict[str, Any]]:
     """Every registered generator and renderer: name, kind, what it can do, whether it is ready to use
     (weights shipped in ``weights/NAME`` or none needed) and its summary (``talkinghead models``)."""
     rows = []
-    for name, e in sorted(REGISTRY.items(), key=lambda kv: (KINDS.index(kv[1].kind), kv[0])):
+    entries = [*REGISTRY.items(), *RENDERERS.items()]
+    for name, e in sorted(entries, key=lambda kv: (KINDS.index(kv[1].kind), kv[0])):
         cls = e.load_class()
         folder = shipped_weights(name)
         needs = bool(getattr(cls, "needs_weights", True))

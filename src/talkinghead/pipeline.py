@@ -201,7 +201,8 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
 
     ``models``: a loaded generator (:func:`talkinghead.generators.load_generator`), else the one in
     ``checkpoint`` (a folder with a manifest) or the registered ``model`` (default: the registry's default).
-    ``renderer``: a renderer or its registry name (default: the registry's), for motion generators.
+    ``renderer``: a renderer or its registry name, for motion generators (default: the generator's own renderer when
+    its folder holds one, as FD2Talk's frame generator, else the registry's).
     """
     from talkinghead.generators import load_generator, load_renderer
 
@@ -214,8 +215,9 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
     generator = models if models is not None else load_generator(checkpoint, model)
     frame_renderer = None
     if generator.kind == "motion" and out is not None:
+        paired = getattr(generator, "paired_renderer", None) if renderer is None else None
         frame_renderer = renderer if renderer is not None and not isinstance(renderer, str) else \
-            load_renderer(renderer)
+            (paired() if paired is not None else None) or load_renderer(renderer)
     elif renderer is not None and generator.kind != "motion":
         raise TalkingHeadError(f"The '{generator.name}' generator makes frames itself; it takes no renderer.")
     lap("inputs")

@@ -1,4 +1,5 @@
-"""``talkinghead train-sync-judge`` and ``talkinghead evaluate`` (parse and call; see evaluation.syncnet/evaluate)."""
+"""``talkinghead train-sync-judge``, ``talkinghead evaluate`` and ``talkinghead evaluate-frames`` (parse and call; see
+evaluation.syncnet/evaluate/frames)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,29 @@ def register(sub: Any) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=run_evaluate)
 
+    f = sub.add_parser("evaluate-frames", help="frame generators on a video dataset in FD2Talk's Table 1 layout: lip "
+                                               "sync, head motion and image quality, as markdown/JSON tables")
+    f.add_argument("--data", required=True, help="video dataset directory (talkinghead video-corpus)")
+    f.add_argument("--output", "-o", required=True, help="report folder (report.md, report.json)")
+    f.add_argument("--row", action="append", metavar="NAME=MOTION+RENDERER",
+                   help="a row (repeat): MOTION is ground-truth, a motion generator's name or checkpoint folder; "
+                        "RENDERER is warp, fd2talk, a frame-generator folder, dataset or static (NAME=dataset and "
+                        "NAME=static alone also do); default: the dataset's frames, the still portrait, DreamTalk + "
+                        "warp and FD2Talk's DiTs + UNet (evaluation.frames.DEFAULT_ROWS)")
+    f.add_argument("--split", default="test", choices=("train", "val", "test"))
+    f.add_argument("--max-clips", type=int, help="evaluate at most this many clips (those with audio) of the split")
+    f.add_argument("--max-frames", type=int, help="cut every clip to its first N frames")
+    f.add_argument("--perceptual", metavar="DIR",
+                   help="perceptual network for the 'FD (face net)' column (default: weights/fd2talk/perceptual)")
+    f.add_argument("--inception", metavar="DIR",
+                   help="folder with the FID Inception-v3 model.safetensors: a real FID column instead")
+    f.add_argument("--sync-judge", metavar="DIR", help="motion-domain sync judge (default: weights/judges)")
+    f.add_argument("--video-judge", metavar="DIR", help="video-domain sync judge (default: weights/judges)")
+    f.add_argument("--self-reenactment", metavar="REAL_DIR",
+                   help="a prepared real-video dataset: adds self-reenactment on its held-out clips")
+    f.add_argument("--seed", type=int, default=0)
+    f.set_defaults(func=run_evaluate_frames)
+
 
 def run_train(args: argparse.Namespace) -> int:
     """``train-sync-judge`` is ``train judge.sync`` (the shared loop) with a summary of the judge's report."""
@@ -83,4 +107,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
                       inception=args.inception, i3d=args.i3d)
     print(f"evaluated {len(methods)} method(s) on {report.num_clips} clips in {report.seconds:.0f} s; "
           f"tables in {args.output}/report.md")
+    return 0
+
+
+def run_evaluate_frames(args: argparse.Namespace) -> int:
+    from talkinghead.evaluation.frames import evaluate_frames
+
+    judges = {"motion": args.sync_judge, "video": args.video_judge}
+    report = evaluate_frames(args.data, args.row, args.output, split=args.split,
+                             max_clips=args.max_clips, max_frames=args.max_frames, perceptual=args.perceptual,
+                             inception=args.inception, sync_judges=judges, seed=args.seed,
+                             reenactment=args.self_reenactment)
+    first = report.tables[0]
+    print(f"evaluated {len(first.results)} row(s) on {first.clips} clips ({first.frames} frames each) in "
+          f"{report.seconds:.0f} s; tables in {args.output}/report.md")
     return 0

@@ -24,7 +24,7 @@ they hold (frames for pairs, window positions for windows).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,8 @@ class VideoSampler:
     """
 
     def __init__(self, datasets: Source | list[Source], split: str | None = "train",
-                 features: tuple[str, ...] = (), clip_ids: list[str] | None = None) -> None:
+                 features: tuple[str, ...] = (), clip_ids: list[str] | None = None,
+                 exclude: Collection[str] = ()) -> None:
         from talkinghead.log import progress
 
         given = datasets if isinstance(datasets, list) else [datasets]
@@ -138,7 +139,7 @@ class VideoSampler:
         if clip_ids is not None and len(self.datasets) > 1:
             raise TalkingHeadError("Choose clips by id from one dataset only.")
         todo = [(k, i) for k, ds in enumerate(self.datasets)
-                for i in (ds.ids(split) if clip_ids is None else list(clip_ids))]
+                for i in (ds.ids(split) if clip_ids is None else list(clip_ids)) if i not in exclude]
         if not todo:
             raise TalkingHeadError(f"The video dataset(s) {', '.join(str(d.root) for d in self.datasets)} have no "
                                    f"clips in split '{split}'.")

@@ -4,8 +4,9 @@ A checkpoint folder holds the two DiTs of 3.2, ``expression/`` (``theta_exp``) a
 Table 2's single DiT ``joint/`` (``--single-dit``); each a ``fd2talk.dit`` checkpoint of :mod:`.training.motion`
 whose ``extra`` records its part, channels, the dataset's layout, the window length ``N`` and its variant. A
 ``talkinghead.json`` manifest names the generator ``fd2talk`` and the component folders
-(:func:`write_fd2talk_manifest`). The frame-generation stage (3.3, the latent-diffusion UNet) is not here yet:
-until it is, the pipeline renders this motion with the default renderer (``warp``).
+(:func:`write_fd2talk_manifest`). When the folder also holds the frame generator of 3.3 (``autoencoder/`` and
+``unet/``, :mod:`talkinghead.render.fd2talk.renderer`), ``generate --model fd2talk`` renders with it
+(:meth:`FD2TalkGenerator.paired_renderer`); otherwise, or with ``--renderer``, with the renderer asked for.
 
 Generation (:meth:`FD2TalkGenerator.generate`):
 
@@ -203,6 +204,14 @@ class FD2TalkGenerator:
         self.directory = directory
         self.sampling = sampling or FD2TalkSampling()
 
+    def paired_renderer(self) -> Any | None:
+        """FD2Talk's own frame generator (3.3) when this folder holds one (``--renderer`` not given), else None."""
+        from talkinghead.render.fd2talk.renderer import FD2TalkFrameRenderer, holds_frame_generator
+
+        if self.directory is None or not holds_frame_generator(self.directory):
+            return None
+        return FD2TalkFrameRenderer.from_pretrained(self.directory)
+
     # ------------------------------------------------------------------------------------ loading
     @classmethod
     def recognises(cls, path: Path) -> bool:
@@ -303,4 +312,6 @@ def write_fd2talk_manifest(directory: str | Path, **extra: Any) -> Path:
     checking that it loads; ``extra`` (e.g. the commands and seed) is stored with it."""
     path = Path(directory)
     generator = FD2TalkGenerator.from_pretrained(path)
+    if generator.paired_renderer() is None:
+        extra.pop("frames", None)
     return write_manifest(path, FD2TalkGenerator.name, {name: name for name in generator.models}, **extra)

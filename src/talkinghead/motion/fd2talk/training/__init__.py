@@ -10,6 +10,11 @@ The ablations are options recorded in the checkpoint (``extra["variant"]``), so 
 what it was trained with: ``--single-dit`` (Table 2, one DiT for expression and pose together, trained by
 ``fd2talk.expression``), ``--no-alignment-mask`` and ``--no-sync-loss`` (Table 3).
 
+Stage 2 (3.4.2 "Frame Generation Stage", :mod:`talkinghead.render.fd2talk.training`) trains on a video dataset:
+``fd2talk.perceptual`` (the perceptual network trained here), ``fd2talk.autoencoder`` (``E`` and the
+reference-conditioned ``D``, Eq. 13-15) and ``fd2talk.unet`` (the Diffusion UNet, Eq. 16; ``--concat-conditions``
+is Table 2's "Concat" row).
+
 This module only declares them (no torch at import): :data:`COMPONENTS` is read by
 :mod:`talkinghead.training.registry`, whose ``talkinghead train`` builds one sub-command per component.
 """
@@ -28,6 +33,10 @@ _SINGLE = Option("single_dit", "one DiT for expression and head pose together (T
 _LIP_EXPERT = Option("lip_expert", "the frozen lip expert of the sync loss (default: the shipped "
                      "weights/dreamtalk/lip_expert)", "path", metavar="DIR")
 
+FRAMES = "talkinghead.render.fd2talk.training"
+_REAL = Option("real", "a second video dataset trained on too (e.g. real videos prepared by video-prepare)", "path",
+               metavar="DIR")
+
 COMPONENTS = (
     ComponentSpec(
         "fd2talk.expression", "talkinghead.motion.fd2talk.training.motion:build_expression",
@@ -37,4 +46,21 @@ COMPONENTS = (
         "fd2talk.pose", "talkinghead.motion.fd2talk.training.motion:build_pose",
         "FD2Talk's Pose Transformer: a DiT over the 6 head-pose channels",
         options=(_NO_MASK,)),
+    ComponentSpec(
+        "fd2talk.perceptual", f"{FRAMES}:build_perceptual",
+        "FD2Talk stage 2: the perceptual network trained here (stand-in for LPIPS' VGG) on a video dataset",
+        options=(_REAL,)),
+    ComponentSpec(
+        "fd2talk.autoencoder", f"{FRAMES}:build_autoencoder",
+        "FD2Talk stage 2: the latent encoder and the reference-conditioned decoder (Eq. 13-15) on a video dataset",
+        options=(_REAL, Option("perceptual", "the perceptual network (fd2talk.perceptual, or VGG16 weights)", "path",
+                               metavar="DIR"),
+                 Option("vae", "start from a Stable Diffusion VAE in a local folder (diffusers AutoencoderKL)",
+                        "path", metavar="DIR"))),
+    ComponentSpec(
+        "fd2talk.unet", f"{FRAMES}:build_unet",
+        "FD2Talk stage 2: the Diffusion UNet with two cross-attentions (Eq. 6-7, 16) in the autoencoder's latents",
+        options=(_REAL, Option("autoencoder", "the trained autoencoder (fd2talk.autoencoder)", "path", metavar="DIR"),
+                 Option("concat_conditions", "one cross-attention over the concatenated coefficient and reference "
+                        "tokens (Table 2 'Concat')", group=ABLATIONS))),
 )

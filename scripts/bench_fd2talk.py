@@ -1,0 +1,127 @@
+"""Benchmark FD2Talk on this machine (writes bench/fd2talk.json): its two stages, the numbers issue 15 asks for.
+
+- DiTs (stage 1): motion for 30 s of speech (the expression and pose DiTs, DDIM 10), best of ``--repeats``;
+  seconds of compute per second of video;
+- frame generator (stage 2): ``--frames-seconds`` of video rendered by the UNet renderer on the astronaut (the
+  shipped sampling, 20 DDIM steps, and the paper's 50 in the same run), pasted back into the photo, frames
+  consumed as an encoder would; seconds of compute per second of video;
+- memory: peak resident memory of fresh processes: the DiTs for 1, 5 and 10 minutes of speech, and the frame
+  generator streaming 2 and 8 s of video (frames are made chunk by chunk, so the peak must not grow with length).
+
+Speech: a real recording of ``../shared/realdata`` (``--audio``) repeated to length, else espeak speech.
+
+    .venv/bin/python scripts/bench_fd2talk.py [--checkpoint weights/fd2talk] [--audio WAV] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_dimitra import DEFAULT_AUDIO, speech  # noqa: E402
+
+
+def portrait() -> Any:
+    from skimage import data
+
+    from talkinghead.generators import Portrait
+
+    return Portrait.fit(data.astronaut())
+
+
+def motion_once(checkpoint: str, audio: Any) -> tuple[dict[str, float], Any]:
+    from talkinghead.generators import Conditions
+    from talkinghead.motion.fd2talk.generator import FD2TalkGenerator
+    from talkinghead.pipeline import placed_motion
+
+    generator = FD2TalkGenerator.from_pretrained(checkpoint)
+    face = portrait()
+    start = time.perf_counter()
+    made = generator.generate(Conditions(audio, face, seed=0))
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "frames": float(len(made.motion))}, placed_motion(made, face, 1.0)
+
+
+def frames_once(checkpoint: str, motion: Any, steps: int) -> dict[str, float]:
+    from talkinghead.render.fd2talk.renderer import FD2TalkFrameRenderer, FrameSampling
+
+    renderer = FD2TalkFrameRenderer.from_pretrained(checkpoint)
+    renderer.sampling = renderer.sampling.replace(steps=steps) if steps else renderer.sampling
+    assert isinstance(renderer.sampling, FrameSampling)
+    face = portrait()
+    start = time.perf_counter()
+    count = sum(1 for _ in renderer.render(face, motion, 256))
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "frames": float(count), "steps": float(renderer.sampling.steps),
+            "seconds_per_video_second": seconds / (count / motion.fps)}
+
+
+def child(args: argparse.Namespace) -> None:
+    """One memory run in this process: ``--child KIND:SECONDS``; prints the peak resident memory."""
+    kind, seconds = args.child.split(":")
+    audio = speech(args.audio, float(seconds))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result, motion = motion_once(args.checkpoint, audio)
+    if kind == "frames":
+        result = frames_once(args.checkpoint, motion, 0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"kind": kind, "seconds_of_speech": float(seconds), "peak_rss_mib": peak / 1024,
+                      "peak_before_mib": before / 1024, **result}))
+
+
+def run_child(args: argparse.Namespace, spec: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "--checkpoint", args.checkpoint, "--audio", args.audio,
+                           "--child", spec], capture_output=True, text=True, check=True)
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{spec}: peak {row['peak_rss_mib']:.0f} MiB ({row['peak_before_mib']:.0f} MiB at start)", flush=True)
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default="weights/fd2talk")
+    parser.add_argument("--audio", default=str(DEFAULT_AUDIO))
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--frames-seconds", type=float, default=4.0)
+    parser.add_argument("--out", default="bench/fd2talk.json")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    import torch
+
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                               "load_average_at_start": os.getloadavg()[0], "threads": torch.get_num_threads(),
+                               "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                               "audio": args.audio if Path(args.audio).is_file() else "espeak demo text"}
+    motion_once(args.checkpoint, speech(args.audio, 3.0))                                   # warm-up
+    runs = [motion_once(args.checkpoint, speech(args.audio, 30.0))[0] for _ in range(args.repeats)]
+    best = min(runs, key=lambda r: r["seconds"])
+    results["dits_30s"] = {**{k: round(v, 3) for k, v in best.items()},
+                           "seconds_per_video_second": round(best["seconds"] / 30.0, 4)}
+    print(f"DiTs, 30 s of speech: {best['seconds']:.2f} s ({best['seconds'] / 30:.3f} s per second of video)",
+          flush=True)
+    _, motion = motion_once(args.checkpoint, speech(args.audio, args.frames_seconds))
+    for steps in (0, 50):
+        row = frames_once(args.checkpoint, motion, steps)
+        results[f"frames_steps{int(row['steps'])}"] = {k: round(v, 3) for k, v in row.items()}
+        print(f"frame generator, {row['steps']:.0f} steps: {row['seconds']:.1f} s for {row['frames']:.0f} frames "
+              f"({row['seconds_per_video_second']:.2f} s per second of video)", flush=True)
+    results["memory"] = [run_child(args, spec) for spec in ("dits:60", "dits:300", "dits:600", "frames:2",
+                                                            "frames:8")]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""FD2Talk's frame generator as a renderer (:class:`talkinghead.generators.Renderer`; FD2Talk 3.3).
+
+The motion of any motion generator and one portrait -> frames, each generated from noise by the Diffusion UNet in
+the latent space of the autoencoder, and decoded with the portrait's latent (``V_i = D([x, J_0])``).
+
+A folder (``weights/fd2talk`` when shipped, next to the stage-1 DiTs) holds ``autoencoder/`` and ``unet/`` (named in
+its ``talkinghead.json`` manifest's ``frames`` entry; ``frame_sampling`` there sets :class:`FrameSampling` fields).
+Rendering, in stages:
+
+1. the portrait's face crop at the UNet's training size, cut as the video corpus cut its crops (the crop side is
+   ``crop_scale`` times the face's extent, centred on it; :class:`talkinghead.data.video.build.PortraitRenderer`),
+   and its reference latent ``x = E(I)``;
+2. the motion on the portrait as every renderer takes it: the expression composed with the portrait's own
+   (:func:`talkinghead.face.model.compose_expression`), the pose placed by ``pose_mode``; the per-frame crop
+   follows the projected face as in the corpus (:func:`talkinghead.data.video.frames.follow_crop`);
+3. per chunk of ``batch_frames`` frames: DDIM from ``J_T ~ N(0, I)`` with x0 prediction (Eq. 5, 16), ``steps``
+   steps, the conditions' tokens computed once per frame; ``D([x, J_0])``;
+4. paste-back: each generated crop resized onto its box in the photo with a feathered edge (or the crop alone,
+   resized to ``size``, without paste-back).
+
+Choices the paper does not make (it gives 50 steps and nothing else about inference): the ``cpu`` preset uses 20
+DDIM steps (speed; ``paper``: 50); every frame starts from the *same* noise draw (``shared_noise``), since frames
+are generated one by one and independent draws make the appearance flicker from frame to frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+import torch
+
+from talkinghead.config import Config
+from talkinghead.diffusion import ScheduleConfig, make_scheduler, sample
+from talkinghead.errors import TalkingHeadError
+from talkinghead.render.fd2talk.autoencoder import FrameAutoencoder
+from talkinghead.render.fd2talk.perceptual import images_to_tensor, tensor_to_images
+from talkinghead.render.fd2talk.unet import FrameUNet
+from talkinghead.sequence import MotionSequence, expression_for_layout, pose_for_portrait
+
+#: the component folders of the frame generator
+FRAME_COMPONENTS = ("autoencoder", "unet")
+
+
+def holds_frame_generator(folder: str | Path) -> bool:
+    """Whether ``folder`` has FD2Talk's frame generator (its manifest's ``frames`` entry, or the default folders)."""
+    from talkinghead.generators import read_manifest
+
+    path = Path(folder)
+    names = dict((read_manifest(path) or {}).get("frames") or {})
+    return all((path / names.get(c, c) / "config.json").is_file() for c in FRAME_COMPONENTS)
+
+
+@dataclass(frozen=True)
+class FrameSampling(Config):
+    """``steps`` of DDIM (``eta``), ``batch_frames`` frames per network call, ``shared_noise`` (one noise draw for
+    every frame), ``seed``, ``paste_back`` and its ``feather`` (fraction of the crop side), ``follow`` (how closely
+    the crop follows the face, as in the corpus)."""
+
+    steps: int = 50
+    eta: float = 0.0
+    batch_frames: int = 25
+    shared_noise: bool = True
+    seed: int = 0
+    paste_back: bool = True
+    feather: float = 0.12
+    follow: float = 0.5
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {"steps": 2, "batch_frames": 4},
+                                                    "cpu": {"steps": 20}, "paper": {}}
+
+
+class FD2TalkFrameRenderer:
+    """Portrait + motion -> frames with FD2Talk's UNet (see the module docstring)."""
+
+    kind: ClassVar[str] = "renderer"
+    name: ClassVar[str] = "fd2talk"
+    capabilities: ClassVar[tuple[str, ...]] = ("paste-back", "diffusion")
+    needs_weights: ClassVar[bool] = True
+
+    def __init__(self, autoencoder: FrameAutoencoder, unet: FrameUNet, crop_scale: float,
+                 sampling: FrameSampling | None = None, schedule: ScheduleConfig | None = None) -> None:
+        self.autoencoder = autoencoder.eval()
+        self.unet = unet.eval()
+        self.crop_scale = crop_scale
+        self.sampling = sampling or FrameSampling.preset("cpu")
+        self.schedule = schedule or ScheduleConfig()
+        self.image_size = int(autoencoder.config.image_size)  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path | None = None,
+                        sampling: FrameSampling | None = None) -> FD2TalkFrameRenderer:
+        """The frame generator in ``directory`` (default: the shipped ``weights/fd2talk``)."""
+        from talkinghead.checkpoint import read_checkpoint_info
+        from talkinghead.generators import read_manifest, weights_root
+
+        folder = Path(directory) if directory is not None else weights_root() / "fd2talk"
+        manifest = read_manifest(folder) or {}
+        names = dict(manifest.get("frames") or {})
+        paths = {c: folder / names.get(c, c) for c in FRAME_COMPONENTS}
+        missing = [c for c, p in paths.items() if not (p / "config.json").is_file()]
+        if missing:
+            raise TalkingHeadError(f"{folder} holds no FD2Talk frame generator ({' and '.join(missing)} missing); "
+                                   "train it with scripts/train_fd2talk_frames.sh, or render with the warp renderer.")
+        unet_info = read_checkpoint_info(paths["unet"])
+        preset = manifest.get("frame_sampling") or {}
+        return cls(FrameAutoencoder.from_pretrained(paths["autoencoder"]), FrameUNet.from_pretrained(paths["unet"]),
+                   float(unet_info.extra.get("crop_scale", 2.0)),
+                   sampling or FrameSampling.preset("cpu", **preset))
+
+    # ------------------------------------------------------------------------------------------ stages
+    def reference(self, portrait: Any) -> Any:
+        """Stage 1: the portrait's crop renderer (:class:`PortraitRenderer` at the UNet's size)."""
+        from talkinghead.data.video.build import PortraitRenderer
+        from talkinghead.data.video.portraits import FittedPortrait, PortraitSource
+
+        if portrait.image is None:
+            raise TalkingHeadError("FD2Talk's frame generator needs the portrait's photo.")
+        fitted = FittedPortrait(PortraitSource("portrait", "portrait", None), portrait.image, portrait.identity,
+                                np.asarray(portrait.expression, np.float32), np.asarray(portrait.pose, np.float32))
+        return PortraitRenderer(fitted, self.image_size, self.crop_scale)
+
+    def frame_motion(self, portrait: Any, motion: MotionSequence, pose_mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 2: the per-frame coefficients ``[T, E + 6]`` in the UNet's layout and the face meshes
+        ``[T, 468, 2]`` (image px)."""
+        from talkinghead.face.model import ARKIT_LAYOUT, compose_expression, project
+        from talkinghead.sequence import ChannelLayout
+
+        if len(motion) == 0:
+            raise TalkingHeadError("The motion has no frames.")
+        expression = compose_expression(portrait.expression, expression_for_layout(motion, ARKIT_LAYOUT))
+        pose = pose_for_portrait(motion.pose, np.asarray(portrait.pose, np.float32), pose_mode).astype(np.float32)
+        layout = ChannelLayout.from_dict(self.unet.layout) if self.unet.layout else ARKIT_LAYOUT
+        composed = MotionSequence(expression, pose, ARKIT_LAYOUT, motion.fps, motion.identity, motion.source)
+        coefficients = np.concatenate([expression_for_layout(composed, layout), pose], axis=1).astype(np.float32)
+        vertices = np.asarray(project(portrait.identity, expression, pose), np.float64)
+        return coefficients, vertices
+
+    @torch.no_grad()
+    def generate_crops(self, reference_crop: np.ndarray, coefficients: np.ndarray) -> Iterator[np.ndarray]:
+        """Stage 3: crops ``[S, S, 3]`` uint8 for ``coefficients [T, E + 6]`` given the reference crop, lazily."""
+        cfg = self.sampling
+        x = self.autoencoder.encode(images_to_tensor(reference_crop[None]))           # [1, d, h, w]
+        shape = tuple(x.shape[1:])
+        g = torch.Generator().manual_seed(cfg.seed)
+        shared = torch.randn((1, *shape), generator=g)
+        scheduler = make_scheduler(self.schedule.replace(eta=cfg.eta), "ddim")
+        for start in range(0, len(coefficients), cfg.batch_frames):
+            motion = torch.from_numpy(coefficients[start:start + cfg.batch_frames])
+            n = len(motion)
+            ref = x.expand(n, -1, -1, -1)
+            tokens = self.unet.conditions(motion, ref)
+            noise = shared.expand(n, -1, -1, -1).clone() if cfg.shared_noise else torch.randn((n, *shape), generator=g)
+
+            def denoise(latent: torch.Tensor, t: torch.Tensor, ref: torch.Tensor = ref, motion: torch.Tensor = motion,
+                        tokens: tuple[torch.Tensor, torch.Tensor] = tokens) -> torch.Tensor:
+                return self.unet(latent, t, motion, ref, tokens=tokens)  # type: ignore[no-any-return]
+
+            j0 = sample(denoise, (n, *shape), scheduler, cfg.steps, eta=cfg.eta, initial_noise=noise)
+            yield from tensor_to_images(self.autoencoder.decode(ref, j0)).numpy()
+
+    def render(self, portrait: Any, motion: MotionSequence, size: int,
+               pose_mode: str = "absolute") -> Iterator[np.ndarray]:
+        """Frames of ``motion`` on ``portrait``, lazily: the whole photo with the face pasted back (``paste_back``),
+        else the face crop resized to ``size``."""
+        from talkinghead.data.video.frames import face_boxes, follow_crop
+
+        crops_renderer = self.reference(portrait)
+        coefficients, vertices = self.frame_motion(portrait, motion, pose_mode)
+        _, boxes = crops_renderer.place(follow_crop(face_boxes(vertices), crops_renderer.side, motion.fps,
+                                                    self.sampling.follow))
+        crops = self.generate_crops(crops_renderer.still(), coefficients)
+        if not self.sampling.paste_back:
+            return (cv2.resize(c, (size, size), interpolation=cv2.INTER_CUBIC) for c in crops)
+        return (paste(portrait.image, c, box, self.sampling.feather) for c, box in zip(crops, boxes, strict=False))
+
+
+def paste(photo: np.ndarray, crop: np.ndarray, box: np.ndarray, feather: float) -> np.ndarray:
+    """``crop [S, S, 3]`` placed on ``photo [H, W, 3]`` at ``box = (x, y, side)`` (image px, pixel-centre origin of the
+    crop's first pixel), faded over ``feather`` of the side at its edges."""
+    s = crop.shape[0]
+    x, y, side = (float(v) for v in box)
+    k = side / s                                                                   # image px per crop px
+    m = np.array([[k, 0.0, x], [0.0, k, y]])
+    h, w = photo.shape[:2]
+    warped = cv2.warpAffine(crop, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    ramp = np.clip(np.minimum(np.arange(s), s - 1 - np.arange(s)) / max(feather * s, 1e-6), 0, 1).astype(np.float32)
+    ramp = ramp * ramp * (3 - 2 * ramp)
+    weight = np.outer(ramp, ramp).astype(np.float32)
+    mask = cv2.warpAffine(weight, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+    return np.round(warped * mask + photo * (1.0 - mask)).astype(np.uint8)

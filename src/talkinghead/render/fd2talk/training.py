@@ -1,0 +1,348 @@
+"""Solvers of FD2Talk's second stage (3.4.2 "Frame Generation Stage") on the talking-face video dataset.
+
+Three components, trained in this order, each reading the one before:
+
+- ``fd2talk.perceptual``: the perceptual network trained here (:class:`.perceptual.FacePerceptualNet`; with VGG16
+  weights in a local folder it is not needed). Each step draws frame pairs and learns, on both frames, the frame's
+  standardised expression and pose (MSE) and its identity (cross-entropy).
+- ``fd2talk.autoencoder``: ``E`` and ``D`` (:class:`.autoencoder.FrameAutoencoder`) on two frames ``F_1, F_2`` of one
+  video (Eq. 13-15): ``lambda_rec ||F_2 - D([E(F_1), E(F_2)])||^2 + lambda_per L_per`` plus, trained from scratch, the
+  KL term (see :mod:`.autoencoder`). ``E(F_2)`` is a posterior sample, ``E(F_1)`` the posterior mean (as at
+  inference). ``--vae DIR`` starts from a Stable Diffusion VAE in a local folder, as the paper does. The exported
+  model's ``latent_scale`` is one over the standard deviation of its latents on a fixed set of training frames.
+- ``fd2talk.unet``: the Diffusion UNet (:class:`.unet.FrameUNet`) with the frozen autoencoder: a target frame's
+  latent ``J_0 = E(V_i)``, the reference latent ``x = E(I)`` of the clip's first frame (the paper: "the first frame
+  from this video clip serves as the reference image"), the target's coefficients, ``t ~ U{0, T-1}`` and
+  ``L_second = ||J_0 - theta_unet(J_t, t, beta, p, x)||^2`` (Eq. 16). ``--concat-conditions`` trains Table 2's
+  "Concat" variant.
+
+Deviation (coefficients): the paper conditions the UNet on the stage-1 DiTs' *predicted* coefficients of the clip's
+audio. A DiT's head pose (and, less so, its expression) is a sample given the audio, not the pose the target frame
+shows, so a UNet trained on it learns to ignore the pose it is given. Here it is trained on the dataset's motion
+(the motion the corpus frames were rendered from; tracked on real videos), the motion of the frame it must draw;
+at inference it renders whatever a motion generator predicts (FD2Talk's DiTs, or any other with
+``--renderer fd2talk``).
+
+Data: one or more video datasets (``--data`` and ``--real``, e.g. the rendered corpus and prepared real videos,
+which have no audio: the paper trains this stage on VFHQ without audio too), the train split; the last clip of
+each real video is held out (:func:`held_out_clips`) for the self-reenactment test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from talkinghead.data.video.format import VideoDataset
+from talkinghead.data.video.loader import VideoSampler
+from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
+from talkinghead.errors import TalkingHeadError
+from talkinghead.render.fd2talk.autoencoder import AutoencoderConfig, FrameAutoencoder
+from talkinghead.render.fd2talk.perceptual import (
+    FacePerceptualNet,
+    PerceptualConfig,
+    images_to_tensor,
+    load_perceptual,
+    perceptual_distance,
+)
+from talkinghead.render.fd2talk.unet import FrameUNet, UNetConfig
+from talkinghead.training.loop import Solver, TrainConfig
+from talkinghead.training.registry import SolverBuild
+
+
+@dataclass(frozen=True)
+class FrameTrainConfig(TrainConfig):
+    """The shared loop's settings plus Eq. 15's weights and the KL weight (autoencoder from scratch)."""
+
+    lambda_rec: float = 1.0
+    lambda_per: float = 1.0
+    kl_weight: float = 1e-6
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {**TrainConfig.presets["tiny"], "batch_size": 4},
+        "cpu": {**TrainConfig.presets["cpu"], "steps": 1000, "batch_size": 8, "lr": 3e-4},
+        "paper": {"batch_size": 32},
+    }
+
+
+def _datasets(data: str | Path, real: str | Path | None) -> list[str | Path | VideoDataset]:
+    given: list[str | Path | VideoDataset] = [data]
+    return given + ([real] if real is not None else [])
+
+
+def held_out_clips(dataset: str | Path | VideoDataset) -> list[str]:
+    """The last clip of each source video of a prepared real-video dataset (its ``portrait`` field names the video):
+    never trained on, kept for self-reenactment (issue 15, item 6). A video cut into one clip keeps it."""
+    ds = dataset if isinstance(dataset, VideoDataset) else VideoDataset(dataset)
+    last: dict[str, str] = {}
+    count: dict[str, int] = {}
+    for clip_id in sorted(ds.ids(None)):
+        video = ds.meta(clip_id).portrait
+        last[video] = clip_id
+        count[video] = count.get(video, 0) + 1
+    return sorted(c for v, c in last.items() if count[v] > 1)
+
+
+def training_sampler(data: str | Path, real: str | Path | None) -> VideoSampler:
+    """The train split of ``data`` and of ``real`` less its held-out clips (:func:`held_out_clips`)."""
+    exclude = held_out_clips(real) if real is not None else []
+    return VideoSampler(_datasets(data, real), "train", features=(), exclude=exclude)
+
+
+def frame_motion(sampler: VideoSampler) -> np.ndarray:
+    """Every train frame's ``[expression, pose]`` ``[N, E + 6]`` (for statistics)."""
+    return np.concatenate([np.concatenate([lab.expression, lab.pose], axis=1) for lab in sampler.labels])
+
+
+def motion_stats(sampler: VideoSampler) -> tuple[torch.Tensor, torch.Tensor]:
+    values = frame_motion(sampler)
+    return torch.from_numpy(values.mean(0)), torch.from_numpy(values.std(0))
+
+
+def _check_image_size(sampler: VideoSampler, size: int, what: str) -> None:
+    if sampler.size != size:
+        raise TalkingHeadError(f"The {what} was trained on {size} px frames and the video dataset has {sampler.size} "
+                               "px crops; train the UNet on crops of its autoencoder's size.")
+
+
+# ----------------------------------------------------------------------------------------------- perceptual
+
+class _PerceptualStep(nn.Module):
+    def __init__(self, net: FacePerceptualNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        targets, logits = self.net(batch["images"])
+        regress = F.mse_loss(targets, self.net.target_norm(batch["targets"]))
+        identity = F.cross_entropy(logits, batch["identity"])
+        accuracy = (logits.argmax(-1) == batch["identity"]).float().mean()
+        loss = regress + identity
+        return loss, {"loss": loss.detach(), "regress": regress.detach(), "identity": identity.detach(),
+                      "identity_acc": accuracy}
+
+
+class PerceptualSolver(Solver):
+    component: ClassVar[str] = "fd2talk.perceptual"
+    train_config_class: ClassVar[type[TrainConfig]] = FrameTrainConfig
+
+    def __init__(self, sampler: VideoSampler, config: PerceptualConfig) -> None:
+        self.sampler = sampler
+        self.identities = sorted({lab.meta.identity for lab in sampler.labels})
+        dim = frame_motion(sampler).shape[1]
+        self.model_config = config.replace(targets=dim, identities=len(self.identities))
+
+    def build_model(self) -> FacePerceptualNet:
+        net = FacePerceptualNet(self.model_config)
+        net.target_norm.set_stats(*motion_stats(self.sampler))
+        return net
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        assert isinstance(model, FacePerceptualNet)
+        return _PerceptualStep(model)
+
+    def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        pairs = self.sampler.pairs(rng, (batch_size + 1) // 2)
+        images = np.concatenate([pairs.target, pairs.reference])[:batch_size]
+        targets = np.concatenate([np.concatenate([pairs.expression, pairs.pose], 1),
+                                  np.concatenate([pairs.ref_expression, pairs.ref_pose], 1)])[:batch_size]
+        index = {name: i for i, name in enumerate(self.identities)}
+        identity = [index[n] for n in pairs.identities * 2][:batch_size]
+        return {"images": images_to_tensor(images), "targets": torch.from_numpy(targets.astype(np.float32)),
+                "identity": torch.tensor(identity)}
+
+
+# ---------------------------------------------------------------------------------------------- autoencoder
+
+class _AutoencoderStep(nn.Module):
+    def __init__(self, model: FrameAutoencoder, perceptual: nn.Module, config: FrameTrainConfig) -> None:
+        super().__init__()
+        self.model = model
+        self._perceptual = [perceptual]  # frozen helper: not trained, not saved
+        self.config = config
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cfg = self.config
+        f1, f2 = batch["reference"], batch["target"]
+        reference = self.model.posterior(f1).mode()                        # E(F_1), [B, d, h, w]
+        posterior = self.model.posterior(f2)
+        latent = posterior.sample()                                         # E(F_2)
+        decoded = self.model.decode_raw(reference, latent)                  # D([E(F_1), E(F_2)])
+        rec = F.mse_loss(decoded, f2)                                       # Eq. 13
+        per = perceptual_distance(self._perceptual[0], decoded, f2).mean()  # Eq. 14
+        kl = posterior.kl().mean() / decoded[0].numel()
+        loss = cfg.lambda_rec * rec + cfg.lambda_per * per + cfg.kl_weight * kl   # Eq. 15 (+ KL)
+        psnr = 10 * torch.log10(4.0 / rec.detach().clamp_min(1e-10))
+        return loss, {"loss": loss.detach(), "rec": rec.detach(), "per": per.detach(), "kl": kl.detach(),
+                      "psnr": psnr}
+
+
+class AutoencoderSolver(Solver):
+    component: ClassVar[str] = "fd2talk.autoencoder"
+    train_config_class: ClassVar[type[TrainConfig]] = FrameTrainConfig
+
+    def __init__(self, sampler: VideoSampler, config: AutoencoderConfig, train_config: FrameTrainConfig,
+                 perceptual: nn.Module, vae: str | Path | None = None) -> None:
+        self.sampler = sampler
+        self.vae = vae
+        self.model_config = config.replace(image_size=sampler.size) if vae is None else \
+            FrameAutoencoder.from_diffusers(vae).config
+        self.train_config = train_config
+        self.perceptual = perceptual.eval().requires_grad_(False)
+        held = sampler.pairs(np.random.default_rng(12345), 64)
+        self._scale_frames = images_to_tensor(np.concatenate([held.target, held.reference]))
+
+    def build_model(self) -> FrameAutoencoder:
+        return FrameAutoencoder.from_diffusers(self.vae) if self.vae is not None else \
+            FrameAutoencoder(self.model_config)  # type: ignore[arg-type]
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        assert isinstance(model, FrameAutoencoder)
+        return _AutoencoderStep(model, self.perceptual, self.train_config)
+
+    def to_device(self, device: torch.device) -> None:
+        self.perceptual.to(device)
+
+    def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        pairs = self.sampler.pairs(rng, batch_size)
+        return {"target": images_to_tensor(pairs.target), "reference": images_to_tensor(pairs.reference)}
+
+    def export(self, model: nn.Module, out: Path, extra: dict[str, Any]) -> None:
+        assert isinstance(model, FrameAutoencoder)
+        if self.vae is None:  # trained here: unit-variance latents for the UNet
+            with torch.no_grad():
+                model.latent_scale.fill_(1.0)
+                std = float(model.posterior(self._scale_frames).mode().std())
+            model.latent_scale.fill_(1.0 / max(std, 1e-6))
+        model.save_pretrained(out, extra=dict(extra, latent_scale=float(model.latent_scale)))
+
+
+# ---------------------------------------------------------------------------------------------------- UNet
+
+def first_frame_pairs(sampler: VideoSampler, rng: np.random.Generator, batch: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``batch`` targets ``[B, S, S, 3]``, their clips' first frames (the references) and the targets'
+    ``[expression, pose]`` ``[B, E + 6]``; clips drawn in proportion to their frames."""
+    weights = np.array([len(lab.box) for lab in sampler.labels], np.float64)
+    weights /= weights.sum()
+    targets, references, motion = [], [], []
+    for _ in range(batch):
+        k = int(rng.choice(len(weights), p=weights))
+        lab = sampler.labels[k]
+        i = int(rng.integers(len(lab.box)))
+        frames = sampler.clip_frames(k).read([i, 0])
+        targets.append(frames[0])
+        references.append(frames[1])
+        motion.append(np.concatenate([lab.expression[i], lab.pose[i]]))
+    return np.stack(targets), np.stack(references), np.stack(motion).astype(np.float32)
+
+
+class _UNetStep(nn.Module):
+    def __init__(self, net: FrameUNet, autoencoder: FrameAutoencoder, schedule: ScheduleConfig) -> None:
+        super().__init__()
+        self.net = net
+        self._autoencoder = [autoencoder]
+        self.scheduler = make_scheduler(schedule, "ddpm")
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        with torch.no_grad():
+            ae = self._autoencoder[0]
+            j0 = ae.encode(batch["target"])                                 # J_0 [B, d, h, w]
+            x = ae.encode(batch["reference"])                               # x
+        jt = add_noise(self.scheduler, j0, torch.randn_like(j0), batch["t"])
+        pred = self.net(jt, batch["t"], batch["motion"], x)                  # J~_0
+        loss = F.mse_loss(pred, j0)                                         # Eq. 16
+        return loss, {"loss": loss.detach()}
+
+
+class UNetSolver(Solver):
+    component: ClassVar[str] = "fd2talk.unet"
+    train_config_class: ClassVar[type[TrainConfig]] = FrameTrainConfig
+
+    def __init__(self, sampler: VideoSampler, config: UNetConfig, autoencoder: FrameAutoencoder,
+                 schedule: ScheduleConfig | None = None) -> None:
+        self.sampler = sampler
+        self.autoencoder = autoencoder.eval().requires_grad_(False)
+        ae_config: AutoencoderConfig = autoencoder.config  # type: ignore[assignment]
+        _check_image_size(sampler, ae_config.image_size, "autoencoder")
+        self.schedule = schedule or ScheduleConfig()
+        if self.schedule.prediction_type != "sample":
+            raise TalkingHeadError("FD2Talk's UNet predicts the clean latent (Eq. 16); the schedule needs "
+                                   "prediction_type 'sample'.")
+        self.model_config = config.replace(latent_channels=ae_config.latent_channels,
+                                           latent_size=ae_config.image_size // autoencoder.factor,
+                                           motion_dim=frame_motion(sampler).shape[1])
+        self.layout = sampler.dataset.info.layout.to_dict()
+
+    def build_model(self) -> FrameUNet:
+        net = FrameUNet(self.model_config, layout=self.layout)
+        net.motion_norm.set_stats(*motion_stats(self.sampler))
+        return net
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        assert isinstance(model, FrameUNet)
+        return _UNetStep(model, self.autoencoder, self.schedule)
+
+    def to_device(self, device: torch.device) -> None:
+        self.autoencoder.to(device)
+
+    def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        targets, references, motion = first_frame_pairs(self.sampler, rng, batch_size)
+        return {"target": images_to_tensor(targets), "reference": images_to_tensor(references),
+                "motion": torch.from_numpy(motion),
+                "t": sample_timesteps(batch_size, self.schedule.num_train_timesteps)}
+
+
+# ------------------------------------------------------------------------------------------------- builders
+
+def build_perceptual(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
+                     train_overrides: dict[str, Any] | None = None, real: str | Path | None = None) -> SolverBuild:
+    """The registry's builder of ``fd2talk.perceptual``."""
+    config = FrameTrainConfig.preset(preset, **(train_overrides or {}))
+    sampler = training_sampler(data, real)
+    solver = PerceptualSolver(sampler, PerceptualConfig.preset(preset))
+    extra = {"identities": solver.identities, "data": [str(d) for d in _datasets(data, real)],
+             "name": "perceptual network trained here (not VGG/LPIPS)"}
+    return SolverBuild(solver, config, extra)
+
+
+def build_autoencoder(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
+                      train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
+                      perceptual: str | Path | None = None, vae: str | Path | None = None) -> SolverBuild:
+    """The registry's builder of ``fd2talk.autoencoder``."""
+    if perceptual is None:
+        raise TalkingHeadError("The autoencoder's perceptual loss needs --perceptual DIR (talkinghead train "
+                               "fd2talk.perceptual, or VGG16 weights in a local folder).")
+    config = FrameTrainConfig.preset(preset, **(train_overrides or {}))
+    sampler = training_sampler(data, real)
+    solver = AutoencoderSolver(sampler, AutoencoderConfig.preset(preset), config, load_perceptual(perceptual), vae)
+    extra = {"perceptual": str(perceptual), "vae": str(vae) if vae else None,
+             "data": [str(d) for d in _datasets(data, real)],
+             "losses": {"lambda_rec": config.lambda_rec, "lambda_per": config.lambda_per,
+                        "kl_weight": config.kl_weight}}
+    return SolverBuild(solver, config, extra)
+
+
+def build_unet(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
+               train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
+               autoencoder: str | Path | None = None, concat_conditions: bool = False) -> SolverBuild:
+    """The registry's builder of ``fd2talk.unet``."""
+    if autoencoder is None:
+        raise TalkingHeadError("The UNet learns in the latent space of a trained autoencoder: pass --autoencoder DIR "
+                               "(talkinghead train fd2talk.autoencoder).")
+    config = FrameTrainConfig.preset(preset, **(train_overrides or {}))
+    sampler = training_sampler(data, real)
+    ae = FrameAutoencoder.from_pretrained(autoencoder)
+    conditioning = "concatenated" if concat_conditions else "two_cross_attention"
+    solver = UNetSolver(sampler, UNetConfig.preset(preset, conditioning=conditioning), ae)
+    extra = {"autoencoder": str(autoencoder), "data": [str(d) for d in _datasets(data, real)],
+             "crop_scale": float(sampler.dataset.info.crop_scale), "image_size": int(sampler.size),
+             "coefficients": "dataset motion (see the solver's docstring)",
+             "variant": ["concat_conditions"] if concat_conditions else []}
+    return SolverBuild(solver, config, extra)

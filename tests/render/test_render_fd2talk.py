@@ -1,0 +1,257 @@
+"""FD2Talk's frame generator (3.3, 3.4.2): the perceptual distance, VGG16 and Stable Diffusion VAE loading from local
+folders, the reference-conditioned decoder, the UNet's two cross-attentions learning a conditioned target, the three
+stage-2 solvers on a tiny video dataset, the renderer behind ``generate`` (paired with FD2Talk's DiTs and by name)
+with paste-back, and one-sentence errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from talkinghead.data.video.build import VideoCorpusConfig, build_video_corpus
+from talkinghead.data.video.format import VideoDataset
+from talkinghead.errors import TalkingHeadError
+from talkinghead.face.model import ARKIT_LAYOUT
+from talkinghead.generators import Portrait, load_renderer, write_manifest
+from talkinghead.render.fd2talk.autoencoder import AutoencoderConfig, FrameAutoencoder
+from talkinghead.render.fd2talk.perceptual import (
+    VGG16Features,
+    images_to_tensor,
+    load_perceptual,
+    perceptual_distance,
+    tensor_to_images,
+)
+from talkinghead.render.fd2talk.renderer import FD2TalkFrameRenderer, FrameSampling, holds_frame_generator, paste
+from talkinghead.render.fd2talk.training import held_out_clips, training_sampler
+from talkinghead.render.fd2talk.unet import FrameUNet, UNetConfig
+from talkinghead.sequence import MotionSequence
+from talkinghead.training.run import train
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _one_sentence(err: pytest.ExceptionInfo[TalkingHeadError]) -> str:
+    text = str(err.value)
+    assert "\n" not in text and text.endswith("."), text
+    return text
+
+
+# ---------------------------------------------------------------------------------------------- networks
+
+def test_perceptual_distance_is_zero_for_equal_images_and_grows_with_the_difference() -> None:
+    torch.manual_seed(0)
+    net = VGG16Features().eval()
+    a = torch.rand(2, 3, 32, 32) * 2 - 1
+    noise = torch.randn_like(a)
+    d0 = perceptual_distance(net, a, a)
+    d = [perceptual_distance(net, a, (a + s * noise).clamp(-1, 1)) for s in (0.05, 0.2, 0.8)]
+    assert torch.allclose(d0, torch.zeros(2), atol=1e-6)
+    assert all((x < y).all() for x, y in zip(d, d[1:], strict=False)) and (d[-1] <= 4).all()
+
+
+def test_vgg16_loads_from_torchvision_names_and_refuses_other_weights(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    ref = VGG16Features()
+    weights = {k: v.clone() for k, v in ref.state_dict().items() if k.startswith("features.")}
+    save_file({**weights, "classifier.0.weight": torch.zeros(2, 2)}, str(tmp_path / "model.safetensors"))
+    net = load_perceptual(tmp_path)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert all(torch.equal(p, q) for p, q in zip(net(x), ref(x), strict=True))
+    save_file({k: v for k, v in weights.items() if k != "features.28.bias"}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(TalkingHeadError) as err:
+        load_perceptual(tmp_path)
+    assert "features.28.bias" in _one_sentence(err)
+
+
+def test_a_stable_diffusion_vae_loads_and_decodes_as_before_until_fine_tuned(tmp_path: Path) -> None:
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    config = AutoencoderConfig.preset("tiny")
+    pretrained = AutoencoderKL(**config.diffusers_config(), scaling_factor=0.25).eval()
+    pretrained.save_pretrained(tmp_path / "vae")
+    model = FrameAutoencoder.from_diffusers(tmp_path / "vae").eval()
+    assert model.config == config and float(model.latent_scale) == 0.25 and model.factor == 4
+    images = torch.rand(2, 3, 128, 128) * 2 - 1
+    with torch.no_grad():
+        z = pretrained.encode(images).latent_dist.mode()
+        assert torch.allclose(model.encode(images), 0.25 * z, atol=1e-5)
+        other_reference = torch.randn_like(z)                   # the reference half starts at zero
+        assert torch.allclose(model.decode_raw(other_reference, z), pretrained.decode(z).sample, atol=1e-5)
+    with pytest.raises(TalkingHeadError) as err:
+        FrameAutoencoder.from_diffusers(tmp_path / "missing")
+    _one_sentence(err)
+
+
+def test_the_decoder_reads_the_reference_latent() -> None:
+    torch.manual_seed(0)
+    model = FrameAutoencoder(AutoencoderConfig.preset("tiny", image_size=32)).eval()
+    z = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        assert not torch.allclose(model.decode_raw(z, z), model.decode_raw(-z, z))
+
+
+@pytest.mark.parametrize("conditioning", ["two_cross_attention", "concatenated"])
+def test_the_unet_learns_a_target_set_by_the_motion_and_the_reference(conditioning: str) -> None:
+    """J_0 depends on both conditions: its sign on the motion's first coefficient, its pattern on the reference."""
+    torch.manual_seed(0)
+    config = UNetConfig.preset("tiny", latent_size=8, motion_dim=3, conditioning=conditioning)
+    net = FrameUNet(config)
+    assert (net.mid_attn.phi2 is None) == (conditioning == "concatenated")
+    motion = torch.tensor([[1.0, 0, 0], [-1.0, 0, 0]]).repeat(4, 1)           # [8, 3]
+    reference = torch.randn(2, 4, 8, 8).repeat(4, 1, 1, 1)
+    reference[4:] = reference[4:].flip(-1)
+    target = motion[:, :1, None, None] * reference.abs()
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(120):
+        t = torch.randint(0, 1000, (8,))
+        pred = net(target + torch.randn_like(target) * (t[:, None, None, None] / 1000), t, motion, reference)
+        loss = torch.nn.functional.mse_loss(pred, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:10])
+    with torch.no_grad():
+        t = torch.full((2,), 999)
+        x = torch.zeros(2, 4, 8, 8)
+        base = net(x, t, motion[:2], reference[:2])
+        assert not torch.allclose(base, net(x, t, -motion[:2], reference[:2]), atol=1e-3)
+        assert not torch.allclose(base, net(x, t, motion[:2], reference[:2].flip(-2)), atol=1e-3)
+
+
+def test_paste_keeps_the_photo_away_from_the_face_and_shows_the_crop_inside() -> None:
+    photo = np.full((100, 120, 3), 50, np.uint8)
+    crop = np.full((16, 16, 3), 200, np.uint8)
+    out = paste(photo, crop, np.array([40.0, 30.0, 32.0]), 0.2)
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    assert (out[:25] == 50).all() and (out[:, :35] == 50).all() and (out[:, 80:] == 50).all()
+    assert (out[44:48, 54:58] == 200).all()                              # the crop's middle, at full weight
+
+
+def test_images_round_trip_through_tensors() -> None:
+    frames = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    assert np.array_equal(tensor_to_images(images_to_tensor(frames)).numpy(), frames)
+
+
+# -------------------------------------------------------------------------------------- solvers and renderer
+
+@pytest.fixture(scope="module")
+def motion_corpus(make_corpus: Callable[..., Path]) -> Path:
+    return make_corpus("tiny", "fd2talk_frames_motion")
+
+
+@pytest.fixture(scope="module")
+def video(motion_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    motion = motion_corpus
+    out = tmp_path_factory.mktemp("fd2talk_frames") / "video"
+    build_video_corpus(motion, None, out, VideoCorpusConfig.preset("tiny"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def folder(video: Path) -> Path:
+    """A tiny frame generator trained through the registry's three components, with a manifest."""
+    root = video.parent / "fd2talk"
+    train("fd2talk.perceptual", video, root / "perceptual", "tiny", steps=4, tensorboard=False)
+    train("fd2talk.autoencoder", video, root / "autoencoder", "tiny", steps=4, tensorboard=False,
+          perceptual=root / "perceptual")
+    train("fd2talk.unet", video, root / "unet", "tiny", steps=4, tensorboard=False, autoencoder=root / "autoencoder")
+    write_manifest(root, "fd2talk", {}, frames={"autoencoder": "autoencoder", "unet": "unet"},
+                   frame_sampling={"steps": 2, "batch_frames": 3})
+    return root
+
+
+def test_the_three_solvers_write_checkpoints_that_load(folder: Path, video: Path) -> None:
+    ae = FrameAutoencoder.from_pretrained(folder / "autoencoder")
+    unet = FrameUNet.from_pretrained(folder / "unet")
+    layout = VideoDataset(video).info.layout
+    assert unet.config.latent_size == 128 // ae.factor and unet.config.motion_dim == layout.size + 6
+    assert unet.layout == layout.to_dict()
+    frames = VideoDataset(video).frames(VideoDataset(video).ids("train")[0], [0, 1, 2, 3])
+    with torch.no_grad():
+        latents = ae.encode(images_to_tensor(frames))
+    assert 0.3 < float(latents.std()) < 3.0                            # latent_scale: about unit variance
+    assert holds_frame_generator(folder) and not holds_frame_generator(folder / "unet")
+    with pytest.raises(TalkingHeadError) as err:
+        train("fd2talk.autoencoder", video, folder / "nope", "tiny", steps=1, tensorboard=False)
+    assert "--perceptual" in _one_sentence(err)
+
+
+def test_held_out_real_clips_are_the_last_of_each_video_and_are_not_trained_on(video: Path) -> None:
+    ds = VideoDataset(video)
+    held = held_out_clips(video)
+    by_portrait: dict[str, list[str]] = {}
+    for clip_id in ds.ids(None):
+        by_portrait.setdefault(ds.meta(clip_id).portrait, []).append(clip_id)
+    assert held == sorted(max(ids) for ids in by_portrait.values() if len(ids) > 1)
+    sampler = training_sampler(video, video)
+    assert not {lab.meta.id for lab in sampler.labels if lab.source == 1} & set(held)
+
+
+def test_the_renderer_pastes_generated_faces_into_the_photo(folder: Path, portrait: np.ndarray) -> None:
+    renderer = FD2TalkFrameRenderer.from_pretrained(folder)
+    assert renderer.sampling.steps == 2 and renderer.image_size == 128
+    fitted = Portrait.fit(portrait)
+    expression = np.zeros((4, ARKIT_LAYOUT.size), np.float32)
+    expression[2:, 0] = 0.6                                               # jawOpen in the last two frames
+    motion = MotionSequence(expression, np.repeat(fitted.pose[None], 4, 0), ARKIT_LAYOUT)
+    frames = list(renderer.render(fitted, motion, 256))
+    again = list(renderer.render(fitted, motion, 256))
+    assert len(frames) == 4 and frames[0].shape == portrait.shape and frames[0].dtype == np.uint8
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again, strict=True))       # seeded
+    assert np.array_equal(frames[0][420:], portrait[420:])                # far below the face: the photo itself
+    assert not np.array_equal(frames[0], portrait)
+    crops = list(FD2TalkFrameRenderer(renderer.autoencoder, renderer.unet, renderer.crop_scale,
+                                      FrameSampling.preset("tiny", paste_back=False)).render(fitted, motion, 96))
+    assert crops[0].shape == (96, 96, 3)
+    with pytest.raises(TalkingHeadError) as err:
+        renderer.render(Portrait(None, fitted.identity, fitted.expression, fitted.pose), motion, 256)
+    assert "photo" in _one_sentence(err)
+
+
+def test_the_renderer_is_registered_and_a_folder_without_it_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TalkingHeadError) as err:
+        FD2TalkFrameRenderer.from_pretrained(tmp_path)
+    assert "warp renderer" in _one_sentence(err)
+    assert type(load_renderer("warp")).__name__ == "WarpFrameRenderer"
+    with pytest.raises(TalkingHeadError) as err:
+        load_renderer("nope")
+    assert "fd2talk" in _one_sentence(err) and "warp" in str(err.value)
+
+
+def test_generate_renders_fd2talk_motion_with_its_own_frame_generator(folder: Path, motion_corpus: Path,
+                                                                     tmp_path: Path, portrait: np.ndarray,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DiTs and the frame generator in one folder: ``generate`` uses the UNet unless ``renderer`` says otherwise."""
+    import shutil
+
+    from talkinghead.api import generate
+    from talkinghead.io.audio import Audio
+    from talkinghead.motion.fd2talk.generator import FD2TalkGenerator, write_fd2talk_manifest
+
+    both = shutil.copytree(folder, tmp_path / "both")
+    train("fd2talk.expression", motion_corpus, both / "expression", "tiny", steps=2, no_sync_loss=True,
+          tensorboard=False)
+    train("fd2talk.pose", motion_corpus, both / "pose", "tiny", steps=2, tensorboard=False)
+    write_fd2talk_manifest(both, frames={"autoencoder": "autoencoder", "unet": "unet"},
+                           frame_sampling={"steps": 2, "batch_frames": 5})
+    assert isinstance(FD2TalkGenerator.from_pretrained(both).paired_renderer(), FD2TalkFrameRenderer)
+    t = np.arange(8000) / 16000
+    audio = Audio((0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32), 16000)
+    small = portrait[::2, ::2].copy()
+    calls: list[int] = []
+    original = FD2TalkFrameRenderer.render
+    monkeypatch.setattr(FD2TalkFrameRenderer, "render",
+                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    made = generate(small, audio, output=tmp_path / "unet.mp4", checkpoint=both)
+    warp = generate(small, audio, output=tmp_path / "warp.mp4", checkpoint=both, renderer="warp")
+    assert calls == [1] and made.num_frames == warp.num_frames > 0
+    assert (tmp_path / "unet.mp4").stat().st_size > 0 and (tmp_path / "warp.mp4").stat().st_size > 0
+    assert "render" in made.timings
