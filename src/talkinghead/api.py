@@ -60,15 +60,17 @@ def generate(image: str | Path | np.ndarray, audio: str | Path | Audio | None = 
              mix_alpha: float = 0.5, cfg_scale: float | None = None, steps: int | None = None, seed: int = 0,
              head_motion: float = 1.0, size: int = 256, face_index: int | None = None,
              transcript: str | None = None, checkpoint: str | Path | None = None, model: str | None = None,
-             renderer: str | None = None, models: Any | None = None) -> GenerateResult:
+             renderer: str | None = None, models: Any | None = None, speed: float | None = None,
+             face_region: tuple[float, float, float, float] | None = None) -> GenerateResult:
     """Animate ``image`` (path or RGB uint8 array) with ``audio`` (path or :class:`Audio`) or ``text``
     (built-in TTS) and write an mp4 to ``output``. The style comes from ``style_video``, ``emotion``
     (+ ``intensity`` 1-3), a ready ``style`` code, or, with none of them, the generator chooses (DreamTalk
     predicts it from the audio and the portrait). ``steps``/``cfg_scale``: the generator's defaults when
-    None. See :class:`talkinghead.pipeline.GenerateConfig`."""
+    None. ``speed``/``face_region``: EMO's head speed (degrees per frame) and face region (photo pixels). See
+    :class:`talkinghead.pipeline.GenerateConfig`."""
     config = GenerateConfig(steps=steps, cfg_scale=cfg_scale, seed=seed, head_motion=head_motion, size=size)
     inputs = GenerateInputs(image, audio, text, style_video, emotion, intensity, style, style_mix, mix_alpha,
-                            face_index, transcript)
+                            face_index, transcript, speed, face_region)
     return _run(inputs, output, config, models=models, checkpoint=checkpoint, model=model, renderer=renderer)
 
 

@@ -88,7 +88,8 @@ class Conditions:
 
     ``precomputed``: named frame features ``{kind: [T, d]}`` (a dataset clip's stored features); when
     set, :meth:`features` cuts from them instead of extracting. ``frames``: a fixed frame count (a
-    dataset clip's motion length), else it follows from the audio's length.
+    dataset clip's motion length), else it follows from the audio's length. ``speed`` (head rotation, degrees
+    per frame) and ``face_region`` (``x0, y0, x1, y1`` photo pixels): EMO's controls.
     """
 
     audio: Audio
@@ -102,6 +103,8 @@ class Conditions:
     fps: float = FPS
     precomputed: dict[str, np.ndarray] = field(default_factory=dict)
     frames: int | None = None
+    speed: float | None = None
+    face_region: tuple[float, float, float, float] | None = None
     _stacked: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _style_motion: MotionSequence | None = field(default=None, repr=False)
 
@@ -269,6 +272,9 @@ REGISTRY: dict[str, Entry] = {e.name: e for e in (
           "Dimitra: motion diffusion transformers for lips, face and head pose from phonemes and transcript"),
     Entry("fd2talk", "motion", "talkinghead.motion.fd2talk.generator:FD2TalkGenerator",
           "FD2Talk: expression and head-pose diffusion transformers with an audio alignment mask"),
+    Entry("emo", "video", "talkinghead.video.emo.pipeline:EMOGenerator",
+          "EMO: audio-to-video latent diffusion with ReferenceNet, audio layers, temporal modules, face locator "
+          "and speed layers"),
 )}
 #: the shipped renderers (a name may be both a generator and a renderer: ``fd2talk``'s DiTs and its frame UNet)
 RENDERERS: dict[str, Entry] = {e.name: e for e in (

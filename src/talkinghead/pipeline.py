@@ -76,7 +76,9 @@ class GenerateInputs:
     """What to animate. Exactly one of ``audio`` / ``text``; at most one of ``style_video`` / ``emotion``
     / ``style`` (a ready style code ``[d]``); none of them = the generator chooses (e.g. predicts the
     style from audio and portrait). ``style_mix``: a second style (emotion name, ``name:intensity``
-    or a video path) mixed in with weight ``mix_alpha`` where the generator can mix styles."""
+    or a video path) mixed in with weight ``mix_alpha`` where the generator can mix styles. ``speed`` (degrees of head
+    rotation per frame) and ``face_region`` (``x0, y0, x1, y1`` photo pixels) go to generators that list them in
+    their ``capabilities``."""
 
     image: str | Path | np.ndarray
     audio: str | Path | Audio | None = None
@@ -89,6 +91,8 @@ class GenerateInputs:
     mix_alpha: float = 0.5
     face_index: int | None = None
     transcript: str | None = None
+    speed: float | None = None
+    face_region: tuple[float, float, float, float] | None = None
 
 
 @dataclass
@@ -162,7 +166,8 @@ def conditions_for(inputs: GenerateInputs, audio: Audio, portrait: Portrait, con
                          code=None if inputs.style is None else np.asarray(inputs.style, np.float32),
                          mix=inputs.style_mix, mix_alpha=inputs.mix_alpha)
     return Conditions(audio, portrait, style, transcript=inputs.transcript or inputs.text, seed=config.seed,
-                      steps=config.steps, guidance=config.cfg_scale)
+                      steps=config.steps, guidance=config.cfg_scale, speed=inputs.speed,
+                      face_region=inputs.face_region)
 
 
 def portrait_pose(generated: np.ndarray | None, fitted: np.ndarray, num_frames: int, scale: float) -> np.ndarray:
@@ -202,7 +207,7 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
     ``models``: a loaded generator (:func:`talkinghead.generators.load_generator`), else the one in
     ``checkpoint`` (a folder with a manifest) or the registered ``model`` (default: the registry's default).
     ``renderer``: a renderer or its registry name, for motion generators (default: the generator's own renderer when
-    its folder holds one, as FD2Talk's frame generator, else the registry's).
+    its folder holds one (its ``paired_renderer``), else the registry's).
     """
     from talkinghead.generators import load_generator, load_renderer
 
@@ -213,6 +218,10 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
     # 1. inputs
     image, audio = read_inputs(inputs, out)
     generator = models if models is not None else load_generator(checkpoint, model)
+    controls = [flag for flag, value in (("--speed", inputs.speed), ("--face-region", inputs.face_region))
+                if value is not None and flag.strip("-") not in getattr(generator, "capabilities", ())]
+    if controls:
+        raise TalkingHeadError(f"The '{generator.name}' generator has no {' or '.join(controls)} control.")
     frame_renderer = None
     if generator.kind == "motion" and out is not None:
         paired = getattr(generator, "paired_renderer", None) if renderer is None else None

@@ -29,6 +29,8 @@ def register(sub: Any) -> None:
     p.add_argument("--checkpoint", help="a checkpoint folder; its talkinghead.json names the generator "
                                         "(default: the model's shipped weights)")
     p.add_argument("--transcript", help="what the audio says, for generators that read a transcript")
+    p.add_argument("--speed", type=float, help="head rotation speed in degrees per frame (EMO's speed layers)")
+    p.add_argument("--face-region", help="x0,y0,x1,y1: where the face may move, in photo pixels (EMO's face locator)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for sampling (0 = torch default; default 1)")
     p.add_argument("--save-motion", help="also write the generated motion (.npz)")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4)")
@@ -58,7 +60,8 @@ def run_generate(args: argparse.Namespace) -> int:
     config = GenerateConfig(steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed, head_motion=args.head_motion,
                             size=args.size, threads=args.threads)
     inputs = GenerateInputs(args.image, args.audio, args.text, args.style_video, args.emotion, args.intensity,
-                            None, args.style_mix, args.mix_alpha, args.face_index, args.transcript)
+                            None, args.style_mix, args.mix_alpha, args.face_index, args.transcript, args.speed,
+                            parse_region(args.face_region))
     generator = load_generator(args.checkpoint, args.model)
     if args.save_motion and generator.kind != "motion":
         raise TalkingHeadError(f"The '{generator.name}' generator makes frames, not motion: there is no motion to "
@@ -95,3 +98,18 @@ def run_models(args: argparse.Namespace) -> int:
         print(f"{'':<29}{r['summary']}")
     print("* the default; ready: its weights are installed (weights/NAME) or it needs none")
     return 0
+
+
+def parse_region(text: str | None) -> tuple[float, float, float, float] | None:
+    """``"x0,y0,x1,y1"`` -> four floats (one sentence when it is not four numbers)."""
+    from talkinghead.errors import TalkingHeadError
+
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise TalkingHeadError(f"--face-region takes four numbers x0,y0,x1,y1, not '{text}'.")
+    return values  # type: ignore[return-value]

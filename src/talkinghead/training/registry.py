@@ -25,6 +25,7 @@ PAPERS = (
     "talkinghead.motion.dreamtalk.training",
     "talkinghead.motion.dimitra.training",
     "talkinghead.motion.fd2talk.training",
+    "talkinghead.video.emo",
     "talkinghead.evaluation.judges",
 )
 

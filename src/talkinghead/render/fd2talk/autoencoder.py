@@ -32,20 +32,14 @@ from torch import nn
 
 from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
-from talkinghead.errors import TalkingHeadError
+from talkinghead.video.latent import LatentVAEConfig, read_stable_diffusion_vae
 
 
 @dataclass(frozen=True)
-class AutoencoderConfig(Config):
-    """``AutoencoderKL``'s shape: ``block_out_channels`` (one block per entry; the factor is ``2 ** (n - 1)``),
-    ``layers_per_block``, ``latent_channels`` ``d``, ``norm_num_groups``, ``mid_attention`` (the mid block's
-    self-attention), ``image_size`` (the side of the frames it is trained on)."""
+class AutoencoderConfig(LatentVAEConfig):
+    """The latent VAE's shape (:class:`talkinghead.video.latent.LatentVAEConfig`) with FD2Talk's presets: ``paper`` is
+    SD's VAE at the paper's 256 px (64 x 64 latents); ``cpu`` a smaller one for the corpus's 128 px crops."""
 
-    block_out_channels: tuple[int, ...] = (128, 256, 512, 512)
-    layers_per_block: int = 2
-    latent_channels: int = 4
-    norm_num_groups: int = 32
-    mid_attention: bool = True
     image_size: int = 256
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
@@ -55,18 +49,6 @@ class AutoencoderConfig(Config):
                 "mid_attention": False, "image_size": 128},
         "paper": {},
     }
-
-    @property
-    def factor(self) -> int:
-        return int(2 ** (len(self.block_out_channels) - 1))
-
-    def diffusers_config(self) -> dict[str, Any]:
-        n = len(self.block_out_channels)
-        return {"in_channels": 3, "out_channels": 3, "down_block_types": ("DownEncoderBlock2D",) * n,
-                "up_block_types": ("UpDecoderBlock2D",) * n, "block_out_channels": tuple(self.block_out_channels),
-                "layers_per_block": self.layers_per_block, "latent_channels": self.latent_channels,
-                "norm_num_groups": self.norm_num_groups, "sample_size": self.image_size,
-                "mid_block_add_attention": self.mid_attention}
 
 
 class FrameAutoencoder(PretrainedMixin, nn.Module):
@@ -110,30 +92,15 @@ class FrameAutoencoder(PretrainedMixin, nn.Module):
 
     @classmethod
     def from_diffusers(cls, directory: str | Path) -> FrameAutoencoder:
-        """A Stable Diffusion VAE from a local folder (``AutoencoderKL.from_pretrained(local_files_only=True)``)
+        """A Stable Diffusion VAE from a local folder (:func:`talkinghead.video.latent.read_stable_diffusion_vae`)
         with the decoder's first convolution widened for the reference latent (zero on the reference's channels)."""
-        from diffusers import AutoencoderKL
-
-        path = Path(directory)
-        if not path.is_dir():
-            raise TalkingHeadError(f"The VAE folder {path} does not exist.")
-        try:
-            pretrained = AutoencoderKL.from_pretrained(str(path), local_files_only=True)
-        except (OSError, ValueError) as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise TalkingHeadError(f"{path} is not a diffusers AutoencoderKL folder ({first}).") from err
-        c = pretrained.config
-        if len(set(c.down_block_types)) != 1 or c.down_block_types[0] != "DownEncoderBlock2D":
-            raise TalkingHeadError(f"{path}: only AutoencoderKL with DownEncoderBlock2D blocks (Stable Diffusion's) "
-                                   "is supported.")
-        config = AutoencoderConfig(tuple(c.block_out_channels), c.layers_per_block, c.latent_channels,
-                                   c.norm_num_groups, bool(c.get("mid_block_add_attention", True)), c.sample_size)
+        config, state, scale = read_stable_diffusion_vae(directory, AutoencoderConfig)
         model = cls(config)
-        state = pretrained.state_dict()
         old = state.pop("decoder.conv_in.weight")                                  # [C, d, 3, 3]
-        widened = torch.zeros(old.shape[0], 2 * c.latent_channels, *old.shape[2:])
-        widened[:, c.latent_channels:] = old                                       # the decoded latent's channels
+        d = config.latent_channels
+        widened = torch.zeros(old.shape[0], 2 * d, *old.shape[2:])
+        widened[:, d:] = old                                                       # the decoded latent's channels
         model.vae.load_state_dict({**state, "decoder.conv_in.weight": widened}, strict=True)
-        model.latent_scale.fill_(float(c.scaling_factor))
+        model.latent_scale.fill_(scale)
         model.preset_name = "stable-diffusion"
         return model
