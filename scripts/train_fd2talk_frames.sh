@@ -4,7 +4,7 @@
 # Eq. 13-15) and the Diffusion UNet (Eq. 16), in that order, each reading the one before, then rewrites the folder's
 # manifest with the exact commands and seed. Data: the video corpus and the prepared real videos of
 # scripts/video_corpus.sh (VIDEO, default /tmp/talkinghead-video; made when missing); the last clip of each real video
-# is held out for the self-reenactment test. About 1 h 20 min on the 2-core machine.
+# is held out for the self-reenactment test. About 1 h 30 min on the 2-core machine (the UNet alone about 50 min).
 # Intermediate files go to ${WORK:-/tmp/talkinghead-fd2talk-frames}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,13 +18,13 @@ WORK=${WORK:-/tmp/talkinghead-fd2talk-frames}
 mkdir -p "$WORK"
 DATA="--data $VIDEO/corpus --real $VIDEO/real --preset cpu --seed 0"
 $TH train fd2talk.perceptual $DATA --out "$WORK/perceptual" --steps 600 --batch-size 32 > "$WORK/perceptual.log" 2>&1
-$TH train fd2talk.autoencoder $DATA --out "$WORK/autoencoder" --steps 1500 \
+$TH train fd2talk.autoencoder $DATA --out "$WORK/autoencoder" --steps 800 \
     --perceptual "$WORK/perceptual" > "$WORK/autoencoder.log" 2>&1
-$TH train fd2talk.unet $DATA --out "$WORK/unet" --steps "${UNET_STEPS:-3000}" --batch-size 16 \
+$TH train fd2talk.unet $DATA --out "$WORK/unet" --steps "${UNET_STEPS:-1200}" --batch-size 16 \
     --autoencoder "$WORK/autoencoder" > "$WORK/unet.log" 2>&1
 rm -rf weights/fd2talk/perceptual weights/fd2talk/autoencoder weights/fd2talk/unet
 cp -r "$WORK/perceptual" "$WORK/autoencoder" "$WORK/unet" weights/fd2talk/
-.venv/bin/python - "${UNET_STEPS:-3000}" <<'PY'
+.venv/bin/python - "${UNET_STEPS:-1200}" <<'PY'
 import json
 import sys
 
@@ -37,7 +37,7 @@ manifest["video_corpus"] = "scripts/video_corpus.sh (VIDEO=/tmp/talkinghead-vide
 manifest["frames"] = {"perceptual": "perceptual", "autoencoder": "autoencoder", "unet": "unet"}
 manifest["frame_commands"] = [
     f"talkinghead train fd2talk.perceptual {data} --out perceptual --steps 600 --batch-size 32",
-    f"talkinghead train fd2talk.autoencoder {data} --out autoencoder --steps 1500 --perceptual perceptual",
+    f"talkinghead train fd2talk.autoencoder {data} --out autoencoder --steps 800 --perceptual perceptual",
     f"talkinghead train fd2talk.unet {data} --out unet --steps {sys.argv[1]} --batch-size 16 --autoencoder autoencoder",
 ]
 for key in ("version", "generator", "kind", "components"):

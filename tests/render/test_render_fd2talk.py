@@ -96,13 +96,16 @@ def test_the_decoder_reads_the_reference_latent() -> None:
         assert not torch.allclose(model.decode_raw(z, z), model.decode_raw(-z, z))
 
 
-@pytest.mark.parametrize("conditioning", ["two_cross_attention", "concatenated"])
-def test_the_unet_learns_a_target_set_by_the_motion_and_the_reference(conditioning: str) -> None:
+@pytest.mark.parametrize(("conditioning", "reference_input"), [("two_cross_attention", False),
+                                                               ("concatenated", False), ("two_cross_attention", True)])
+def test_the_unet_learns_a_target_set_by_the_motion_and_the_reference(conditioning: str, reference_input: bool) -> None:
     """J_0 depends on both conditions: its sign on the motion's first coefficient, its pattern on the reference."""
     torch.manual_seed(0)
-    config = UNetConfig.preset("tiny", latent_size=8, motion_dim=3, conditioning=conditioning)
+    config = UNetConfig.preset("tiny", latent_size=8, motion_dim=3, conditioning=conditioning,
+                               reference_input=reference_input)
     net = FrameUNet(config)
     assert (net.mid_attn.phi2 is None) == (conditioning == "concatenated")
+    assert net.conv_in.in_channels == (8 if reference_input else 4)
     motion = torch.tensor([[1.0, 0, 0], [-1.0, 0, 0]]).repeat(4, 1)           # [8, 3]
     reference = torch.randn(2, 4, 8, 8).repeat(4, 1, 1, 1)
     reference[4:] = reference[4:].flip(-1)

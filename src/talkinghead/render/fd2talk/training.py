@@ -331,7 +331,8 @@ def build_autoencoder(data: str | Path, preset: str, *, features: tuple[str, ...
 
 def build_unet(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
-               autoencoder: str | Path | None = None, concat_conditions: bool = False) -> SolverBuild:
+               autoencoder: str | Path | None = None, concat_conditions: bool = False,
+               reference_input: bool = False) -> SolverBuild:
     """The registry's builder of ``fd2talk.unet``."""
     if autoencoder is None:
         raise TalkingHeadError("The UNet learns in the latent space of a trained autoencoder: pass --autoencoder DIR "
@@ -340,9 +341,11 @@ def build_unet(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
     sampler = training_sampler(data, real)
     ae = FrameAutoencoder.from_pretrained(autoencoder)
     conditioning = "concatenated" if concat_conditions else "two_cross_attention"
-    solver = UNetSolver(sampler, UNetConfig.preset(preset, conditioning=conditioning), ae)
+    solver = UNetSolver(sampler, UNetConfig.preset(preset, conditioning=conditioning,
+                                                   reference_input=reference_input), ae)
     extra = {"autoencoder": str(autoencoder), "data": [str(d) for d in _datasets(data, real)],
              "crop_scale": float(sampler.dataset.info.crop_scale), "image_size": int(sampler.size),
              "coefficients": "dataset motion (see the solver's docstring)",
-             "variant": ["concat_conditions"] if concat_conditions else []}
+             "variant": [n for n, on in (("concat_conditions", concat_conditions),
+                                         ("reference_input", reference_input)) if on]}
     return SolverBuild(solver, config, extra)

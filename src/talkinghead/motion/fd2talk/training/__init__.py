@@ -62,5 +62,7 @@ COMPONENTS = (
         "FD2Talk stage 2: the Diffusion UNet with two cross-attentions (Eq. 6-7, 16) in the autoencoder's latents",
         options=(_REAL, Option("autoencoder", "the trained autoencoder (fd2talk.autoencoder)", "path", metavar="DIR"),
                  Option("concat_conditions", "one cross-attention over the concatenated coefficient and reference "
-                        "tokens (Table 2 'Concat')", group=ABLATIONS))),
+                        "tokens (Table 2 'Concat')", group=ABLATIONS),
+                 Option("reference_input", "also concatenate the reference latent to the noisy latent at the input "
+                        "(not in the paper: faster to learn on a CPU)"))),
 )
