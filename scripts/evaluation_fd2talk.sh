@@ -47,7 +47,7 @@ ROWS=()
 [ -d "$ABL/single/joint" ] && ROWS+=("Single DiT (Table 2)=$ABL/single")
 [ -d "$ABL/v_nomask" ] && ROWS+=("w/o alignment mask (Table 3)=$ABL/v_nomask")
 [ -d "$ABL/v_nosync" ] && ROWS+=("w/o L_sync (Table 3)=$ABL/v_nosync")
-$TH evaluate-frames --data "$VIDEO/corpus" --split test --max-clips 12 --max-frames 75 --self-reenactment "$VIDEO/real" \
+$TH evaluate-frames --data "$VIDEO/corpus" --split test --max-clips 10 --max-frames 75 --self-reenactment "$VIDEO/real" \
     --row "Ground truth=dataset" --row "Static=static" --row "DreamTalk + warp=dreamtalk+warp" \
     --row "FD2Talk DiTs + warp=$W+warp" --row "FD2Talk (DiTs + UNet)=$W+fd2talk" \
     --row "UNet, true motion (shipped)=ground-truth+fd2talk" "${FRAME_ROWS[@]}" \

@@ -20,11 +20,11 @@ DATA="--data $VIDEO/corpus --real $VIDEO/real --preset cpu --seed 0"
 $TH train fd2talk.perceptual $DATA --out "$WORK/perceptual" --steps 600 --batch-size 32 > "$WORK/perceptual.log" 2>&1
 $TH train fd2talk.autoencoder $DATA --out "$WORK/autoencoder" --steps 800 \
     --perceptual "$WORK/perceptual" > "$WORK/autoencoder.log" 2>&1
-$TH train fd2talk.unet $DATA --out "$WORK/unet" --steps "${UNET_STEPS:-1200}" --batch-size 16 \
+$TH train fd2talk.unet $DATA --out "$WORK/unet" --steps "${UNET_STEPS:-1100}" --batch-size 16 --reference-input \
     --autoencoder "$WORK/autoencoder" > "$WORK/unet.log" 2>&1
 rm -rf weights/fd2talk/perceptual weights/fd2talk/autoencoder weights/fd2talk/unet
 cp -r "$WORK/perceptual" "$WORK/autoencoder" "$WORK/unet" weights/fd2talk/
-.venv/bin/python - "${UNET_STEPS:-1200}" <<'PY'
+.venv/bin/python - "${UNET_STEPS:-1100}" <<'PY'
 import json
 import sys
 
@@ -38,7 +38,7 @@ manifest["frames"] = {"perceptual": "perceptual", "autoencoder": "autoencoder", 
 manifest["frame_commands"] = [
     f"talkinghead train fd2talk.perceptual {data} --out perceptual --steps 600 --batch-size 32",
     f"talkinghead train fd2talk.autoencoder {data} --out autoencoder --steps 800 --perceptual perceptual",
-    f"talkinghead train fd2talk.unet {data} --out unet --steps {sys.argv[1]} --batch-size 16 --autoencoder autoencoder",
+    f"talkinghead train fd2talk.unet {data} --out unet --steps {sys.argv[1]} --batch-size 16 --autoencoder autoencoder --reference-input",
 ]
 for key in ("version", "generator", "kind", "components"):
     manifest.pop(key)

@@ -18,6 +18,7 @@ from talkinghead.data.video.build import VideoCorpusConfig, build_video_corpus
 from talkinghead.errors import TalkingHeadError
 from talkinghead.generators import Conditions, Portrait, StyleRequest
 from talkinghead.io.audio import Audio
+from talkinghead.nn.latent import LatentVAE, LatentVAEConfig
 from talkinghead.training.loop import fit
 from talkinghead.video.emo import COMPONENTS
 from talkinghead.video.emo import training as emo_training
@@ -27,7 +28,6 @@ from talkinghead.video.emo.pipeline import EMOGenerator, EMOSampling, write_emo_
 from talkinghead.video.emo.speed import speed_encoding, speed_windows
 from talkinghead.video.emo.temporal import TemporalConfig, TemporalModule
 from talkinghead.video.emo.unet import UNetConfig, text_attention_key, unet_from_diffusers
-from talkinghead.video.latent import LatentVAE, LatentVAEConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -32,12 +32,12 @@ from torch import nn
 
 from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
-from talkinghead.video.latent import LatentVAEConfig, read_stable_diffusion_vae
+from talkinghead.nn.latent import LatentVAEConfig, read_stable_diffusion_vae
 
 
 @dataclass(frozen=True)
 class AutoencoderConfig(LatentVAEConfig):
-    """The latent VAE's shape (:class:`talkinghead.video.latent.LatentVAEConfig`) with FD2Talk's presets: ``paper`` is
+    """The latent VAE's shape (:class:`talkinghead.nn.latent.LatentVAEConfig`) with FD2Talk's presets: ``paper`` is
     SD's VAE at the paper's 256 px (64 x 64 latents); ``cpu`` a smaller one for the corpus's 128 px crops."""
 
     image_size: int = 256
@@ -92,7 +92,7 @@ class FrameAutoencoder(PretrainedMixin, nn.Module):
 
     @classmethod
     def from_diffusers(cls, directory: str | Path) -> FrameAutoencoder:
-        """A Stable Diffusion VAE from a local folder (:func:`talkinghead.video.latent.read_stable_diffusion_vae`)
+        """A Stable Diffusion VAE from a local folder (:func:`talkinghead.nn.latent.read_stable_diffusion_vae`)
         with the decoder's first convolution widened for the reference latent (zero on the reference's channels)."""
         config, state, scale = read_stable_diffusion_vae(directory, AutoencoderConfig)
         model = cls(config)

@@ -19,7 +19,7 @@ Frames straight from speech and one portrait, composed like diffusers' Stable Vi
    return the crops resized to ``size`` without paste-back.
 
 Frames are produced lazily, clip by clip. A checkpoint folder (``weights/emo`` when shipped) holds ``vae/`` (a
-:class:`talkinghead.video.latent.LatentVAE`) and ``network/`` (an ``emo.network``), named in its ``talkinghead.json``
+:class:`talkinghead.nn.latent.LatentVAE`) and ``network/`` (an ``emo.network``), named in its ``talkinghead.json``
 (:func:`write_emo_manifest`), with the sampling defaults under ``sampling`` and, for wav2vec features, the encoder
 folder under ``audio_encoder``. The paper gives no classifier-free guidance; none is used.
 """
@@ -39,11 +39,11 @@ import torch
 from talkinghead.config import Config
 from talkinghead.diffusion import ScheduleConfig, make_scheduler, sample
 from talkinghead.errors import TalkingHeadError
+from talkinghead.nn.latent import LatentVAE, frames_to_tensor
 from talkinghead.video.emo.audio import feature_windows
 from talkinghead.video.emo.face_locator import region_masks
 from talkinghead.video.emo.network import EMONetwork
 from talkinghead.video.emo.speed import speed_windows
-from talkinghead.video.latent import LatentVAE, frames_to_tensor
 
 #: Stable Diffusion 1.5's noise schedule, epsilon prediction (Eq. 1), DDIM (4.1: 40 steps)
 SCHEDULE = ScheduleConfig(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, sampler="ddim",

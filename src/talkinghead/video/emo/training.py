@@ -1,6 +1,6 @@
 """EMO's training (Sec. 3.3, 4.1) on the talking-face video dataset: the three stages, and the VAE trained here.
 
-- ``emo.vae`` (:class:`VAESolver`): the latent autoencoder of :mod:`talkinghead.video.latent` (``cpu``: 128 px,
+- ``emo.vae`` (:class:`VAESolver`): the latent autoencoder of :mod:`talkinghead.nn.latent` (``cpu``: 128 px,
   factor 4), trained on the dataset's frames with the VAE objective (squared reconstruction error, KL weight
   ``kl_weight``) and, given ``--perceptual DIR``, the perceptual distance of FD2Talk's network trained here (or VGG16
   weights). The paper uses SD's VAE; ``--vae DIR`` starts from one in a local folder.
@@ -42,6 +42,7 @@ from torch import nn
 from talkinghead.data.video.loader import VideoSampler
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
 from talkinghead.errors import TalkingHeadError
+from talkinghead.nn.latent import LatentVAE, LatentVAEConfig, frames_to_tensor
 from talkinghead.render.fd2talk.perceptual import load_perceptual, perceptual_distance
 from talkinghead.training.loop import Solver, TrainConfig
 from talkinghead.training.registry import SolverBuild
@@ -49,7 +50,6 @@ from talkinghead.video.emo.face_locator import region_masks
 from talkinghead.video.emo.network import EMOConfig, EMONetwork
 from talkinghead.video.emo.pipeline import SCHEDULE
 from talkinghead.video.emo.unet import unet_from_diffusers
-from talkinghead.video.latent import LatentVAE, LatentVAEConfig, frames_to_tensor
 
 STAGES = ("image", "video", "speed")
 #: what each stage trains (Sec. 3.3)
