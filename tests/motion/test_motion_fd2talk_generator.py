@@ -103,8 +103,9 @@ def test_the_registry_loads_an_fd2talk_folder(folders: dict[str, Path], generato
         bare = shutil.copytree(folders[name], tmp_path / name, ignore=shutil.ignore_patterns(MANIFEST))
         assert generator_name(bare) == "fd2talk" and FD2TalkGenerator.recognises(bare)
     assert load(tmp_path / "single").single_dit
-    rows = {r["name"]: r for r in installed()}                       # `talkinghead models`
-    assert rows["fd2talk"]["kind"] == "motion" and rows["fd2talk"]["ready"] == (shipped_weights("fd2talk") is not None)
+    rows = {(r["name"], r["kind"]): r for r in installed()}          # `talkinghead models`: generator and renderer
+    assert rows[("fd2talk", "motion")]["ready"] == (shipped_weights("fd2talk") is not None)
+    assert ("fd2talk", "renderer") in rows
 
 
 def test_missing_or_misplaced_dits_give_one_sentence(folders: dict[str, Path], tmp_path: Path,
