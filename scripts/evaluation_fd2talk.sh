@@ -54,4 +54,4 @@ $TH evaluate-frames --data "$VIDEO/corpus" --split test --max-clips 10 --max-fra
     -o docs/evaluation/fd2talk/frames
 $TH evaluate --data "$CORPUS" --split test --checkpoint "$W" --name "FD2Talk (full)" --video-clips 0 \
     --sync-judge weights/judges/syncnet_motion --video-judge weights/judges/syncnet_video \
-    --baselines ground-truth "${ROWS[@]/#/}" -o docs/evaluation/fd2talk/ablations
+    --baselines ground-truth "${ROWS[@]}" -o docs/evaluation/fd2talk/ablations
