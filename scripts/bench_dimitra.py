@@ -45,6 +45,15 @@ def speech(path: str | None, seconds: float) -> Any:
     return Audio(np.resize(samples, total), audio.sample_rate)
 
 
+def run_header(audio: str) -> dict[str, Any]:
+    """What a benchmark's JSON starts with: when, how busy the machine was, torch's threads, the machine, the speech."""
+    import torch
+
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_average_at_start": os.getloadavg()[0],
+            "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "audio": audio if Path(audio).is_file() else "espeak demo text"}
+
+
 def motion_once(checkpoint: str, audio: Any, overlap: int) -> dict[str, float]:
     from skimage import data
 
@@ -80,12 +89,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    import torch
-
-    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                               "load_average_at_start": os.getloadavg()[0], "threads": torch.get_num_threads(),
-                               "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                               "audio": args.audio if Path(args.audio).is_file() else "espeak demo text"}
+    results = run_header(args.audio)
     audio = speech(args.audio, 30.0)
     motion_once(args.checkpoint, speech(args.audio, 3.0), 8)                          # warm-up
     for overlap in (8, 0):

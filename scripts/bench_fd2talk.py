@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dimitra import DEFAULT_AUDIO, speech  # noqa: E402
+from bench_dimitra import DEFAULT_AUDIO, run_header, speech  # noqa: E402
 
 
 def portrait() -> Any:
@@ -98,12 +96,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    import torch
-
-    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                               "load_average_at_start": os.getloadavg()[0], "threads": torch.get_num_threads(),
-                               "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                               "audio": args.audio if Path(args.audio).is_file() else "espeak demo text"}
+    results = run_header(args.audio)
     motion_once(args.checkpoint, speech(args.audio, 3.0))                                   # warm-up
     runs = [motion_once(args.checkpoint, speech(args.audio, 30.0))[0] for _ in range(args.repeats)]
     best = min(runs, key=lambda r: r["seconds"])

@@ -339,20 +339,11 @@ def _resized(frames: Any, size: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _coefficients(renderer: Any, motion: MotionSequence) -> np.ndarray:
-    """``[T, E + 6]`` UNet coefficients of a motion that is already absolute (as the dataset stores it): composed
-    with a zero portrait expression, which leaves it unchanged, and its pose taken as it is."""
-    from talkinghead.generators import Portrait
-
-    still = Portrait(None, motion.identity, np.zeros(motion.layout.size, np.float32), motion.pose[0])
-    return np.asarray(renderer.frame_motion(still, motion, "absolute")[0], np.float32)
-
-
 def fd2talk_frames(renderer: Any, reference_crop: np.ndarray, motion: MotionSequence, size: int) -> np.ndarray:
     """Crops ``[T, size, size, 3]`` of FD2Talk's frame generator for an absolute ``motion`` given the reference crop
     ``[s, s, 3]`` (resized to the UNet's size and back when they differ)."""
     reference = _resized([reference_crop], renderer.image_size)[0]
-    return _resized(renderer.generate_crops(reference, _coefficients(renderer, motion)), size)
+    return _resized(renderer.generate_crops(reference, renderer.coefficients(motion)), size)
 
 
 def load_frame_renderer(spec: Any, crop_scale: float) -> Any:

@@ -3,8 +3,8 @@
 :class:`VideoSampler` holds one split's labels in memory (motion, boxes, speeds, audio features; the
 mp4 bytes and audio samples once read) and draws, from a numpy ``Generator``:
 
-- :meth:`~VideoSampler.pairs`: a target frame and a reference frame of the same clip, with the target's
-  motion, face box and head speed (FD2Talk's frame generator, Sec. 3.3; EMO stage 1, Sec. 3.3 "the
+- :meth:`~VideoSampler.pairs`: a target frame and a reference frame (any other, or the first) of the same clip,
+  with the target's motion, face box and head speed (FD2Talk's frame generator, Sec. 3.3; EMO stage 1, Sec. 3.3 "the
   Backbone takes a single frame as input, while ReferenceNet handles a distinct, randomly chosen frame
   from the same video clip"). Real clips without audio are included: they teach real faces;
 - :meth:`~VideoSampler.windows`: ``n`` motion frames then ``f`` target frames, contiguous, with a
@@ -196,9 +196,10 @@ class VideoSampler:
         return int(rng.choice(len(weights), p=weights / total))
 
     # ------------------------------------------------------------------------------------------ pairs
-    def pairs(self, rng: np.random.Generator, batch: int) -> PairBatch:
+    def pairs(self, rng: np.random.Generator, batch: int, first_reference: bool = False) -> PairBatch:
         """``batch`` (target, reference) frame pairs, each from one clip (``reference != target`` when the
-        clip has two frames or more)."""
+        clip has two frames or more); with ``first_reference`` the reference is the clip's first frame (FD2Talk
+        3.4.2: "the first frame from this video clip serves as the reference image")."""
         weights = np.array([len(lab.box) for lab in self.labels], np.float64)
         items = []
         for _ in range(batch):
@@ -206,8 +207,11 @@ class VideoSampler:
             lab = self.labels[k]
             t = len(lab.box)
             i = int(rng.integers(t))
-            j = int(rng.integers(t - 1)) if t > 1 else 0
-            j = j + 1 if t > 1 and j >= i else j
+            if first_reference:
+                j = 0
+            else:
+                j = int(rng.integers(t - 1)) if t > 1 else 0
+                j = j + 1 if t > 1 and j >= i else j
             frames = self.clip_frames(k).read([i, j])
             items.append((k, i, j, frames))
         return PairBatch(

@@ -311,7 +311,9 @@ def write_fd2talk_manifest(directory: str | Path, **extra: Any) -> Path:
     """Write the ``talkinghead.json`` of an FD2Talk folder (``expression/`` and ``pose/``, or ``joint/``) after
     checking that it loads; ``extra`` (e.g. the commands and seed) is stored with it."""
     path = Path(directory)
+    from talkinghead.render.fd2talk.renderer import holds_frame_generator
+
     generator = FD2TalkGenerator.from_pretrained(path)
-    if generator.paired_renderer() is None:
+    if not holds_frame_generator(path, {"frames": extra.get("frames")}):   # the names this manifest will give
         extra.pop("frames", None)
     return write_manifest(path, FD2TalkGenerator.name, {name: name for name in generator.models}, **extra)

@@ -46,13 +46,21 @@ from talkinghead.sequence import MotionSequence, expression_for_layout, pose_for
 FRAME_COMPONENTS = ("autoencoder", "unet")
 
 
-def holds_frame_generator(folder: str | Path) -> bool:
-    """Whether ``folder`` has FD2Talk's frame generator (its manifest's ``frames`` entry, or the default folders)."""
+def frame_paths(folder: Path, manifest: dict[str, Any] | None = None) -> dict[str, Path]:
+    """The frame generator's component folders in ``folder``: the manifest's ``frames`` entry names them (default:
+    the component names)."""
+    names = dict((manifest or {}).get("frames") or {})
+    return {c: folder / names.get(c, c) for c in FRAME_COMPONENTS}
+
+
+def holds_frame_generator(folder: str | Path, manifest: dict[str, Any] | None = None) -> bool:
+    """Whether ``folder`` has FD2Talk's frame generator (``manifest``: the one to read the names from; default the
+    folder's own)."""
     from talkinghead.generators import read_manifest
 
     path = Path(folder)
-    names = dict((read_manifest(path) or {}).get("frames") or {})
-    return all((path / names.get(c, c) / "config.json").is_file() for c in FRAME_COMPONENTS)
+    paths = frame_paths(path, manifest if manifest is not None else read_manifest(path))
+    return all((p / "config.json").is_file() for p in paths.values())
 
 
 @dataclass(frozen=True)
@@ -100,8 +108,7 @@ class FD2TalkFrameRenderer:
 
         folder = Path(directory) if directory is not None else weights_root() / "fd2talk"
         manifest = read_manifest(folder) or {}
-        names = dict(manifest.get("frames") or {})
-        paths = {c: folder / names.get(c, c) for c in FRAME_COMPONENTS}
+        paths = frame_paths(folder, manifest)
         missing = [c for c, p in paths.items() if not (p / "config.json").is_file()]
         if missing:
             raise TalkingHeadError(f"{folder} holds no FD2Talk frame generator ({' and '.join(missing)} missing); "
@@ -124,21 +131,27 @@ class FD2TalkFrameRenderer:
                                 np.asarray(portrait.expression, np.float32), np.asarray(portrait.pose, np.float32))
         return PortraitRenderer(fitted, self.image_size, self.crop_scale)
 
-    def frame_motion(self, portrait: Any, motion: MotionSequence, pose_mode: str) -> tuple[np.ndarray, np.ndarray]:
-        """Stage 2: the per-frame coefficients ``[T, E + 6]`` in the UNet's layout and the face meshes
-        ``[T, 468, 2]`` (image px)."""
-        from talkinghead.face.model import ARKIT_LAYOUT, compose_expression, project
+    def coefficients(self, motion: MotionSequence) -> np.ndarray:
+        """The UNet's condition ``[T, E + 6]`` for a motion that is already the frames' own (expression composed with
+        the portrait's, pose as rendered): its expression in the UNet's layout, then its pose."""
+        from talkinghead.face.model import ARKIT_LAYOUT
         from talkinghead.sequence import ChannelLayout
+
+        layout = ChannelLayout.from_dict(self.unet.layout) if self.unet.layout else ARKIT_LAYOUT
+        return np.concatenate([expression_for_layout(motion, layout), motion.pose], axis=1).astype(np.float32)
+
+    def frame_motion(self, portrait: Any, motion: MotionSequence, pose_mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 2: the per-frame coefficients ``[T, E + 6]`` in the UNet's layout (:meth:`coefficients`) and the
+        face meshes ``[T, 468, 2]`` (image px)."""
+        from talkinghead.face.model import ARKIT_LAYOUT, compose_expression, project
 
         if len(motion) == 0:
             raise TalkingHeadError("The motion has no frames.")
         expression = compose_expression(portrait.expression, expression_for_layout(motion, ARKIT_LAYOUT))
         pose = pose_for_portrait(motion.pose, np.asarray(portrait.pose, np.float32), pose_mode).astype(np.float32)
-        layout = ChannelLayout.from_dict(self.unet.layout) if self.unet.layout else ARKIT_LAYOUT
         composed = MotionSequence(expression, pose, ARKIT_LAYOUT, motion.fps, motion.identity, motion.source)
-        coefficients = np.concatenate([expression_for_layout(composed, layout), pose], axis=1).astype(np.float32)
         vertices = np.asarray(project(portrait.identity, expression, pose), np.float64)
-        return coefficients, vertices
+        return self.coefficients(composed), vertices
 
     @torch.no_grad()
     def generate_crops(self, reference_crop: np.ndarray, coefficients: np.ndarray) -> Iterator[np.ndarray]:

@@ -225,24 +225,6 @@ class AutoencoderSolver(Solver):
 
 # ---------------------------------------------------------------------------------------------------- UNet
 
-def first_frame_pairs(sampler: VideoSampler, rng: np.random.Generator, batch: int
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``batch`` targets ``[B, S, S, 3]``, their clips' first frames (the references) and the targets'
-    ``[expression, pose]`` ``[B, E + 6]``; clips drawn in proportion to their frames."""
-    weights = np.array([len(lab.box) for lab in sampler.labels], np.float64)
-    weights /= weights.sum()
-    targets, references, motion = [], [], []
-    for _ in range(batch):
-        k = int(rng.choice(len(weights), p=weights))
-        lab = sampler.labels[k]
-        i = int(rng.integers(len(lab.box)))
-        frames = sampler.clip_frames(k).read([i, 0])
-        targets.append(frames[0])
-        references.append(frames[1])
-        motion.append(np.concatenate([lab.expression[i], lab.pose[i]]))
-    return np.stack(targets), np.stack(references), np.stack(motion).astype(np.float32)
-
-
 class _UNetStep(nn.Module):
     def __init__(self, net: FrameUNet, autoencoder: FrameAutoencoder, schedule: ScheduleConfig) -> None:
         super().__init__()
@@ -293,8 +275,9 @@ class UNetSolver(Solver):
         self.autoencoder.to(device)
 
     def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
-        targets, references, motion = first_frame_pairs(self.sampler, rng, batch_size)
-        return {"target": images_to_tensor(targets), "reference": images_to_tensor(references),
+        pairs = self.sampler.pairs(rng, batch_size, first_reference=True)
+        motion = np.concatenate([pairs.expression, pairs.pose], axis=1).astype(np.float32)
+        return {"target": images_to_tensor(pairs.target), "reference": images_to_tensor(pairs.reference),
                 "motion": torch.from_numpy(motion),
                 "t": sample_timesteps(batch_size, self.schedule.num_train_timesteps)}
 
