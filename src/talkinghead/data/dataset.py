@@ -237,21 +237,29 @@ class DatasetWriter:
         return write_manifest_rows(self.root, MANIFEST_FIELDS, rows)
 
 
-def _read_info(root: Path) -> DatasetInfo:
+def read_description(root: Path, fmt: str, what: str, schema_version: int, wrong_format: str) -> dict[str, Any]:
+    """``root/dataset.json`` of a dataset of format ``fmt`` (``what`` names the kind in messages), checked: present,
+    JSON, an object of that format (``wrong_format``: the sentence otherwise) and of ``schema_version``."""
     path = root / DATASET_FILE
     if not path.exists():
-        raise TalkingHeadError(f"{root} is not a talkinghead dataset (no {DATASET_FILE}).")
+        raise TalkingHeadError(f"{root} is not a talkinghead {what} (no {DATASET_FILE}).")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise TalkingHeadError(f"{path} is not valid JSON.") from err
-    if data.get("format") != "talkinghead-dataset":
-        raise TalkingHeadError(f"{path} is not a talkinghead dataset description.")
-    if data.get("schema_version") != SCHEMA_VERSION:
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise TalkingHeadError(wrong_format)
+    if data.get("schema_version") != schema_version:
         raise TalkingHeadError(
-            f"{root} uses dataset schema version {data.get('schema_version')}, but this talkinghead reads "
-            f"version {SCHEMA_VERSION}; re-create it with this version."
+            f"{root} uses {what} schema version {data.get('schema_version')}, but this talkinghead reads "
+            f"version {schema_version}; re-create it with this version."
         )
+    return data
+
+
+def _read_info(root: Path) -> DatasetInfo:
+    data = read_description(root, "talkinghead-dataset", "dataset", SCHEMA_VERSION,
+                            f"{root / DATASET_FILE} is not a talkinghead dataset description.")
     return DatasetInfo(float(data["fps"]), ChannelLayout.from_dict(data["layout"]), int(data["sample_rate"]),
                        data.get("audio_features") or {}, data.get("extra") or {})
 

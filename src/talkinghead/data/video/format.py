@@ -42,6 +42,7 @@ from talkinghead.data.dataset import (
     SPLITS,
     ClipIndex,
     motion_arrays,
+    read_description,
     read_manifest_rows,
     read_motion_arrays,
     save_arrays,
@@ -144,24 +145,14 @@ def is_video_dataset(root: str | Path) -> bool:
 
 
 def read_info(root: Path) -> VideoDatasetInfo:
-    path = root / DATASET_FILE
-    if not path.exists():
-        raise TalkingHeadError(f"{root} is not a talkinghead video dataset (no {DATASET_FILE}).")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise TalkingHeadError(f"{path} is not valid JSON.") from err
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise TalkingHeadError(f"{root} is not a talkinghead video dataset (its {DATASET_FILE} names another "
-                               "format); build one with talkinghead video-corpus or video-prepare.")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise TalkingHeadError(
-            f"{root} uses video dataset schema version {data.get('schema_version')}, but this talkinghead reads "
-            f"version {SCHEMA_VERSION}; re-create it with this version.")
+    data = read_description(root, FORMAT, "video dataset", SCHEMA_VERSION,
+                            f"{root} is not a talkinghead video dataset (its {DATASET_FILE} names another format); "
+                            "build one with talkinghead video-corpus or video-prepare.")
     try:
         return VideoDatasetInfo.from_dict(data)
     except (KeyError, TypeError, ValueError) as err:
-        raise TalkingHeadError(f"{path} lacks or garbles a field ({err}); re-create the dataset.") from err
+        raise TalkingHeadError(f"{root / DATASET_FILE} lacks or garbles a field ({err}); re-create the "
+                               "dataset.") from err
 
 
 def check_clip_id(clip_id: str) -> None:
