@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
@@ -328,6 +328,13 @@ def read_manifest(directory: str | Path) -> dict[str, Any] | None:
         raise TalkingHeadError(f"{path} is manifest version {data.get('version')}; this talkinghead reads "
                                f"version {MANIFEST_VERSION}.")
     return data
+
+
+def component_folders(folder: Path, names: Mapping[str, Any] | None, components: Sequence[str]) -> dict[str, Path]:
+    """Each component's folder in a checkpoint ``folder``: as ``names`` (a manifest's entry) calls it, else named after
+    the component."""
+    given = dict(names or {})
+    return {c: folder / str(given.get(c, c)) for c in components}
 
 
 def write_manifest(directory: str | Path, generator: str, components: dict[str, str] | None = None,

@@ -195,6 +195,14 @@ class PortraitRenderer:
                                           config)
         self.pixel = self.warp.box.side / work  # image pixels per crop pixel (equal for both crops)
 
+    @classmethod
+    def for_portrait(cls, portrait: Any, size: int, crop_scale: float) -> PortraitRenderer:
+        """Over a generator's :class:`talkinghead.generators.Portrait` (photo, identity, its own expression and pose),
+        as a frame generator trained on this corpus's crops cuts its reference."""
+        fitted = FittedPortrait(PortraitSource("portrait", "portrait", None), portrait.image, portrait.identity,
+                                np.asarray(portrait.expression, np.float32), np.asarray(portrait.pose, np.float32))
+        return cls(fitted, size, crop_scale)
+
     def still(self) -> np.ndarray:
         """The portrait's own crop ``[size, size, 3]`` (centred on its face, no motion)."""
         p = self.pad

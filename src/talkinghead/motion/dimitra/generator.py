@@ -79,7 +79,15 @@ from talkinghead.audio.phonemes import PAD_ID, frame_tokens
 from talkinghead.config import Config
 from talkinghead.diffusion import ScheduleConfig, guided, make_scheduler, sample
 from talkinghead.errors import TalkingHeadError
-from talkinghead.generators import Conditions, MotionOutput, Portrait, read_manifest, weights_root, write_manifest
+from talkinghead.generators import (
+    Conditions,
+    MotionOutput,
+    Portrait,
+    component_folders,
+    read_manifest,
+    weights_root,
+    write_manifest,
+)
 from talkinghead.log import Laps, log_event, progress
 from talkinghead.motion.dimitra.data import PARTS, part_columns, part_layout
 from talkinghead.motion.dimitra.model import CMDT, CMDTConditions, transcript_tokens
@@ -324,8 +332,7 @@ class DimitraGenerator:
         """The component folders: as the folder's ``manifest`` names them, else named after the parts."""
         if manifest.get("generator", "dimitra") != "dimitra":
             raise TalkingHeadError(f"{path} holds a '{manifest['generator']}' checkpoint, not Dimitra's.")
-        named = manifest.get("components") or {}
-        return {key: path / str(named.get(key, key)) for key in (*PARTS, PHONEMES_DIR)}
+        return component_folders(path, manifest.get("components"), (*PARTS, PHONEMES_DIR))
 
     # ------------------------------------------------------------------------------------ properties
     @property

@@ -49,8 +49,9 @@ FRAME_COMPONENTS = ("autoencoder", "unet")
 def frame_paths(folder: Path, manifest: dict[str, Any] | None = None) -> dict[str, Path]:
     """The frame generator's component folders in ``folder``: the manifest's ``frames`` entry names them (default:
     the component names)."""
-    names = dict((manifest or {}).get("frames") or {})
-    return {c: folder / names.get(c, c) for c in FRAME_COMPONENTS}
+    from talkinghead.generators import component_folders
+
+    return component_folders(folder, (manifest or {}).get("frames"), FRAME_COMPONENTS)
 
 
 def holds_frame_generator(folder: str | Path, manifest: dict[str, Any] | None = None) -> bool:
@@ -123,13 +124,10 @@ class FD2TalkFrameRenderer:
     def reference(self, portrait: Any) -> Any:
         """Stage 1: the portrait's crop renderer (:class:`PortraitRenderer` at the UNet's size)."""
         from talkinghead.data.video.build import PortraitRenderer
-        from talkinghead.data.video.portraits import FittedPortrait, PortraitSource
 
         if portrait.image is None:
             raise TalkingHeadError("FD2Talk's frame generator needs the portrait's photo.")
-        fitted = FittedPortrait(PortraitSource("portrait", "portrait", None), portrait.image, portrait.identity,
-                                np.asarray(portrait.expression, np.float32), np.asarray(portrait.pose, np.float32))
-        return PortraitRenderer(fitted, self.image_size, self.crop_scale)
+        return PortraitRenderer.for_portrait(portrait, self.image_size, self.crop_scale)
 
     def coefficients(self, motion: MotionSequence) -> np.ndarray:
         """The UNet's condition ``[T, E + 6]`` for a motion that is already the frames' own (expression composed with

@@ -130,12 +130,11 @@ class EMOGenerator:
         """The EMO model in ``directory`` (default: the shipped ``weights/emo``)."""
         from talkinghead.audio.encoders import load_encoder
         from talkinghead.checkpoint import read_checkpoint_info
-        from talkinghead.generators import read_manifest, weights_root
+        from talkinghead.generators import component_folders, read_manifest, weights_root
 
         folder = Path(directory) if directory is not None else weights_root() / "emo"
         manifest = (read_manifest(folder) if folder.is_dir() else None) or {}
-        names = dict(manifest.get("components") or {})
-        paths = {c: folder / names.get(c, c) for c in COMPONENTS}
+        paths = component_folders(folder, manifest.get("components"), COMPONENTS)
         missing = [c for c, p in paths.items() if not (p / "config.json").is_file()]
         if missing:
             raise TalkingHeadError(f"{folder} holds no EMO model ({' and '.join(missing)} missing); train one with "
@@ -172,14 +171,11 @@ class EMOGenerator:
         size and resized to the VAE's as the training frames were."""
         from talkinghead.data.video.build import PortraitRenderer
         from talkinghead.data.video.frames import boxes_in_crop, face_boxes
-        from talkinghead.data.video.portraits import FittedPortrait, PortraitSource
         from talkinghead.face.model import project
 
         expression = np.asarray(portrait.expression, np.float32)
         pose = np.asarray(portrait.pose, np.float32)
-        fitted = FittedPortrait(PortraitSource("portrait", "portrait", None), portrait.image, portrait.identity,
-                                expression, pose)
-        r = PortraitRenderer(fitted, self.crop_size, self.crop_scale)
+        r = PortraitRenderer.for_portrait(portrait, self.crop_size, self.crop_scale)
         corner = np.asarray(r.warp.box.origin, np.float64) + r.pad * r.pixel
         box = np.array([corner[0], corner[1], r.size * r.pixel])
         vertices = np.asarray(project(portrait.identity, expression, pose), np.float64)[None]
