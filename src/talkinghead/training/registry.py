@@ -26,6 +26,7 @@ PAPERS = (
     "talkinghead.motion.dimitra.training",
     "talkinghead.motion.fd2talk.training",
     "talkinghead.video.emo",
+    "talkinghead.video.dice",
     "talkinghead.evaluation.judges",
 )
 
