@@ -287,6 +287,30 @@ def test_the_generator_makes_a_frame_per_audio_frame_pasted_into_the_photo(folde
     assert crops[0].shape == (96, 96, 3)
 
 
+def test_evaluate_frames_takes_a_video_generator_row(folder: Path, video: Path, astronaut: Portrait) -> None:
+    """``NAME=FOLDER+self``: the generator's own crops (not pasted back), one per ground-truth frame, measured like
+    any row."""
+    from talkinghead.evaluation.frames import evaluate_frames, parse_row
+
+    assert parse_row(f"EMO={folder}+self").renderer == "self"
+    assert parse_row(f"EMO fast={folder}+self@speed=0.5@steps=3").options == (("speed", 0.5), ("steps", 3))
+    for bad in ("x=ground-truth+self", "x=nobody+self", "x=ground-truth+warp@speed=1", f"x={folder}+self@speed=a",
+                f"x={folder}+self@pace=1", f"x={folder}+self@speed=-1"):
+        with pytest.raises(TalkingHeadError):
+            parse_row(bad)
+    with pytest.raises(TalkingHeadError, match="makes frames itself"):
+        evaluate_frames(video, [f"x={folder}+warp"], None, split="train", max_clips=1, max_frames=6)
+    report = evaluate_frames(video, ["GT=dataset", f"EMO={folder}+self@steps=1"], None, split="train",
+                             max_clips=1, max_frames=6)
+    table = report.tables[0]
+    emo = table.results["EMO"]
+    assert emo["PSNR"] is not None and 0 < emo["SSIM"] < 1
+    # the motion columns come from tracking the generated frames, or the table says no face was tracked
+    assert "Mean velocity" in emo or any("no motion columns" in n and "'EMO'" in n for n in table.notes)
+    crops = list(EMOGenerator.from_pretrained(folder).crops(Conditions(_audio(0.2), astronaut), 48))
+    assert len(crops) == 5 and crops[0].shape == (48, 48, 3) and crops[0].dtype == np.uint8
+
+
 def test_paste_back_puts_the_crop_where_it_was_cut(folder: Path, astronaut: Portrait,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """With a decoder that returns the reference crop itself, every frame is the photo again (up to resampling)."""

@@ -445,18 +445,20 @@ def rendered_clips(method: Method, clips: Sequence[Clip], generated: Sequence[Mo
     return out
 
 
-def tracked_mouth_crops(frames: np.ndarray, config: Any, fps: float) -> np.ndarray | None:
+def tracked_mouth_crops(frames: np.ndarray, config: Any, fps: float, tracked: Any = None) -> np.ndarray | None:
     """Mouth crops ``[T, h, w]`` of frames with no known motion: the face is tracked (face mesh + face-model
-    fit), its projected landmarks place each crop as for rendered motion. None when no face is found."""
+    fit; or ``tracked``, that fit when already made), its projected landmarks place each crop as for rendered
+    motion. None when no face is found."""
     from talkinghead.evaluation.syncnet import mouth_crop
     from talkinghead.face.model import ARKIT_LAYOUT, project
     from talkinghead.face.track import track_frames
     from talkinghead.sequence import expression_for_layout
 
-    try:
-        tracked = track_frames(frames, fps, min_face_size=8)
-    except TalkingHeadError:
-        return None
+    if tracked is None:
+        try:
+            tracked = track_frames(frames, fps, min_face_size=8)
+        except TalkingHeadError:
+            return None
     expression = expression_for_layout(tracked, ARKIT_LAYOUT)
     points = project(tracked.identity, expression, tracked.pose)
     rest = project(tracked.identity, np.zeros_like(expression), tracked.pose)

@@ -59,14 +59,18 @@ from talkinghead.sequence import MotionSequence
 GROUND_TRUTH = "ground-truth"
 _GT_ALIASES = (GROUND_TRUTH, "gt", "ground_truth")
 #: the renderer keywords of a row (besides a frame-generator folder)
-RENDERERS = ("warp", "fd2talk", "dataset", "static")
+RENDERERS = ("warp", "fd2talk", "dataset", "static", "self")
 DEFAULT_ROWS = ("Ground truth=dataset", "Static=static", "DreamTalk + warp=dreamtalk+warp",
                 "FD2Talk (DiTs + UNet)=fd2talk+fd2talk")
 FACE_NET_FD = "FD (face net)"
 HELD_ROW = "First frame (held)"
 SYNC_WINDOW = 5
 ROW_HELP = ("NAME=MOTION+RENDERER (MOTION: ground-truth, a motion generator's name or checkpoint folder; RENDERER: "
-            "warp, fd2talk, a frame-generator folder, dataset or static; NAME=dataset and NAME=static alone also do)")
+            "warp, fd2talk, a frame-generator folder, dataset or static; NAME=dataset and NAME=static alone also do; "
+            "NAME=VIDEO+self for a video generator's name or folder, which makes its frames itself; a video row may "
+            "end in @speed=DEG_PER_FRAME and/or @steps=N)")
+#: the request fields a video generator's row may set (``@name=value``), with their types
+ROW_OPTIONS: dict[str, type] = {"speed": float, "steps": int}
 
 
 # --------------------------------------------------------------------------------------------------- rows
@@ -80,11 +84,14 @@ class FrameRow:
     name: str
     motion: Any = GROUND_TRUTH
     renderer: Any = "warp"
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 def parse_row(spec: str) -> FrameRow:
     """``NAME=MOTION+RENDERER`` (or ``NAME=dataset`` / ``NAME=static``) -> a checked :class:`FrameRow`."""
     name, eq, body = (part.strip() for part in spec.partition("="))
+    body, *given = (part.strip() for part in body.split("@"))
+    options = tuple(_row_option(spec, option) for option in given)
     motion: str | None
     if "+" in body:
         motion, _, renderer = (part.strip() for part in body.rpartition("+"))
@@ -92,7 +99,20 @@ def parse_row(spec: str) -> FrameRow:
         motion, renderer = (GROUND_TRUTH if body == "dataset" else None), body
     if not eq or not name or motion == "" or (motion is None and renderer != "static"):
         raise TalkingHeadError(f"The row '{spec}' should be {ROW_HELP}.")
-    return check_row(FrameRow(name, motion, renderer))
+    return check_row(FrameRow(name, motion, renderer, options))
+
+
+def _row_option(spec: str, option: str) -> tuple[str, Any]:
+    key, eq, value = (part.strip() for part in option.partition("="))
+    kind = ROW_OPTIONS.get(key)
+    try:
+        parsed = kind(value) if kind is not None and eq else None
+    except ValueError:
+        parsed = None
+    if parsed is None or not math.isfinite(parsed) or parsed < 0:
+        raise TalkingHeadError(f"The row '{spec}' has the option '@{option}'; a row takes "
+                               f"{' or '.join('@' + k + '=N' for k in ROW_OPTIONS)} with N a non-negative number.")
+    return key, parsed
 
 
 def check_row(row: FrameRow) -> FrameRow:
@@ -102,7 +122,7 @@ def check_row(row: FrameRow) -> FrameRow:
     motion, renderer = row.motion, row.renderer
     if isinstance(renderer, str) and renderer not in RENDERERS and not Path(renderer).is_dir():
         raise TalkingHeadError(f"Row '{row.name}': '{renderer}' is no renderer; use warp, fd2talk, a frame-generator "
-                               "folder, dataset or static.")
+                               "folder, dataset, static or self.")
     if renderer == "static":
         if motion not in (None, GROUND_TRUTH):
             raise TalkingHeadError(f"Row '{row.name}': a static row shows the still portrait and takes no motion "
@@ -114,10 +134,14 @@ def check_row(row: FrameRow) -> FrameRow:
         elif "/" in motion or motion.startswith("."):
             if not Path(motion).is_dir():
                 raise TalkingHeadError(f"Row '{row.name}': the checkpoint folder {motion} does not exist.")
-        else:
-            entry(motion, ("motion",))  # one sentence when no motion generator has that name
+        else:  # one sentence when no generator of the row's kind has that name
+            entry(motion, ("video",) if renderer == "self" else ("motion",))
     elif motion is None:
         raise TalkingHeadError(f"Row '{row.name}' needs a motion source.")
+    if row.options and renderer != "self":
+        raise TalkingHeadError(f"Row '{row.name}': only a video generator's row (VIDEO+self) takes @ options.")
+    if renderer == "self" and motion == GROUND_TRUTH:
+        raise TalkingHeadError(f"Row '{row.name}': 'self' is for a video generator, which makes its own frames.")
     if renderer == "dataset" and motion != GROUND_TRUTH:
         raise TalkingHeadError(f"Row '{row.name}': only the ground truth has the dataset's frames.")
     return replace(row, motion=motion)
@@ -346,6 +370,29 @@ def fd2talk_frames(renderer: Any, reference_crop: np.ndarray, motion: MotionSequ
     return _resized(renderer.generate_crops(reference, renderer.coefficients(motion)), size)
 
 
+def video_frames(generator: Any, clip: VideoClip, portrait: Any, size: int, seed: int = 0,
+                 options: Mapping[str, Any] | None = None) -> np.ndarray:
+    """A video generator's face crops ``[T, size, size, 3]`` for the clip's audio (and stored features) on
+    ``portrait`` (its still photo), no style asked, ``options`` set on the request (:data:`ROW_OPTIONS`), ``T``
+    the clip's length (the last frame held)."""
+    from talkinghead.generators import Conditions, StyleRequest
+
+    conditions = replace(Conditions.from_clip(clip, StyleRequest(), portrait, seed), **dict(options or {}))
+    made = _resized(generator.crops(conditions, size), size)
+    return _held(made, len(clip)).astype(np.uint8)
+
+
+def tracked_motion(frames: np.ndarray, fps: float) -> MotionSequence | None:
+    """The motion of frames ``[T, S, S, 3]`` with no known motion (face mesh + face-model fit); None when no face is
+    found."""
+    from talkinghead.face.track import track_frames
+
+    try:
+        return track_frames(frames, fps, min_face_size=8)
+    except TalkingHeadError:
+        return None
+
+
 def load_frame_renderer(spec: Any, crop_scale: float) -> Any:
     """``fd2talk`` (shipped), a folder or a loaded frame generator, checked against the dataset's crop scale."""
     from talkinghead.render.fd2talk.renderer import FD2TalkFrameRenderer
@@ -368,6 +415,7 @@ class _Tally:
     sync: list[Any] = field(default_factory=list)
     video_sync: list[Any] = field(default_factory=list)
     untracked: int = 0
+    untracked_motion: int = 0
     motions: list[MotionSequence] = field(default_factory=list)
     beats: list[float] = field(default_factory=list)
     psnr: list[np.ndarray] = field(default_factory=list)
@@ -387,14 +435,15 @@ class _Tally:
             self.beats.append(beat_align_score(beats, motion_beats(motion)))
 
     def add_frames(self, clip: VideoClip, frames: np.ndarray, truth: np.ndarray | None, judge: Any,
-                   net: FeatureNetwork | None) -> None:
-        """``frames, truth [T, S, S, 3]``; ``truth`` None for the reference row itself (no image columns)."""
+                   net: FeatureNetwork | None, tracked: MotionSequence | None = None) -> None:
+        """``frames, truth [T, S, S, 3]``; ``truth`` None for the reference row itself (no image columns);
+        ``tracked``: the frames' tracked motion when already known."""
         from talkinghead.evaluation.evaluate import tracked_mouth_crops
         from talkinghead.evaluation.image import psnr_per_frame, ssim_per_frame
 
         self.frames += len(frames)
         if judge is not None:
-            crops = tracked_mouth_crops(frames, judge.config, clip.motion.fps)
+            crops = tracked_mouth_crops(frames, judge.config, clip.motion.fps, tracked)
             if crops is None or len(crops) < judge.config.window:
                 self.untracked += 1
             else:
@@ -408,7 +457,7 @@ class _Tally:
     def result(self, net: FeatureNetwork | None, reference: np.ndarray | None) -> dict[str, float]:
         """The row's columns (only those measured)."""
         from talkinghead.evaluation.frechet import frechet_distance_from_features
-        from talkinghead.evaluation.motion import head_motion_diversity
+        from talkinghead.evaluation.motion import head_motion_diversity, velocity_statistics
         from talkinghead.evaluation.syncnet import summarize
 
         out: dict[str, float] = {}
@@ -418,6 +467,9 @@ class _Tally:
                 out.update({f"LSE-C{suffix}": s.lse_c, f"LSE-D{suffix}": s.lse_d})
         if self.motions:
             out["Diversity"] = head_motion_diversity(self.motions)
+            speed = velocity_statistics(self.motions)
+            out.update({"Mean velocity": speed.mean_velocity, "Velocity variance": speed.velocity_variance,
+                        "VMV": speed.vmv})
         if self.beats:
             out["Beat Align"] = float(np.mean(self.beats))
         if self.psnr:
@@ -430,8 +482,8 @@ class _Tally:
 
 LOWER_BETTER = ("LSE-D", "LSE-D (video)", "FID", FACE_NET_FD, "FD (VGG16)")
 HIGHER_BETTER = ("LSE-C", "LSE-C (video)", "Diversity", "Beat Align", "PSNR", "SSIM")
-COLUMNS = ("LSE-C", "LSE-D", "LSE-C (video)", "LSE-D (video)", "Diversity", "Beat Align", "FID", FACE_NET_FD,
-           "FD (VGG16)", "PSNR", "SSIM")
+COLUMNS = ("LSE-C", "LSE-D", "LSE-C (video)", "LSE-D (video)", "Diversity", "Beat Align", "Mean velocity",
+           "Velocity variance", "VMV", "FID", FACE_NET_FD, "FD (VGG16)", "PSNR", "SSIM")
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -523,6 +575,10 @@ def _table(title: str, tallies: Mapping[str, _Tally], net: FeatureNetwork | None
     if untracked:
         notes = notes + ["No face was tracked (video sync left out) in " + ", ".join(
             f"{k} clip(s) of '{n}'" for n, k in untracked.items()) + "."]
+    lost = {n: t.untracked_motion for n, t in tallies.items() if t.untracked_motion}
+    if lost:
+        notes = notes + ["No face was tracked, so no motion columns, in " + ", ".join(
+            f"{k} clip(s) of '{n}'" for n, k in lost.items()) + "."]
     return FrameTable(title, columns, results, clips, frames, notes, {n: t.seconds for n, t in tallies.items()})
 
 
@@ -531,14 +587,14 @@ def _table(title: str, tallies: Mapping[str, _Tally], net: FeatureNetwork | None
 @dataclass
 class _LoadedRow:
     row: FrameRow
-    generator: Any = None     # None: the clip's own motion (or none: static)
+    generator: Any = None     # None: the clip's own motion (or none: static); a video generator for ``self``
     renderer: Any = None      # FD2Talk's frame generator for a frame-generator row
     tally: _Tally = field(default_factory=_Tally)
 
     @property
     def kind(self) -> str:
-        """``dataset``, ``static``, ``warp`` or ``fd2talk`` (a frame generator)."""
-        return str(self.row.renderer) if self.row.renderer in ("dataset", "static", "warp") else "fd2talk"
+        """``dataset``, ``static``, ``warp``, ``self`` (a video generator) or ``fd2talk`` (a frame generator)."""
+        return str(self.row.renderer) if self.row.renderer in ("dataset", "static", "warp", "self") else "fd2talk"
 
 
 def _load_row(row: FrameRow, crop_scale: float, cache: dict[tuple[str, str], Any]) -> _LoadedRow:
@@ -557,10 +613,17 @@ def _load_row(row: FrameRow, crop_scale: float, cache: dict[tuple[str, str], Any
         if row.motion not in (None, GROUND_TRUTH):
             generator = load("motion", row.motion, lambda spec: spec if not isinstance(spec, str | Path) else
                              load_generator(spec) if Path(spec).is_dir() else load_generator(name=str(spec)))
-            if getattr(generator, "kind", "motion") != "motion":
-                raise TalkingHeadError(f"{generator.name} makes frames itself, so it has no motion to render.")
+            kind = getattr(generator, "kind", "motion")
+            if row.renderer == "self" and kind != "video":
+                raise TalkingHeadError(f"{generator.name} makes motion, not frames; give it a renderer.")
+            if kind == "video" and not math.isclose(float(generator.crop_scale), crop_scale, rel_tol=1e-3):
+                raise TalkingHeadError(f"{generator.name} makes crops of {generator.crop_scale:g} face sizes; the "
+                                       f"dataset's are {crop_scale:g}, so their frames cannot be compared.")
+            if row.renderer != "self" and kind != "motion":
+                raise TalkingHeadError(f"{generator.name} makes frames itself, so it has no motion to render "
+                                       "(write NAME=VIDEO+self).")
         renderer = None
-        if row.renderer not in ("warp", "dataset", "static"):
+        if row.renderer not in ("warp", "dataset", "static", "self"):
             renderer = load("renderer", row.renderer, lambda spec: load_frame_renderer(spec, crop_scale))
     except TalkingHeadError as err:
         raise TalkingHeadError(f"Row '{row.name}': {err}") from err
@@ -675,18 +738,25 @@ def _evaluate_clip(rows: Sequence[_LoadedRow], clip: VideoClip, truth: np.ndarra
     for r in rows:
         t0 = time.perf_counter()
         try:
-            motion = None if r.row.motion is None else clip.motion
-            if r.generator is not None:
+            motion = None if r.row.motion is None or r.kind == "self" else clip.motion
+            if r.generator is not None and r.kind != "self":
                 if id(r.generator) not in made:
                     portrait = scenes.portrait(clip.meta.portrait)
                     made[id(r.generator)] = generated_motion(r.generator, clip, portrait, seed)
                 motion = made[id(r.generator)]
-            frames = _row_frames(r, clip, motion, truth, scenes, follow)
+            tracked = None
+            if r.kind == "self":
+                frames = video_frames(r.generator, clip, scenes.portrait(clip.meta.portrait), truth.shape[1], seed,
+                                      dict(r.row.options))
+                motion = tracked = tracked_motion(frames, clip.motion.fps)
+                r.tally.untracked_motion += motion is None
+            else:
+                frames = _row_frames(r, clip, motion, truth, scenes, follow)
         except TalkingHeadError as err:
             raise TalkingHeadError(f"Row '{r.row.name}', clip {clip.meta.id}: {err}") from err
         if motion is not None:
             r.tally.add_motion(clip, motion, judges.get("motion"))
-        r.tally.add_frames(clip, frames, None if r.kind == "dataset" else truth, judges.get("video"), net)
+        r.tally.add_frames(clip, frames, None if r.kind == "dataset" else truth, judges.get("video"), net, tracked)
         r.tally.seconds += time.perf_counter() - t0
 
 
@@ -716,7 +786,9 @@ def _table_notes(net: FeatureNetwork | None, judges: dict[str, Any], rows: Seque
         "compare within this project only. Static rows have no motion, so no motion columns.",
         "Diversity: standard deviation over frames of pitch, yaw and roll (radians), averaged, on the row's motion "
         "(the paper uses Hopenet embeddings of the frames); Beat Align: Beat Align Score of speech onsets against "
-        "the minima of head speed (Bailando's sigma of 3 frames).",
+        "the minima of head speed (Bailando's sigma of 3 frames). Mean velocity, Velocity variance, VMV: EMO's "
+        "Table 2 (head rotation speed in degrees a frame: the mean over clips of each clip's mean, the mean of each "
+        "clip's variance, the variance of the clips' means).",
         "PSNR/SSIM: per frame against the dataset's frames (the ground-truth row is their reference, '–' as in "
         "the paper); warp rows reproduce the corpus's renderer, so ground-truth+warp differs from the dataset only "
         "by H.264 coding.",
@@ -729,6 +801,10 @@ def _table_notes(net: FeatureNetwork | None, judges: dict[str, Any], rows: Seque
     if "motion" not in judges or "video" not in judges:
         notes.append("A sync judge is missing (none given, none shipped in weights/judges), so its columns are "
                      "left out.")
+    if any(r.kind == "self" for r in rows):
+        notes.append("VIDEO+self rows: a video generator's own face crops (not pasted back) from the clip's audio and "
+                     "the portrait's photo; their motion columns are measured on the motion tracked from those frames "
+                     "(face mesh + face-model fit), so the motion-domain LSE columns judge tracked lips.")
     if any(r.renderer is not None for r in rows):
         notes.append("FD2Talk rows: each crop generated by the frame generator from the portrait's still crop "
                      "(reference) and the frame's coefficients (expression + pose).")

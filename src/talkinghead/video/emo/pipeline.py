@@ -92,11 +92,12 @@ class PortraitCrop:
 
 
 def write_emo_manifest(folder: str | Path, sampling: dict[str, Any] | None = None,
-                       audio_encoder: str | None = None) -> Path:
-    """``talkinghead.json`` for an EMO folder holding ``vae/`` and ``network/``."""
+                       audio_encoder: str | None = None, **record: Any) -> Path:
+    """``talkinghead.json`` for an EMO folder holding ``vae/`` and ``network/`` (``record``: what made it, e.g. the
+    commands and seed)."""
     from talkinghead.generators import write_manifest
 
-    extra: dict[str, Any] = {"sampling": dict(sampling or {})}
+    extra: dict[str, Any] = {"sampling": dict(sampling or {}), **record}
     if audio_encoder is not None:
         extra["audio_encoder"] = audio_encoder
     return write_manifest(folder, "emo", {c: c for c in COMPONENTS}, **extra)
@@ -258,8 +259,21 @@ class EMOGenerator:
         whose frames are computed as they are read."""
         from talkinghead.generators import VideoOutput
 
-        self.check(conditions)
         settings = self.settings(conditions, speed, face_region)
+        frames, total, value, timings = self._run(conditions, size, settings)
+        return VideoOutput(frames, total, conditions.fps, source=f"emo (speed {value:.2f} deg/frame)", timings=timings)
+
+    def crops(self, conditions: Any, size: int) -> Iterator[np.ndarray]:
+        """The generated face crops ``[size, size, 3]`` uint8, not pasted back: the crop the training frames were cut
+        as (what ``evaluate-frames`` compares with a video dataset's crops)."""
+        settings = self.settings(conditions).replace(paste_back=False)
+        return self._run(conditions, size, settings)[0]
+
+    def _run(self, conditions: Any, size: int,
+             settings: EMOSampling) -> tuple[Iterator[np.ndarray], int, float, dict[str, float]]:
+        """Stages 1-5: the lazy frames, their count, the head speed used and the timings (filled as frames are
+        read)."""
+        self.check(conditions)
         began = time.perf_counter()
         crop = self.crop(conditions.portrait)
         audio = torch.from_numpy(self.audio_windows(conditions))
@@ -271,8 +285,7 @@ class EMOGenerator:
             reference = self.vae.encode(crop.image)                                   # [1, c, h, w]
         timings = {"emo_prepare": time.perf_counter() - began, "emo_sampling": 0.0, "emo_decode": 0.0}
         clips = self.sample_clips(reference, audio, speeds, region, settings, conditions.seed)
-        frames = self._frames(clips, conditions.portrait.image, crop, settings, size, timings)
-        return VideoOutput(frames, total, conditions.fps, source=f"emo (speed {value:.2f} deg/frame)", timings=timings)
+        return self._frames(clips, conditions.portrait.image, crop, settings, size, timings), total, value, timings
 
     def check(self, conditions: Any) -> None:
         """One sentence for a request EMO cannot serve."""
