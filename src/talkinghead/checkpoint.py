@@ -15,10 +15,13 @@ Modules get ``save_pretrained``/``from_pretrained`` from :class:`PretrainedMixin
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -28,9 +31,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from talkinghead import __version__
-from talkinghead.config import Config
-from talkinghead.errors import TalkingHeadError
-from talkinghead.io.files import _umask
+from talkinghead.config import Config, read_record
+from talkinghead.errors import TalkingHeadError, first_line
+from talkinghead.io.files import _umask, read_json
+from talkinghead.sequence import ChannelLayout
 
 FORMAT = "talkinghead-checkpoint"
 FORMAT_VERSION = 1
@@ -121,34 +125,30 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def read_checkpoint_info(directory: str | Path, component: str | None = None) -> CheckpointInfo:
-    """Read and validate ``config.json``; refuse pickles and other versions."""
+    """Read and validate ``config.json`` (every field's type, the layout); refuse pickles and other versions."""
     directory = safetensors_file(directory).parent
     cfg_path = directory / CONFIG_NAME
     if not cfg_path.exists():
         raise TalkingHeadError(f"{directory} has no {CONFIG_NAME}; it is not a talkinghead checkpoint.")
-    try:
-        meta = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise TalkingHeadError(f"{cfg_path} is not valid JSON ({err.msg if hasattr(err, 'msg') else err}).") from err
+    meta = read_json(cfg_path, "checkpoint config")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise TalkingHeadError(f"{cfg_path} is not a talkinghead checkpoint config.")
     if meta.get("format_version") != FORMAT_VERSION:
         raise TalkingHeadError(
-            f"{directory} uses checkpoint format version {meta.get('format_version')}, "
+            f"{directory} uses checkpoint format version {meta.get('format_version')!r}, "
             f"but this talkinghead {__version__} reads version {FORMAT_VERSION}."
         )
-    if component is not None and meta.get("component") != component:
+    fields = {f.name for f in dataclasses.fields(CheckpointInfo)}
+    # config and extra were allowed to be null (or missing)
+    entries = {k: v for k, v in meta.items() if k in fields and not (k in ("config", "extra") and v is None)}
+    info = read_record(CheckpointInfo, entries, str(cfg_path))
+    if info.layout is not None:
+        read_record(ChannelLayout, info.layout, f"The layout of {cfg_path}")
+    if component is not None and info.component != component:
         raise TalkingHeadError(
-            f"{directory} holds a '{meta.get('component')}' checkpoint, not the '{component}' that was asked for."
+            f"{directory} holds a '{info.component}' checkpoint, not the '{component}' that was asked for."
         )
-    return CheckpointInfo(
-        component=meta["component"],
-        config=meta.get("config") or {},
-        preset=meta.get("preset", "custom"),
-        layout=meta.get("layout"),
-        audio_features=meta.get("audio_features"),
-        extra=meta.get("extra") or {},
-    )
+    return info
 
 
 def load_checkpoint(
@@ -157,6 +157,18 @@ def load_checkpoint(
     """Return the checkpoint's info and its tensors (CPU)."""
     info = read_checkpoint_info(directory, component)
     return info, read_safetensors(Path(directory) / WEIGHTS_NAME)
+
+
+@contextlib.contextmanager
+def built_from(cfg_path: Path) -> Iterator[None]:
+    """Build a model from the config in ``cfg_path``: a config it refuses (a wrong type, a value out of range, a
+    size torch cannot make, heads that do not divide the width) is one sentence naming the file."""
+    try:
+        yield
+    except TalkingHeadError as err:
+        raise TalkingHeadError(f"{cfg_path} is not valid: {err}") from err
+    except (AssertionError, ArithmeticError, RuntimeError, ValueError, TypeError, KeyError, IndexError) as err:
+        raise TalkingHeadError(f"{cfg_path} describes a model that cannot be built ({first_line(err)}).") from err
 
 
 M = TypeVar("M", bound="PretrainedMixin")
@@ -192,8 +204,9 @@ class PretrainedMixin:
     @classmethod
     def from_pretrained(cls: type[M], directory: str | Path, **kwargs: Any) -> M:
         info, state = load_checkpoint(directory, cls.component)
-        config = cls.config_class.from_dict(info.config)
-        model = cls._build_from_checkpoint(config, info, **kwargs)
+        with built_from(Path(directory) / CONFIG_NAME):
+            config = cls.config_class.from_dict(info.config)
+            model = cls._build_from_checkpoint(config, info, **kwargs)
         try:
             model.load_state_dict(state, strict=True)  # type: ignore[attr-defined]
         except RuntimeError as err:

@@ -25,14 +25,16 @@ unicode arrays and the metadata as a JSON string, so it can be read safely from 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
+from talkinghead.config import POSITIVE, build_record, read_record
 from talkinghead.errors import TalkingHeadError
-from talkinghead.io.files import atomic_path
+from talkinghead.io.files import READ_ERRORS, atomic_path
 
 MOTION_FORMAT_VERSION = 1
 POSE_NAMES = ("pitch", "yaw", "roll", "tx", "ty", "tz")
@@ -71,11 +73,8 @@ class ChannelLayout:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChannelLayout:
-        try:
-            return cls(str(data["name"]), tuple(data["channels"]),
-                       {k: tuple(v) for k, v in data.get("groups", {}).items()})
-        except (KeyError, TypeError) as err:
-            raise TalkingHeadError("A channel layout needs a name and a list of channels.") from err
+        """From :meth:`to_dict`'s mapping, each field checked (a name, a list of channel names, groups)."""
+        return build_record(cls, data, "layout")
 
 
 @dataclass
@@ -99,8 +98,8 @@ class MotionSequence:
             )
         if self.pose.shape != (len(self.expression), 6):
             raise TalkingHeadError(f"Pose must be [T, 6] with T={len(self.expression)}, got {list(self.pose.shape)}.")
-        if self.fps <= 0:
-            raise TalkingHeadError("Motion fps must be positive.")
+        if not math.isfinite(self.fps) or self.fps <= 0:
+            raise TalkingHeadError(f"Motion fps must be a finite number above 0, got {self.fps!r}.")
 
     def __len__(self) -> int:
         return len(self.expression)
@@ -138,26 +137,57 @@ class MotionSequence:
 
     @classmethod
     def load(cls, path: str | Path) -> MotionSequence:
+        """Read a motion file, checked: its ``meta`` (format, version, fps, layout, ...; :class:`MotionMeta`) and
+        its arrays (numbers, the layout's shapes, finite)."""
         path = Path(path)
         if not path.is_file():
             raise TalkingHeadError(f"The motion file {path} does not exist.")
         try:
             with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                if meta.get("format") != "talkinghead-motion":
-                    raise TalkingHeadError(f"{path} is not a talkinghead motion file.")
-                if meta.get("version") != MOTION_FORMAT_VERSION:
-                    raise TalkingHeadError(
-                        f"{path} is motion format version {meta.get('version')}; this talkinghead reads "
-                        f"version {MOTION_FORMAT_VERSION}."
-                    )
-                identity = {k: data[f"identity/{k}"] for k in meta.get("identity_keys", [])}
-                return cls(data["expression"], data["pose"], ChannelLayout.from_dict(meta["layout"]),
-                           float(meta["fps"]), identity, meta.get("source", ""))
+                meta = motion_meta(json.loads(str(data["meta"])), path)
+                expression, pose = data["expression"], data["pose"]
+                identity = {k: data[f"identity/{k}"] for k in meta.identity_keys}
         except TalkingHeadError:
             raise
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
+        except READ_ERRORS as err:
             raise TalkingHeadError(f"{path} is not a readable motion file ({type(err).__name__}).") from err
+        return cls(finite_array(expression, f"The expression of {path}"), finite_array(pose, f"The pose of {path}"),
+                   meta.layout, meta.fps, identity, meta.source)
+
+
+@dataclass(frozen=True)
+class MotionMeta:
+    """The ``meta`` JSON of a motion file (what :meth:`MotionSequence.save` writes)."""
+
+    format: str
+    version: int
+    fps: Annotated[float, POSITIVE]
+    layout: ChannelLayout
+    source: str = ""
+    pose_names: tuple[str, ...] = POSE_NAMES
+    identity_keys: tuple[str, ...] = ()
+
+
+def motion_meta(meta: Any, path: Path) -> MotionMeta:
+    """The checked ``meta`` of the motion file ``path``: its format and version first, then every field."""
+    if not isinstance(meta, dict) or meta.get("format") != "talkinghead-motion":
+        raise TalkingHeadError(f"{path} is not a talkinghead motion file.")
+    if meta.get("version") != MOTION_FORMAT_VERSION:
+        raise TalkingHeadError(f"{path} is motion format version {meta.get('version')!r}; this talkinghead reads "
+                               f"version {MOTION_FORMAT_VERSION}.")
+    return read_record(MotionMeta, meta, f"The meta of {path}")
+
+
+def finite_array(array: np.ndarray, what: str) -> np.ndarray:
+    """``array`` as float32 when it holds finite real numbers (``what`` names it in the sentence otherwise)."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "biuf":
+        raise TalkingHeadError(f"{what} holds {array.dtype} values, not numbers.")
+    with np.errstate(over="ignore"):
+        values = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(values)):
+        raise TalkingHeadError(f"{what} contains NaN or infinite values.")
+    return values
 
 
 # -- layout conversion and reference clips (moved from render/motion_input.py and dreamtalk/style_bank.py) --

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from talkinghead import options
 from talkinghead.errors import TalkingHeadError
 
 
@@ -15,19 +16,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--text", help="the transcript")
     group.add_argument("--text-file", help="a UTF-8 file holding the transcript")
-    p.add_argument("-o", "--output", required=True, help="phones JSON to write")
-    p.add_argument("--fps", type=float, default=25.0, help="also store per-frame phoneme tokens at this rate")
+    p.add_argument("-o", "--output", required=True, type=options.output_file(), help="phones JSON to write")
+    p.add_argument("--fps", type=options.FPS, default=25.0, help="also store per-frame phoneme tokens at this rate")
     p.set_defaults(func=run_align)
 
     f = sub.add_parser("features", help="frame-aligned audio features (log-mel, MFCC, f0, encoders) to .npz")
     f.add_argument("audio", help="speech file (any audio or video format)")
-    f.add_argument("-o", "--output", required=True, help=".npz to write: features [T, D] and the spec")
+    f.add_argument("-o", "--output", required=True, type=options.output_file(),
+                   help=".npz to write: features [T, D] and the spec")
     f.add_argument("--spec", default="lowlevel",
                    help="feature preset: lowlevel, cpu, tiny, dreamtalk, dreamtalk_style, dimitra, emo, dice")
     f.add_argument("--encoder", help="local directory of a wav2vec 2.0 / HuBERT / Whisper model")
-    f.add_argument("--fps", type=float, help="video frame rate (default: the preset's, 25)")
+    f.add_argument("--fps", type=options.FPS, help="video frame rate (default: the preset's, 25)")
     f.add_argument("--layers", help="encoder hidden-state indices, comma separated (e.g. -1 or 4,8,12)")
-    f.add_argument("--window", type=int, help="frames on each side a model reads (stored in the spec)")
+    f.add_argument("--window", type=options.INDEX, help="frames on each side a model reads (stored in the spec)")
     f.set_defaults(func=run_features)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from talkinghead.audio.phonemes import PhoneSegment
 from talkinghead.audio.tts import EMOTIONS
+from talkinghead.config import POSITIVE
 from talkinghead.data.dataset import CLIPS_DIR, Clip, ClipMeta, DatasetInfo, DatasetWriter
 from talkinghead.errors import TalkingHeadError
 from talkinghead.log import log_event, logger, progress
@@ -188,6 +189,7 @@ def prepare_videos(source: str | Path, out: str | Path, fps: float = 25.0, featu
         raise TalkingHeadError(f"A shard is i/n with 0 <= i < n, got {index}/{count}.")
     if workers < 1:
         raise TalkingHeadError("Use at least one worker.")
+    POSITIVE.check(fps, "The frame rate")
     root, videos = find_videos(source)
     items = [parse_video_path(v, root) for v in videos]
     ids = [it.clip_id for it in items]

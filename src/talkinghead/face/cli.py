@@ -5,35 +5,36 @@ from __future__ import annotations
 
 import argparse
 
+from talkinghead import options
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("track", help="track the face of an image or video into a motion file (.npz)")
     p.add_argument("input", help="portrait image or video")
-    p.add_argument("-o", "--output", required=True, help="motion file to write (.npz)")
-    p.add_argument("--face-index", type=int, default=None,
+    p.add_argument("-o", "--output", required=True, type=options.output_file(".npz"),
+                   help="motion file to write (.npz)")
+    p.add_argument("--face-index", type=options.INDEX, default=None,
                    help="which face to track, counted from the left from 0 (default: the largest)")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate to resample videos to (default 25)")
+    p.add_argument("--fps", type=options.FPS, default=25.0, help="frame rate to resample videos to (default 25)")
     p.add_argument("--no-smooth", action="store_true", help="do not filter landmark jitter")
     p.set_defaults(func=run_track)
 
     e = sub.add_parser("export-arkit", help="export a motion file as ARKit blendshape curves (Live Link CSV)")
     e.add_argument("motion", help="motion file (.npz)")
-    e.add_argument("-o", "--output", required=True, help="CSV file to write")
+    e.add_argument("-o", "--output", required=True, type=options.output_file(), help="CSV file to write")
     e.set_defaults(func=run_export)
 
     b = sub.add_parser("import-bfm", help="import Deep3DFace/BFM 257-d coefficients (.mat) as a motion file")
     b.add_argument("mat", help=".mat file with a 'coeff' [T, 257] array")
-    b.add_argument("-o", "--output", required=True, help="motion file to write (.npz)")
-    b.add_argument("--fps", type=float, default=25.0, help="frame rate of the coefficients (default 25)")
+    b.add_argument("-o", "--output", required=True, type=options.output_file(".npz"),
+                   help="motion file to write (.npz)")
+    b.add_argument("--fps", type=options.FPS, default=25.0, help="frame rate of the coefficients (default 25)")
     b.set_defaults(func=run_import_bfm)
 
 
 def run_track(args: argparse.Namespace) -> int:
-    from talkinghead.errors import TalkingHeadError
     from talkinghead.face.track import track_path
 
-    if args.fps is not None and args.fps <= 0:
-        raise TalkingHeadError("--fps must be positive.")
     motion = track_path(args.input, fps=args.fps, face_index=args.face_index, smooth=not args.no_smooth)
     motion.save(args.output)
     print(f"wrote {args.output}: {len(motion)} frame(s) at {motion.fps:g} fps, {motion.layout.size} channels")

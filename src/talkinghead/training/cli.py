@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from talkinghead import options
 from talkinghead.training.registry import ComponentSpec, Option, components
 
 COMMON = "options of every component"
@@ -27,16 +28,19 @@ def _add_component(names: Any, spec: ComponentSpec) -> None:
     c = names.add_parser(spec.name, aliases=list(spec.aliases), help=spec.help, description=spec.help)
     g = c.add_argument_group(COMMON)
     g.add_argument("--data", required=True, help="dataset directory (talkinghead format)")
-    g.add_argument("--out", "-o", required=True, help="checkpoint directory to write (state goes to OUT.train/)")
+    g.add_argument("--out", "-o", required=True, type=options.OUTPUT_FOLDER,
+                   help="checkpoint directory to write (state goes to OUT.train/)")
     g.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "paper"))
-    g.add_argument("--steps", type=int, help="total optimizer steps (default: the preset's)")
-    g.add_argument("--batch-size", type=int, help="batch size per process (default: the preset's)")
-    g.add_argument("--seed", type=int)
+    g.add_argument("--steps", type=options.COUNT, help="total optimizer steps (default: the preset's)")
+    g.add_argument("--batch-size", type=options.COUNT, help="batch size per process (default: the preset's)")
+    g.add_argument("--seed", type=options.SEED)
     g.add_argument("--features", nargs="+", default=(), help="audio feature names to use (default: automatic)")
-    g.add_argument("--devices", type=int, default=1)
-    g.add_argument("--num-nodes", type=int, default=1)
-    g.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, fsdp, ... (Lightning Fabric)")
-    g.add_argument("--accelerator", default="cpu", help="cpu, gpu, cuda, mps or auto")
+    g.add_argument("--devices", type=options.COUNT, default=1)
+    g.add_argument("--num-nodes", type=options.COUNT, default=1)
+    g.add_argument("--strategy", default="auto", choices=options.STRATEGIES, metavar="STRATEGY",
+                   help=f"Lightning Fabric's: {', '.join(options.STRATEGIES)}")
+    g.add_argument("--accelerator", default="cpu", type=options.ACCELERATOR,
+                   help=f"{', '.join(options.ACCELERATORS)} (one this machine has)")
     g.add_argument("--resume", action="store_true", help="continue from OUT.train/ after an interruption")
     groups: dict[str, Any] = {}
     for option in spec.options:
@@ -51,7 +55,8 @@ def _add_option(group: Any, option: Option) -> None:
     if option.kind == "flag":
         group.add_argument(option.flag, action="store_true", help=option.help)
     elif option.kind == "int":
-        group.add_argument(option.flag, type=int, default=option.default, metavar=option.metavar, help=option.help)
+        group.add_argument(option.flag, type=options.COUNT, default=option.default, metavar=option.metavar,
+                           help=option.help)
     elif option.kind == "choice":
         group.add_argument(option.flag, choices=option.choices, default=option.default, help=option.help)
     else:
@@ -61,10 +66,10 @@ def _add_option(group: Any, option: Option) -> None:
 def run(args: argparse.Namespace) -> int:
     from talkinghead.training.run import train
 
-    options = {name: getattr(args, name) for name in args.option_names}
+    chosen = {name: getattr(args, name) for name in args.option_names}
     summary = train(args.component, args.data, args.out, args.preset, steps=args.steps, batch_size=args.batch_size,
                     seed=args.seed, features=tuple(args.features), devices=args.devices, num_nodes=args.num_nodes,
-                    strategy=args.strategy, accelerator=args.accelerator, resume=args.resume, **options)
+                    strategy=args.strategy, accelerator=args.accelerator, resume=args.resume, **chosen)
     if summary["rank"] == 0:
         print(f"trained {summary['component']}: steps {summary['start']}->{summary['end']}, "
               f"loss {summary['first_loss']:.4f} -> {summary['last_loss']:.4f}, "

@@ -17,13 +17,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from talkinghead.config import Config
+from talkinghead.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, SEED, Config, Range
 from talkinghead.errors import TalkingHeadError
 from talkinghead.log import log_event, progress
 from talkinghead.training.ema import EMA
@@ -32,14 +32,14 @@ from talkinghead.training.state import TrainingState, load_state, save_state, st
 
 @dataclass(frozen=True)
 class TrainConfig(Config):
-    steps: int = 100_000
-    batch_size: int = 64
-    lr: float = 1e-4
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    save_every: int = 1000
-    log_every: int = 50
-    seed: int = 0
+    steps: Annotated[int, AT_LEAST_ONE] = 100_000
+    batch_size: Annotated[int, AT_LEAST_ONE] = 64
+    lr: Annotated[float, POSITIVE] = 1e-4
+    grad_clip: Annotated[float, NON_NEGATIVE] = 1.0  # 0: no clipping
+    ema_decay: Annotated[float, Range(0, 1)] = 0.999
+    save_every: Annotated[int, AT_LEAST_ONE] = 1000
+    log_every: Annotated[int, AT_LEAST_ONE] = 50
+    seed: Annotated[int, SEED] = 0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"steps": 30, "batch_size": 8, "lr": 1e-3, "ema_decay": 0.9, "save_every": 10, "log_every": 5},
@@ -112,6 +112,12 @@ def fit(solver: Solver, config: TrainConfig, out: str | Path, *, preset: str = "
     ``stop_after`` ends the run after that many total steps (as an interruption would), keeping the
     last saved state; tests use it to check resuming.
     """
+    from talkinghead.options import check_accelerator, check_count, check_strategy
+
+    check_count(devices, "The number of devices")
+    check_count(num_nodes, "The number of nodes")
+    check_strategy(strategy)
+    check_accelerator(accelerator)
     out = Path(out)
     sdir = state_dir(out)
     loggers: list[Any] = []

@@ -32,12 +32,23 @@ def train(component: str, data: str | Path, out: str | Path, preset: str = "cpu"
           resume: bool = False, stop_after: int | None = None, tensorboard: bool = True,
           **options: Any) -> dict[str, Any]:
     """Train ``component`` (a registry name or alias); the EMA checkpoint goes to ``out`` (state in
-    ``out.train/``). Returns the loop's summary (see :func:`talkinghead.training.loop.fit`)."""
-    from talkinghead.training.loop import fit
+    ``out.train/``). Returns the loop's summary (see :func:`talkinghead.training.loop.fit`).
 
-    built = build_solver(component, data, preset, features=features,
-                         train_overrides={"steps": steps, "batch_size": batch_size, "seed": seed}, **options)
-    extra = {"command": command_line(component, preset, options), "data": str(data), **built.extra}
-    return fit(built.solver, built.config, out, preset=preset, devices=devices, num_nodes=num_nodes,
-               strategy=strategy, accelerator=accelerator, resume=resume, stop_after=stop_after,
-               tensorboard=tensorboard, extra=extra)
+    When the run fails (an error, Ctrl-C, SIGTERM) before it saved a state to resume from, the folders it made
+    are removed again."""
+    from talkinghead.io.files import output_folder
+    from talkinghead.training.loop import fit
+    from talkinghead.training.state import state_dir
+
+    state = state_dir(out)
+
+    def resumable(_: Path) -> bool:
+        return any(state.glob("state*"))  # state/ (or state.old/ during a save)
+
+    with output_folder(out, keep=resumable), output_folder(state, keep=resumable):
+        built = build_solver(component, data, preset, features=features,
+                             train_overrides={"steps": steps, "batch_size": batch_size, "seed": seed}, **options)
+        extra = {"command": command_line(component, preset, options), "data": str(data), **built.extra}
+        return fit(built.solver, built.config, out, preset=preset, devices=devices, num_nodes=num_nodes,
+                   strategy=strategy, accelerator=accelerator, resume=resume, stop_after=stop_after,
+                   tensorboard=tensorboard, extra=extra)

@@ -33,25 +33,30 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
 from talkinghead.audio.phonemes import PhoneSegment
+from talkinghead.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, build_record
 from talkinghead.data.dataset import (
+    INTENSITY,
     SPLITS,
     ClipIndex,
+    clip_meta,
+    description_fields,
+    manifest_records,
     motion_arrays,
     read_description,
-    read_manifest_rows,
     read_motion_arrays,
     save_arrays,
+    stored_meta,
     write_manifest_rows,
 )
 from talkinghead.data.video.frames import ClipFrames, CodecConfig, encode_frames
 from talkinghead.errors import TalkingHeadError
-from talkinghead.io.files import atomic_path
-from talkinghead.sequence import ChannelLayout, MotionSequence
+from talkinghead.io.files import READ_ERRORS, atomic_path
+from talkinghead.sequence import ChannelLayout, MotionSequence, finite_array
 
 FORMAT = "talkinghead-video-dataset"
 SCHEMA_VERSION = 1
@@ -75,10 +80,10 @@ class VideoClipMeta:
     identity: str
     portrait: str
     emotion: str = "neutral"
-    intensity: int = 1
+    intensity: Annotated[int, INTENSITY] = 1
     split: str = "train"
-    duration: float = 0.0
-    num_frames: int = 0
+    duration: Annotated[float, NON_NEGATIVE] = 0.0
+    num_frames: Annotated[int, NON_NEGATIVE] = 0
     has_audio: bool = True
     source: str = ""
 
@@ -114,11 +119,11 @@ class VideoDatasetInfo:
     """``dataset.json``: frame rate, crop size ``size`` (pixels), ``crop_scale`` (crop side over the face
     size), the channel layout, audio, the codec and free-form ``extra`` (generator, config, portraits)."""
 
-    fps: float
+    fps: Annotated[float, POSITIVE]
     size: int
     layout: ChannelLayout
-    crop_scale: float = 2.0
-    sample_rate: int = 16_000
+    crop_scale: Annotated[float, POSITIVE] = 2.0
+    sample_rate: Annotated[int, AT_LEAST_ONE] = 16_000
     audio_features: dict[str, Any] = field(default_factory=dict)
     codec: CodecConfig = field(default_factory=CodecConfig)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -130,9 +135,8 @@ class VideoDatasetInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoDatasetInfo:
-        return cls(float(data["fps"]), int(data["size"]), ChannelLayout.from_dict(data["layout"]),
-                   float(data["crop_scale"]), int(data["sample_rate"]), data.get("audio_features") or {},
-                   CodecConfig.from_dict(data["codec"]), data.get("extra") or {})
+        """From :meth:`to_dict`'s mapping (a ``dataset.json``), every field checked."""
+        return build_record(cls, description_fields(data), "")
 
 
 def is_video_dataset(root: str | Path) -> bool:
@@ -150,9 +154,8 @@ def read_info(root: Path) -> VideoDatasetInfo:
                             "build one with talkinghead video-corpus or video-prepare.")
     try:
         return VideoDatasetInfo.from_dict(data)
-    except (KeyError, TypeError, ValueError) as err:
-        raise TalkingHeadError(f"{root / DATASET_FILE} lacks or garbles a field ({err}); re-create the "
-                               "dataset.") from err
+    except TalkingHeadError as err:
+        raise TalkingHeadError(f"{root / DATASET_FILE} is not valid: {err}") from err
 
 
 def check_clip_id(clip_id: str) -> None:
@@ -244,8 +247,7 @@ class VideoDatasetWriter:
         for path in sorted((self.root / CLIPS_DIR).glob("*.npz")):
             if path.name.startswith(".") or not path.with_suffix(".mp4").exists():
                 continue
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
+            meta = stored_meta(path)
             row = {k: meta.get(k, "") for k in MANIFEST_FIELDS}
             row["has_audio"] = int(bool(meta.get("has_audio")))
             rows.append(row)
@@ -263,13 +265,7 @@ class VideoDataset(ClipIndex[VideoClipMeta]):
         if not self.root.is_dir():
             raise TalkingHeadError(f"The dataset folder {self.root} does not exist.")
         self.info = read_info(self.root)
-        rows = read_manifest_rows(self.root, MANIFEST_FIELDS)
-        try:
-            self.index([VideoClipMeta(r["id"], r["speaker"], r["identity"], r["portrait"], r["emotion"],
-                                      int(r["intensity"]), r["split"], float(r["duration"]),
-                                      int(r["num_frames"]), r["has_audio"] == "1", r["source"]) for r in rows])
-        except (TypeError, ValueError) as err:
-            raise TalkingHeadError(f"{self.root / MANIFEST_FILE} has a malformed row ({err}).") from err
+        self.index(manifest_records(self.root, VideoClipMeta, MANIFEST_FIELDS))
 
     def video_path(self, clip_id: str) -> Path:
         self.meta(clip_id)
@@ -281,17 +277,18 @@ class VideoDataset(ClipIndex[VideoClipMeta]):
         path = self.root / CLIPS_DIR / f"{clip_id}.npz"
         try:
             with np.load(path, allow_pickle=False) as data:
-                extra = json.loads(str(data["meta"]))
+                extra = clip_meta(data, path)
                 motion, features, phones = read_motion_arrays(data, self.info.layout, self.info.fps,
                                                               f"{self.root.name}/{clip_id}")
                 arrays = {k: data[k] for k in OPTIONAL_ARRAYS if k in data.files}
                 samples = data["audio"] if audio else np.zeros(0, np.float32)
-                clip = VideoClip(meta, motion, data["box"], data["speed"], data["crop"], samples, features, phones,
-                                 extra.get("transcript", ""), arrays,
+                box, speed, crop = (finite_array(data[k], f"The {k} of {path}") for k in ("box", "speed", "crop"))
+                clip = VideoClip(meta, motion, box, speed, crop, samples, features, phones,
+                                 str(extra.get("transcript", "")), arrays,
                                  {k: v for k, v in extra.items() if k not in MANIFEST_FIELDS and k != "transcript"})
         except TalkingHeadError:
             raise
-        except (OSError, ValueError, KeyError) as err:
+        except READ_ERRORS as err:
             raise TalkingHeadError(f"The clip file {path} is missing or corrupt ({type(err).__name__}).") from err
         if len(clip.box) != len(clip.motion) or len(clip.speed) != len(clip.motion):
             raise TalkingHeadError(f"The clip file {path} has labels of different lengths; it is corrupt.")
