@@ -275,6 +275,9 @@ REGISTRY: dict[str, Entry] = {e.name: e for e in (
     Entry("emo", "video", "talkinghead.video.emo.pipeline:EMOGenerator",
           "EMO: audio-to-video latent diffusion with ReferenceNet, audio layers, temporal modules, face locator "
           "and speed layers"),
+    Entry("dice", "video", "talkinghead.video.dice.pipeline:DICEGenerator",
+          "DICE-Talk: video diffusion with a disentangled emotion embedder, emotion bank and emotion discrimination "
+          "(emotion from a reference video, a prompt or the speech)"),
 )}
 #: the shipped renderers (a name may be both a generator and a renderer: ``fd2talk``'s DiTs and its frame UNet)
 RENDERERS: dict[str, Entry] = {e.name: e for e in (

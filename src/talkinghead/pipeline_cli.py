@@ -15,7 +15,9 @@ def register(sub: Any) -> None:
     speech.add_argument("--audio", help="speech audio (any audio or video file)")
     speech.add_argument("--text", help="text to speak with the built-in TTS (espeak-ng)")
     style = p.add_argument_group("style (at most one; default: predicted from the audio and portrait)")
-    style.add_argument("--style-video", help="a video of a face speaking in the wanted style")
+    style.add_argument("--style-video", "--emotion-video", dest="style_video",
+                       help="a video of a face speaking in the wanted style (DICE-Talk: showing the wanted emotion; "
+                            "tracked and embedded)")
     style.add_argument("--emotion", help="an emotion of the checkpoint's style bank (e.g. happy, sad, angry)")
     style.add_argument("--intensity", type=options.INTENSITY, help="emotion intensity 1-3 (default: all levels' mean)")
     style.add_argument("--style-mix", help="a second style to mix in: an emotion[:1-3] or a video file")

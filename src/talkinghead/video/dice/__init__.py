@@ -12,7 +12,12 @@ One module per component (Sec. 3, Fig. 2):
 - :mod:`.unet`: the Stable Video Diffusion-structured spatio-temporal UNet with reference-image, audio and emotion
   attention (Eq. 14);
 - :mod:`.edm`: the EDM framework (preconditioning, training noise, 25-step sampler, multi-condition guidance);
-- :mod:`.discriminator`: the emotion discrimination objective (Sec. 3.3, Eq. 16).
+- :mod:`.discriminator`: the emotion discrimination objective (Sec. 3.3, Eq. 16);
+- :mod:`.network`: the UNet, the bank and the discriminator as one checkpoint (``dice.network``) and Eq. 15's training
+  loss;
+- :mod:`.training`: the diffusion model's solver on the talking-face video dataset (``dice.video``);
+- :mod:`.pipeline`: :class:`~.pipeline.DICEGenerator`, the ``dice`` video generator (emotion from a reference video,
+  a prompt, two mixed, or the speech itself; overlapping EDM clips; paste-back).
 
 This module only declares the trainable components (no torch at import): :data:`COMPONENTS` is read by
 :mod:`talkinghead.training.registry`.
@@ -23,6 +28,8 @@ from __future__ import annotations
 from talkinghead.training.registry import ComponentSpec, Option
 
 VARIANTS = "variants (not in the paper)"
+ABLATIONS = "ablations (DICE-Talk Table 4)"
+TRAINING = "talkinghead.video.dice.training"
 
 COMPONENTS: tuple[ComponentSpec, ...] = (
     ComponentSpec(
@@ -32,4 +39,25 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
         options=(Option("positives", "what makes a positive pair: the same identity and emotion (the paper, Eq. 7) "
                         "or the same emotion only", "choice", default="identity_emotion",
                         choices=("identity_emotion", "emotion"), group=VARIANTS),)),
+    ComponentSpec(
+        "dice.video", f"{TRAINING}:build_video",
+        "DICE-Talk's video diffusion model (Sec. 3.2-3.3, Eq. 15): the SVD-structured UNet with audio and emotion "
+        "attention, the emotion bank and the emotion discriminator, on the talking-face video dataset, with a frozen "
+        "dice.embedder",
+        options=(Option("real", "a second video dataset trained on too (real videos prepared by video-prepare; no "
+                        "emotion labels, the last clip of each video held out)", "path", metavar="DIR"),
+                 Option("vae", "the latent VAE (talkinghead train emo.vae, or a Stable Diffusion VAE folder)", "path",
+                        metavar="DIR"),
+                 Option("embedder", "the trained emotion embedder (talkinghead train dice.embedder; required)", "path",
+                        metavar="DIR"),
+                 Option("unet", "initialise the UNet from Stable Video Diffusion's in a local folder (diffusers "
+                        "UNetSpatioTemporalConditionModel)", "path", metavar="DIR"),
+                 Option("no_bank", "w/o emotion bank: the prior goes to the emotion attention directly",
+                        group=ABLATIONS),
+                 Option("no_discriminator", "w/o the emotion discrimination objective (L_cls)", group=ABLATIONS),
+                 Option("deterministic_prior", "train on the prior's mean instead of Eq. 6's sample (Sec. 4.5, "
+                        "'w/o emotion prior')", group=ABLATIONS),
+                 Option("prior_from", "the clip whose prior conditions a training clip: the clip itself (the paper, "
+                        "Sec. 4.5) or another identity's clip with the same emotion", "choice", default="clip",
+                        choices=("clip", "partner"), group=VARIANTS))),
 )
