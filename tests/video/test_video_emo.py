@@ -287,6 +287,23 @@ def test_the_generator_makes_a_frame_per_audio_frame_pasted_into_the_photo(folde
     assert crops[0].shape == (96, 96, 3)
 
 
+def test_sampling_can_start_part_way_from_the_reference(folder: Path, astronaut: Portrait) -> None:
+    """A small ``strength`` keeps every frame near the reference crop (only the last, least noisy steps run); the
+    paper's pure-noise start (strength 1) does not."""
+    generator = EMOGenerator.from_pretrained(folder)
+    with torch.no_grad():
+        reference = generator.decode(generator.vae.encode(generator.crop(astronaut).image))[0].astype(float)
+
+    def distance(strength: float) -> float:
+        generator.sampling = generator.sampling.replace(strength=strength)
+        crops = list(generator.crops(Conditions(_audio(0.2), astronaut), generator.image_size))
+        return float(np.mean([np.abs(c - reference).mean() for c in crops]))
+
+    assert distance(0.05) < 0.25 * distance(1.0)
+    with pytest.raises(TalkingHeadError, match="strength"):
+        EMOSampling(strength=0.0)
+
+
 def test_evaluate_frames_takes_a_video_generator_row(folder: Path, video: Path, astronaut: Portrait) -> None:
     """``NAME=FOLDER+self``: the generator's own crops (not pasted back), one per ground-truth frame, measured like
     any row."""

@@ -9,9 +9,9 @@ stage 2 starts from stage 1's checkpoint and stage 3 from stage 2's. Its forward
 
 :meth:`EMONetwork.references` runs ReferenceNet (once per clip); :meth:`EMONetwork.parameter_groups` names the parts a
 stage trains. Presets: ``tiny`` (tests), ``cpu`` (128 px crops through a factor-4 VAE: 32 x 32 latents, a 3-level
-UNet of widths 32/64/128 with reference-, audio- and temporal attention at the 16 x 16 and 8 x 8 levels only;
-f = 12, n = 4, m = 2), ``paper`` (SD 1.5 sizes:
-64 x 64 latents of 512 px frames, widths 320/640/1280/1280; f = 12, n = 4, m = 2; 12 wav2vec blocks of 768).
+UNet of widths 32/64/128 with reference- and audio-attention at the 16 x 16 and 8 x 8 levels only (temporal modules
+at every level); f = 12, n = 4, m = 2), ``paper`` (SD 1.5 sizes: 64 x 64 latents of 512 px frames, widths
+320/640/1280/1280; f = 12, n = 4, m = 2; 12 wav2vec blocks of 768).
 """
 
 from __future__ import annotations

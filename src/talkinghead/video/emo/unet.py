@@ -21,8 +21,9 @@ block, and after the middle attention): the Backbone inserts its audio-attention
 (AnimateDiff's motion-module positions), ReferenceNet records the motion frames' feature maps there. With no
 call-back and no reference it computes exactly what ``UNet2DConditionModel.forward`` computes.
 
-Deviation (``cpu`` preset, for speed): widths 32/64/128 and attention (reference-, audio- and temporal attention
-ride on the attention slots) only at the 16 x 16 and 8 x 8 latent levels, not at the 32 x 32 one. SD 1.5 attends
+Deviation (``cpu`` preset, for speed): widths 32/64/128 and spatial attention (so reference- and audio-attention,
+which ride on it) only at the 16 x 16 and 8 x 8 latent levels, not at the 32 x 32 one; the temporal modules stay at
+every level. SD 1.5 attends
 at its three finest levels; here the finest level's attention over ``32 x 32 x 2`` tokens per frame costs about half
 of a denoising call, and without it one call on a 12-frame clip takes about 0.25 s on the 2-core CPU (0.85 s with
 widths 64/128/192 and attention everywhere), i.e. about 10 s of compute per second of video at 20 DDIM steps.
