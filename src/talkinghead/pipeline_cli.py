@@ -75,11 +75,13 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.save_motion and generator.kind != "motion":
         raise TalkingHeadError(f"The '{generator.name}' generator makes frames, not motion: there is no motion to "
                                "save.")
-    outputs = [args.output, *([args.save_motion] if args.save_motion else [])]
-    with atomic_outputs(*outputs) as temps:
-        result = generate(inputs, temps[0], config, models=generator, renderer=args.renderer)
-        if args.save_motion and result.motion is not None:
-            result.motion.save(temps[1])
+    if not args.save_motion:  # the video alone is written atomically by write_video
+        result = generate(inputs, args.output, config, models=generator, renderer=args.renderer)
+    else:
+        with atomic_outputs(args.output, args.save_motion) as temps:
+            result = generate(inputs, temps[0], config, models=generator, renderer=args.renderer)
+            if result.motion is not None:
+                result.motion.save(temps[1])
     print(f"{args.output} ({result.num_frames} frames, style: {result.style_source}, "
           f"{sum(result.timings.values()):.1f} s)")
     return 0
