@@ -14,7 +14,7 @@ export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 TH=.venv/bin/talkinghead
 VIDEO=${VIDEO:-/tmp/talkinghead-video}
 WORK=${WORK:-/tmp/talkinghead-emo}
-VAE_STEPS=${VAE_STEPS:-300} IMAGE_STEPS=${IMAGE_STEPS:-600} VIDEO_STEPS=${VIDEO_STEPS:-400} SPEED_STEPS=${SPEED_STEPS:-100}
+VAE_STEPS=${VAE_STEPS:-200} IMAGE_STEPS=${IMAGE_STEPS:-1000} VIDEO_STEPS=${VIDEO_STEPS:-400} SPEED_STEPS=${SPEED_STEPS:-100}
 [ -d weights/fd2talk/perceptual ] || { echo "EMO's VAE reads FD2Talk's perceptual network (weights/fd2talk/perceptual)." >&2; exit 2; }
 [ -f "$VIDEO/corpus/dataset.json" ] && [ -f "$VIDEO/real/dataset.json" ] || WORK=$VIDEO bash scripts/video_corpus.sh
 mkdir -p "$WORK"
@@ -35,7 +35,7 @@ from talkinghead.video.emo.pipeline import write_emo_manifest
 
 vae, image, video, speed = sys.argv[1:]
 data = "--data VIDEO/corpus --real VIDEO/real --preset cpu --seed 0"
-write_emo_manifest("weights/emo", seed=0, preset="cpu",
+write_emo_manifest("weights/emo", sampling={"strength": 0.7}, seed=0, preset="cpu",
                    video_corpus="scripts/video_corpus.sh (VIDEO=/tmp/talkinghead-video)",
                    commands=[f"talkinghead train emo.vae {data} --out vae --steps {vae} --batch-size 8 "
                              "--perceptual weights/fd2talk/perceptual",

@@ -1,0 +1,92 @@
+"""Benchmark EMO on this machine (writes bench/emo.json): the numbers issue 16 asks for.
+
+- generation: ``--seconds`` of video from speech on the astronaut with the shipped sampling (20 DDIM steps, the
+  shipped strength) and the paper's 40 steps from pure noise, in the same run; frames pasted back and consumed as an
+  encoder would; seconds of compute per second of video, split into sampling and decoding;
+- memory: peak resident memory of fresh processes generating 2 and 8 s of video (clips are made one after another
+  with motion frames, so the peak must not grow with length).
+
+Speech: a real recording of ``../shared/realdata`` (``--audio``) repeated to length, else espeak speech.
+
+    .venv/bin/python scripts/bench_emo.py [--checkpoint weights/emo] [--audio WAV] [--seconds 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_dimitra import DEFAULT_AUDIO, run_header, speech  # noqa: E402
+from bench_fd2talk import portrait  # noqa: E402
+
+
+def generate_once(checkpoint: str, audio: Any, steps: int = 0, strength: float | None = None) -> dict[str, float]:
+    from talkinghead.generators import Conditions
+    from talkinghead.video.emo.pipeline import EMOGenerator
+
+    generator = EMOGenerator.from_pretrained(checkpoint)
+    changes: dict[str, Any] = {"steps": steps} if steps else {}
+    if strength is not None:
+        changes["strength"] = strength
+    generator.sampling = generator.sampling.replace(**changes)
+    face = portrait()
+    start = time.perf_counter()
+    out = generator.generate(Conditions(audio, face, seed=0), 256)
+    count = sum(1 for _ in out.frames)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "frames": float(count), "steps": float(generator.sampling.steps),
+            "strength": generator.sampling.strength, "seconds_per_video_second": seconds / (count / 25.0),
+            "sampling": out.timings["emo_sampling"], "decode": out.timings["emo_decode"]}
+
+
+def child(args: argparse.Namespace) -> None:
+    """One memory run in this process (``--child SECONDS``); prints the peak resident memory."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = generate_once(args.checkpoint, speech(args.audio, float(args.child)))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds_of_speech": float(args.child), "peak_rss_mib": peak / 1024,
+                      "peak_before_mib": before / 1024, **result}))
+
+
+def run_child(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "--checkpoint", args.checkpoint, "--audio", args.audio,
+                           "--child", str(seconds)], capture_output=True, text=True, check=True)
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{seconds:g} s of video: peak {row['peak_rss_mib']:.0f} MiB ({row['peak_before_mib']:.0f} MiB at start)",
+          flush=True)
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default="weights/emo")
+    parser.add_argument("--audio", default=str(DEFAULT_AUDIO))
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--out", default="bench/emo.json")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    results = run_header(args.audio)
+    generate_once(args.checkpoint, speech(args.audio, 0.5))                                  # warm-up
+    audio = speech(args.audio, args.seconds)
+    for name, steps, strength in (("shipped", 0, None), ("paper_40_steps_from_noise", 40, 1.0)):
+        row = generate_once(args.checkpoint, audio, steps, strength)
+        results[name] = {k: round(v, 3) for k, v in row.items()}
+        print(f"{name}: {row['seconds']:.1f} s for {row['frames']:.0f} frames ({row['seconds_per_video_second']:.2f} "
+              f"s per second of video; sampling {row['sampling']:.1f} s, decode {row['decode']:.1f} s)", flush=True)
+    results["memory"] = [run_child(args, s) for s in (2.0, 8.0)]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
