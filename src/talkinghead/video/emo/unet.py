@@ -23,10 +23,10 @@ call-back and no reference it computes exactly what ``UNet2DConditionModel.forwa
 
 Deviation (``cpu`` preset, for speed): widths 32/64/128 and spatial attention (so reference- and audio-attention,
 which ride on it) only at the 16 x 16 and 8 x 8 latent levels, not at the 32 x 32 one; the temporal modules stay at
-every level. SD 1.5 attends at its three finest levels; here the finest level's attention over ``32 x 32 x 2`` tokens per frame costs about half
-of a denoising call, and without it one call on a 12-frame clip takes about 0.25 s on the 2-core CPU (0.85 s with
-widths 64/128/192 and attention everywhere): with decoding, 12.3 s of compute per second of video at 20 DDIM steps
-from strength 0.7 (BENCHMARKS.md).
+every level. SD 1.5 attends at its three finest levels; here the finest level's attention over ``32 x 32 x 2``
+tokens per frame costs about half of a denoising call, and without it one call on a 12-frame clip takes about 0.25 s
+on the 2-core CPU (0.85 s with widths 64/128/192 and attention everywhere): with decoding, 12.3 s of compute per
+second of video at 20 DDIM steps from strength 0.7 (BENCHMARKS.md).
 """
 
 from __future__ import annotations
