@@ -54,6 +54,15 @@ def run_header(audio: str) -> dict[str, Any]:
             "cpus": os.cpu_count(), "audio": audio if Path(audio).is_file() else "espeak demo text"}
 
 
+def peak_in_child(script: str, argv: list[str], label: str) -> dict[str, Any]:
+    """Run ``script argv`` (a benchmark's ``--child`` mode) in a fresh process; its last line is a JSON row with
+    ``peak_rss_mib`` and ``peak_before_mib``, printed under ``label`` and returned rounded."""
+    done = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, check=True)
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{label}: peak {row['peak_rss_mib']:.0f} MiB ({row['peak_before_mib']:.0f} MiB at start)", flush=True)
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
+
+
 def motion_once(checkpoint: str, audio: Any, overlap: int) -> dict[str, float]:
     from skimage import data
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dimitra import DEFAULT_AUDIO, run_header, speech  # noqa: E402
+from bench_dimitra import DEFAULT_AUDIO, peak_in_child, run_header, speech  # noqa: E402
 
 
 def portrait() -> Any:
@@ -77,11 +76,7 @@ def child(args: argparse.Namespace) -> None:
 
 
 def run_child(args: argparse.Namespace, spec: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--checkpoint", args.checkpoint, "--audio", args.audio,
-                           "--child", spec], capture_output=True, text=True, check=True)
-    row = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"{spec}: peak {row['peak_rss_mib']:.0f} MiB ({row['peak_before_mib']:.0f} MiB at start)", flush=True)
-    return {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
+    return peak_in_child(__file__, ["--checkpoint", args.checkpoint, "--audio", args.audio, "--child", spec], spec)
 
 
 def main() -> None:
