@@ -340,6 +340,20 @@ def component_folders(folder: Path, names: Mapping[str, Any] | None, components:
     return {c: folder / str(given.get(c, c)) for c in components}
 
 
+def model_folders(directory: str | Path | None, name: str, components: Sequence[str], what: str, remedy: str,
+                  entry: str = "components") -> tuple[Path, dict[str, Any], dict[str, Path]]:
+    """A model's folder (``directory``, default the shipped ``weights/NAME``), its manifest (``{}`` without one) and
+    its components' folders (named by the manifest's ``entry``, :func:`component_folders`); one sentence, "FOLDER
+    holds no WHAT (... missing); REMEDY.", when a component has no ``config.json``."""
+    folder = Path(directory) if directory is not None else weights_root() / name
+    manifest = read_manifest(folder) or {}
+    paths = component_folders(folder, manifest.get(entry), components)
+    missing = [c for c, p in paths.items() if not (p / "config.json").is_file()]
+    if missing:
+        raise TalkingHeadError(f"{folder} holds no {what} ({' and '.join(missing)} missing); {remedy}.")
+    return folder, manifest, paths
+
+
 def write_manifest(directory: str | Path, generator: str, components: dict[str, str] | None = None,
                    **extra: Any) -> Path:
     """Write ``talkinghead.json`` naming ``generator`` (a registry name) and its component folders."""

@@ -105,15 +105,11 @@ class FD2TalkFrameRenderer:
                         sampling: FrameSampling | None = None) -> FD2TalkFrameRenderer:
         """The frame generator in ``directory`` (default: the shipped ``weights/fd2talk``)."""
         from talkinghead.checkpoint import read_checkpoint_info
-        from talkinghead.generators import read_manifest, weights_root
+        from talkinghead.generators import model_folders
 
-        folder = Path(directory) if directory is not None else weights_root() / "fd2talk"
-        manifest = read_manifest(folder) or {}
-        paths = frame_paths(folder, manifest)
-        missing = [c for c, p in paths.items() if not (p / "config.json").is_file()]
-        if missing:
-            raise TalkingHeadError(f"{folder} holds no FD2Talk frame generator ({' and '.join(missing)} missing); "
-                                   "train it with scripts/train_fd2talk_frames.sh, or render with the warp renderer.")
+        _, manifest, paths = model_folders(
+            directory, "fd2talk", FRAME_COMPONENTS, "FD2Talk frame generator",
+            "train it with scripts/train_fd2talk_frames.sh, or render with the warp renderer", entry="frames")
         unet_info = read_checkpoint_info(paths["unet"])
         preset = manifest.get("frame_sampling") or {}
         return cls(FrameAutoencoder.from_pretrained(paths["autoencoder"]), FrameUNet.from_pretrained(paths["unet"]),

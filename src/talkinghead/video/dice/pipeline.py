@@ -165,15 +165,11 @@ class DICEGenerator:
         """The DICE-Talk model in ``directory`` (default: the shipped ``weights/dice``)."""
         from talkinghead.audio.encoders import load_encoder
         from talkinghead.checkpoint import read_checkpoint_info
-        from talkinghead.generators import component_folders, read_manifest, weights_root
+        from talkinghead.generators import model_folders
 
-        folder = Path(directory) if directory is not None else weights_root() / "dice"
-        manifest = (read_manifest(folder) if folder.is_dir() else None) or {}
-        paths = component_folders(folder, manifest.get("components"), COMPONENTS)
-        missing = [c for c, p in paths.items() if not (p / "config.json").is_file()]
-        if missing:
-            raise TalkingHeadError(f"{folder} holds no DICE-Talk model ({' and '.join(missing)} missing); train one "
-                                   "with talkinghead train emo.vae, dice.embedder and dice.video.")
+        folder, manifest, paths = model_folders(
+            directory, "dice", COMPONENTS, "DICE-Talk model",
+            "train one with talkinghead train emo.vae, dice.embedder and dice.video")
         extra = read_checkpoint_info(paths["network"]).extra
         encoder = manifest.get("audio_encoder")
         return cls(LatentVAE.load(paths["vae"]), EmotionEmbedder.from_pretrained(paths["embedder"]),

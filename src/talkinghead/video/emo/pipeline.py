@@ -141,15 +141,11 @@ class EMOGenerator:
         """The EMO model in ``directory`` (default: the shipped ``weights/emo``)."""
         from talkinghead.audio.encoders import load_encoder
         from talkinghead.checkpoint import read_checkpoint_info
-        from talkinghead.generators import component_folders, read_manifest, weights_root
+        from talkinghead.generators import model_folders
 
-        folder = Path(directory) if directory is not None else weights_root() / "emo"
-        manifest = (read_manifest(folder) if folder.is_dir() else None) or {}
-        paths = component_folders(folder, manifest.get("components"), COMPONENTS)
-        missing = [c for c, p in paths.items() if not (p / "config.json").is_file()]
-        if missing:
-            raise TalkingHeadError(f"{folder} holds no EMO model ({' and '.join(missing)} missing); train one with "
-                                   "talkinghead train emo.vae, emo.image, emo.video and emo.speed.")
+        folder, manifest, paths = model_folders(
+            directory, "emo", COMPONENTS, "EMO model",
+            "train one with talkinghead train emo.vae, emo.image, emo.video and emo.speed")
         extra = read_checkpoint_info(paths["network"]).extra
         encoder = manifest.get("audio_encoder")
         return cls(LatentVAE.load(paths["vae"]), EMONetwork.from_pretrained(paths["network"]),
