@@ -41,21 +41,25 @@ def _option(convert: Callable[[str], object], name: str) -> Callable[[str], obje
     return parse
 
 
-def integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
-    """An integer option in ``[low, high]`` (either end open when None)."""
-    allowed = Range(low, high)
+def _in_range(cast: Callable[[str], float], allowed: Range, noun: str) -> Callable[[str], float]:
+    """``cast(text)`` checked against ``allowed``; one phrase for text that is not ``noun`` or out of range."""
 
-    def convert(text: str) -> int:
+    def convert(text: str) -> float:
         try:
-            value = int(text)
+            value = cast(text)
         except ValueError:
-            raise TalkingHeadError(f"must be an integer, got {text!r}") from None
+            raise TalkingHeadError(f"must be {noun}, got {text!r}") from None
         problem = allowed.problem(value)
         if problem is not None:
             raise TalkingHeadError(f"{problem}, got {text!r}")
         return value
 
-    return _option(convert, "integer")  # type: ignore[return-value]
+    return convert
+
+
+def integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
+    """An integer option in ``[low, high]`` (either end open when None)."""
+    return _option(_in_range(int, Range(low, high), "an integer"), "integer")  # type: ignore[return-value]
 
 
 def one_of(*values: int) -> Callable[[str], int]:
@@ -80,17 +84,8 @@ def number(low: float | None = None, high: float | None = None, open_low: bool =
 
 
 def ranged(allowed: Range) -> Callable[[str], float]:
-    def convert(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise TalkingHeadError(f"must be a number, got {text!r}") from None
-        problem = allowed.problem(value)
-        if problem is not None:
-            raise TalkingHeadError(f"{problem}, got {text!r}")
-        return value
-
-    return _option(convert, "number")  # type: ignore[return-value]
+    """A finite number option in ``allowed``."""
+    return _option(_in_range(float, allowed, "a number"), "number")  # type: ignore[return-value]
 
 
 COUNT = integer(1)  # steps, batch sizes, clips, workers, devices, speakers, columns
