@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from talkinghead.config import NON_NEGATIVE
 from talkinghead.data.video.format import VideoClip, VideoDataset
 from talkinghead.errors import TalkingHeadError
 from talkinghead.io.files import atomic_path
@@ -109,7 +110,7 @@ def _row_option(spec: str, option: str) -> tuple[str, Any]:
         parsed = kind(value) if kind is not None and eq else None
     except ValueError:
         parsed = None
-    if parsed is None or not math.isfinite(parsed) or parsed < 0:
+    if parsed is None or NON_NEGATIVE.problem(parsed) is not None:
         raise TalkingHeadError(f"The row '{spec}' has the option '@{option}'; a row takes "
                                f"{' or '.join('@' + k + '=N' for k in ROW_OPTIONS)} with N a non-negative number.")
     return key, parsed
@@ -435,15 +436,15 @@ class _Tally:
             self.beats.append(beat_align_score(beats, motion_beats(motion)))
 
     def add_frames(self, clip: VideoClip, frames: np.ndarray, truth: np.ndarray | None, judge: Any,
-                   net: FeatureNetwork | None, tracked: MotionSequence | None = None) -> None:
+                   net: FeatureNetwork | None, tracked: MotionSequence | None) -> None:
         """``frames, truth [T, S, S, 3]``; ``truth`` None for the reference row itself (no image columns);
-        ``tracked``: the frames' tracked motion when already known."""
+        ``tracked``: the frames' tracked motion (None: no face found)."""
         from talkinghead.evaluation.evaluate import tracked_mouth_crops
         from talkinghead.evaluation.image import psnr_per_frame, ssim_per_frame
 
         self.frames += len(frames)
         if judge is not None:
-            crops = tracked_mouth_crops(frames, judge.config, clip.motion.fps, tracked)
+            crops = None if tracked is None else tracked_mouth_crops(frames, judge.config, clip.motion.fps, tracked)
             if crops is None or len(crops) < judge.config.window:
                 self.untracked += 1
             else:
@@ -744,14 +745,16 @@ def _evaluate_clip(rows: Sequence[_LoadedRow], clip: VideoClip, truth: np.ndarra
                     portrait = scenes.portrait(clip.meta.portrait)
                     made[id(r.generator)] = generated_motion(r.generator, clip, portrait, seed)
                 motion = made[id(r.generator)]
-            tracked = None
             if r.kind == "self":
                 frames = video_frames(r.generator, clip, scenes.portrait(clip.meta.portrait), truth.shape[1], seed,
                                       dict(r.row.options))
-                motion = tracked = tracked_motion(frames, clip.motion.fps)
-                r.tally.untracked_motion += motion is None
             else:
                 frames = _row_frames(r, clip, motion, truth, scenes, follow)
+            # the frames' own face, tracked once: a video generator's motion and the mouth crops of the video judge
+            tracked = tracked_motion(frames, clip.motion.fps) if r.kind == "self" or "video" in judges else None
+            if r.kind == "self":
+                motion = tracked
+                r.tally.untracked_motion += motion is None
         except TalkingHeadError as err:
             raise TalkingHeadError(f"Row '{r.row.name}', clip {clip.meta.id}: {err}") from err
         if motion is not None:
@@ -896,7 +899,7 @@ def self_reenactment(real_data: str | Path | VideoDataset, clip_ids: Sequence[st
             t0 = time.perf_counter()
             made = _reenacted(renderer, clip, frames)
             tally = tallies[name or HELD_ROW]
-            tally.add_frames(clip, made, truth, None, net)
+            tally.add_frames(clip, made, truth, None, net, None)
             tally.seconds += time.perf_counter() - t0
     notes = ["Self-reenactment: held-back clips of the real-video dataset "
              f"{real.root} (the last clip of each video, never trained on); the first frame is the reference "
