@@ -351,3 +351,25 @@ def test_outputs_of_one_command_appear_together(tmp_path: Path) -> None:
     with pytest.raises(TalkingHeadError, match="same file"):
         with atomic_outputs(tmp_path / "b.npz", tmp_path / "new" / ".." / "b.npz"):
             pass
+
+
+def test_an_interrupt_while_a_temporary_is_made_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    """Ctrl-C (or SIGTERM) landing just after a temporary output is created, before it is listed for clean-up, must
+    still leave nothing behind (the race behind a rare leftover ``.part.mp4`` on SIGTERM)."""
+    import os
+    import tempfile
+
+    from talkinghead.io.files import atomic_outputs
+
+    real = tempfile.mkstemp
+
+    def interrupted(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        made = real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return made
+
+    monkeypatch.setattr(tempfile, "mkstemp", interrupted)
+    with pytest.raises(KeyboardInterrupt), atomic_outputs(tmp_path / "out.mp4", tmp_path / "m.npz"):
+        pass
+    assert list(tmp_path.iterdir()) == []

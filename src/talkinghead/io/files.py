@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 import tokenize
 import zipfile
@@ -132,6 +133,20 @@ def ensure_parent(path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back until the block ends (where the platform can), so that what the block does (make a
+    temporary and record it for clean-up) cannot be cut in two by Ctrl-C or a stop; a held signal arrives after."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
 def atomic_outputs(*targets: str | Path) -> Iterator[list[Path]]:
     """Temporary paths next to ``targets`` (same suffixes), all moved into place when the block succeeds; on
     any failure they are removed, with the folders made for them, and no target is touched."""
@@ -148,12 +163,13 @@ def atomic_outputs(*targets: str | Path) -> Iterator[list[Path]]:
         for target in paths:
             made += _make_folder(target.parent)
             try:
-                fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}",
-                                            dir=target.parent)
+                with _signals_held():  # the temporary exists only once it is listed for removal
+                    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}",
+                                                dir=target.parent)
+                    temps.append(Path(name))
+                    os.close(fd)
             except OSError as err:
                 raise TalkingHeadError(f"Cannot write {target} ({err.strerror}).") from err
-            os.close(fd)
-            temps.append(Path(name))
         yield temps
         for tmp, target in zip(temps, paths, strict=True):
             # mkstemp creates the file private (0600); give it the mode a plain open() would have.
