@@ -355,21 +355,32 @@ def test_outputs_of_one_command_appear_together(tmp_path: Path) -> None:
 
 def test_an_interrupt_while_a_temporary_is_made_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                               ) -> None:
-    """Ctrl-C (or SIGTERM) landing just after a temporary output is created, before it is listed for clean-up, must
-    still leave nothing behind (the race behind a rare leftover ``.part.mp4`` on SIGTERM)."""
+    """Ctrl-C (or SIGTERM) landing just after a temporary output is created must still leave nothing behind (the race
+    behind a rare leftover ``.part.mp4`` on SIGTERM). A second thread is running, as in a pytest-xdist worker or a
+    server: a process-directed signal may then be taken by that thread, so masking signals in the main thread is not
+    enough (the earlier fix failed this way in CI)."""
     import os
-    import tempfile
+    import threading
 
     from talkinghead.io.files import atomic_outputs
 
-    real = tempfile.mkstemp
+    real = os.open
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
 
-    def interrupted(*args: Any, **kwargs: Any) -> tuple[int, str]:
-        made = real(*args, **kwargs)
-        os.kill(os.getpid(), signal.SIGINT)
-        return made
+    def interrupted(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        fd = real(path, flags, *args, **kwargs)
+        if ".part" in str(path):
+            os.kill(os.getpid(), signal.SIGINT)
+        return fd
 
-    monkeypatch.setattr(tempfile, "mkstemp", interrupted)
-    with pytest.raises(KeyboardInterrupt), atomic_outputs(tmp_path / "out.mp4", tmp_path / "m.npz"):
-        pass
-    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(os, "open", interrupted)
+    try:
+        for _ in range(20):
+            with pytest.raises(KeyboardInterrupt), atomic_outputs(tmp_path / "out.mp4", tmp_path / "m.npz"):
+                pass
+            assert list(tmp_path.iterdir()) == []
+    finally:
+        stop.set()
+        other.join()

@@ -15,10 +15,11 @@ written (a folder where a file is wanted, another suffix, a folder without write
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import secrets
 import shutil
-import signal
 import tempfile
 import tokenize
 import zipfile
@@ -132,18 +133,22 @@ def ensure_parent(path: str | Path) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM held back until the block ends (where the platform can), so that what the block does (make a
-    temporary and record it for clean-up) cannot be cut in two by Ctrl-C or a stop; a held signal arrives after."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
+def _new_temporary(target: Path, temps: list[Path]) -> None:
+    """Create an empty private temporary next to ``target`` (same suffix). Its name is appended to ``temps`` *before*
+    the file is created (exclusively), so a Ctrl-C or SIGTERM landing at any point leaves nothing that the clean-up
+    does not know about. (Masking the signals instead does not work: a mask is per thread, and a process-directed
+    signal can be taken by another thread while the main thread runs the handler inside the masked block.)"""
+    for _ in range(100):
+        path = target.parent / f".{target.stem}.{secrets.token_hex(4)}.part{target.suffix}"
+        temps.append(path)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # someone else's file of that name: not ours to remove
+            temps.pop()
+            continue
+        os.close(fd)
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
 
 
 @contextlib.contextmanager
@@ -163,11 +168,7 @@ def atomic_outputs(*targets: str | Path) -> Iterator[list[Path]]:
         for target in paths:
             made += _make_folder(target.parent)
             try:
-                with _signals_held():  # the temporary exists only once it is listed for removal
-                    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}",
-                                                dir=target.parent)
-                    temps.append(Path(name))
-                    os.close(fd)
+                _new_temporary(target, temps)
             except OSError as err:
                 raise TalkingHeadError(f"Cannot write {target} ({err.strerror}).") from err
         yield temps
