@@ -10,7 +10,6 @@ echo "== mypy" >&2
 .venv/bin/mypy src/talkinghead
 echo "== numba warm-up" >&2
 .venv/bin/python scripts/warm_numba.py
-echo "== numba warm-up" >&2
-.venv/bin/python scripts/warm_numba.py
+bash scripts/browser.sh
 echo "== pytest" >&2
 .venv/bin/python -m pytest -q -n 2 "$@"
