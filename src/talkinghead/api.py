@@ -18,6 +18,7 @@ Every function raises :class:`talkinghead.errors.TalkingHeadError` (one sentence
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ DEMO_OUTPUT = Path("out") / "demo.mp4"
 
 __all__ = [
     "DEMO_TEXT", "GenerateResult", "demo", "generate", "generate_motion", "load_models", "mix_styles", "models",
-    "predict_style", "style_from_emotion", "style_from_video",
+    "predict_style", "stream", "style_from_emotion", "style_from_video",
 ]
 
 
@@ -88,6 +89,36 @@ def generate_motion(image: str | Path | np.ndarray, audio: str | Path | Audio | 
     inputs = GenerateInputs(image, audio, text, style_video, emotion, intensity, style, face_index=face_index,
                             transcript=transcript)
     return _run(inputs, None, config, models=models, checkpoint=checkpoint, model=model)
+
+
+def stream(image: str | Path | np.ndarray, chunks: Iterable[np.ndarray], *, emotion: str | None = None,
+           intensity: int | None = None, style: np.ndarray | None = None, style_video: str | Path | None = None,
+           seed: int = 0, head_motion: float = 1.0, size: int = 256, steps: int | None = None, lookahead: int = 5,
+           models: Any | None = None, renderer: Any | None = None) -> Iterator[np.ndarray]:
+    """Frames while the speech arrives: ``chunks`` are float32 ``[N]`` pieces of 16 kHz mono audio (any
+    ``N``, any number, e.g. from a microphone), and frames (RGB uint8 ``[H, W, 3]``, the whole photo, 25 fps)
+    are yielded as soon as they are made, ``lookahead`` frames (40 ms each) plus one chunk of 5 frames behind
+    the audio; after the last chunk the rest follow, ``round(duration * 25)`` in all. Memory stays bounded
+    for any length. DreamTalk only (``models``: a loaded generator, default the shipped one). The style:
+    ``emotion`` (+ ``intensity``), ``style_video``, a ``style`` code, or none (the style bank's neutral
+    style). See docs/streaming.md.
+
+    >>> from talkinghead.io.audio import load_audio
+    >>> speech = load_audio("speech.wav").samples                           # float32, 16 kHz mono
+    >>> pieces = (speech[i:i + 640] for i in range(0, len(speech), 640))    # 40 ms at a time
+    >>> for frame in api.stream("me.jpg", pieces, emotion="happy"):
+    ...     show(frame)
+    """
+    from talkinghead.stream import StreamConfig, Streamer
+
+    config = StreamConfig(lookahead=lookahead, size=size, steps=steps, seed=seed, emotion=emotion,
+                          intensity=intensity, style_video=None if style_video is None else str(style_video),
+                          style=None if style is None else tuple(float(v) for v in np.asarray(style).reshape(-1)),
+                          head_motion=head_motion)
+    streamer = Streamer(image, models if models is not None else load_models(), renderer, config)
+    for chunk in chunks:
+        yield from streamer.push(chunk)
+    yield from streamer.finish()
 
 
 def _styled(models: Any | None, checkpoint: str | Path | None, what: str) -> Any:

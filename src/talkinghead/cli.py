@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "talkinghead.pipeline_cli",
     "talkinghead.motion.dreamtalk.cli",
     "talkinghead.evaluation.cli",
+    "talkinghead.serve.cli",
 )
 
 
