@@ -188,9 +188,23 @@ def test_the_live_page_answers_the_microphone(server: str, media: dict[str, Any]
         _wait(driver, lambda d: int(d.execute_script(
             "const c = document.querySelector('#live-count'); return c ? parseInt(c.innerText || '0') : 0")) >= 25,
             30, "25 live frames")
-        frame = driver.execute_script("const i = document.querySelector('#live-frame');"
-                                      "return i ? [i.naturalWidth, i.naturalHeight] : [0, 0]")
-        assert min(frame) > 0
+        _wait(driver, lambda d: d.execute_script("const i = document.querySelector('#live-frame');"
+                                                 "return i && i.complete && i.naturalWidth > 0"), 10, "a live frame")
+        # the face moves: frames 0.4 s apart differ (pixels read back through a canvas; a frame still loading
+        # its picture is skipped)
+        grab = ("const i = document.querySelector('#live-frame'); if (!i.complete || !i.naturalWidth) return null;"
+                "const c = document.createElement('canvas');"
+                "c.width = i.naturalWidth; c.height = i.naturalHeight; const g = c.getContext('2d');"
+                "g.drawImage(i, 0, 0); return Array.from(g.getImageData(0, 0, c.width, c.height).data"
+                ".filter((_, k) => k % 4 === 0));")
+        changed = 0
+        for _ in range(8):
+            first = driver.execute_script(grab)
+            time.sleep(0.4)
+            second = driver.execute_script(grab)
+            if first is not None and second is not None and len(first) == len(second):
+                changed = max(changed, sum(abs(a - b) > 8 for a, b in zip(first, second, strict=True)))
+        assert changed > 50, changed
         driver.save_screenshot(str(SCREENSHOTS / "live.png"))
     finally:
         driver.quit()
