@@ -9,6 +9,16 @@ present, else randomly initialised checkpoints of the shipped ``cpu`` presets (s
     .venv/bin/python scripts/bench_generate.py            # writes bench/generate.json
     .venv/bin/python scripts/bench_generate.py --compare-src OLD/src --repeats 5
         # old vs new in one run: 256 px, 1 thread, runs interleaved; writes bench/generate_compare.json
+    .venv/bin/python scripts/bench_generate.py --warm [--compare-src OLD/src] [--repeats 3]
+        # warm, as a server runs it: models and renderer loaded once in the process (api.load_models()
+        # passed as models=), the same request made twice, the second timed; writes bench/generate_warm.json
+        # (bench/generate_warm_compare.json with --compare-src, old and new processes interleaved)
+    .venv/bin/python scripts/bench_generate.py --cold [--compare-src OLD/src] [--repeats 3]
+        # cold: `python -m talkinghead -q generate ...` as a subprocess (start-up, imports, model loading,
+        # MediaPipe included); writes bench/generate_cold.json (bench/generate_cold_compare.json)
+
+With --compare-src the other side's package is put first on PYTHONPATH; it must find the same weights (pass a
+tree whose src/ sits next to weights/, e.g. ``git worktree add /tmp/old HEAD``, or symlink weights/ there).
 """
 
 from __future__ import annotations
@@ -109,13 +119,135 @@ def compare(old_src: Path, repeats: int, out: Path) -> None:
     print(json.dumps(report, indent=2))
 
 
+def run_warm(image: str, wav: str, ckpt: str, size: int, out: str) -> dict:
+    """Models and renderer loaded once; the same request twice in this process, the second timed."""
+    from talkinghead import api
+    from talkinghead.generators import load_renderer
+    from talkinghead.log import set_quiet
+    from talkinghead.pipeline import GenerateConfig, GenerateInputs, generate
+
+    set_quiet(True)
+    start = time.perf_counter()
+    models = api.load_models(ckpt)
+    renderer = load_renderer(None)
+    load_s = time.perf_counter() - start
+    calls = []
+    for _ in range(2):
+        start, cpu = time.perf_counter(), _cpu_seconds()
+        result = generate(GenerateInputs(image, wav), out, GenerateConfig(size=size), models=models, renderer=renderer)
+        calls.append((time.perf_counter() - start, _cpu_seconds() - cpu, result))
+    (first, _, _), (second, cpu, result) = calls
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"size": size, "frames": result.num_frames, "load_s": round(load_s, 2), "first_call_s": round(first, 2),
+            "end_to_end_s": round(second, 2), "cpu_s": round(cpu, 2), "realtime_factor": round(SECONDS / second, 2),
+            "stages_s": {k: round(v, 2) for k, v in result.timings.items()}, "peak_rss_mb": round(peak_mb)}
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process, all threads (user + system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_cold(image: Path, wav: Path, ckpt: Path, out: Path, env: dict[str, str] | None = None) -> float:
+    """Seconds of ``python -m talkinghead -q generate`` in a fresh process, 256 px."""
+    cli = [sys.executable, "-m", "talkinghead", "-q", "generate", "--image", str(image), "--audio", str(wav),
+           "--checkpoint", str(ckpt), "-o", str(out)]
+    start = time.perf_counter()
+    subprocess.run(cli, capture_output=True, text=True, check=True, env=env)
+    return time.perf_counter() - start
+
+
+def compare_modes(mode: str, old_src: Path | None, repeats: int, out: Path) -> None:
+    """``warm`` or ``cold`` runs at 256 px of this checkout (and of ``old_src``, interleaved run by run)."""
+    import os
+    import statistics
+
+    sides = {"new": str(ROOT / "src")}
+    if old_src is not None:
+        sides = {"old": str(old_src), **sides}
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    stages: dict[str, list[dict]] = {k: [] for k in sides}
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    with tempfile.TemporaryDirectory() as tmp:
+        image, wav, ckpt, kind = make_inputs(Path(tmp))
+        for r in range(repeats):
+            for side, src in (sides.items() if r % 2 == 0 else reversed(sides.items())):
+                env = dict(os.environ, PYTHONPATH=src)
+                target = Path(tmp) / f"{side}.mp4"
+                if mode == "warm":
+                    cmd = [sys.executable, __file__, "--one-warm", str(image), str(wav), str(ckpt), "256", str(target)]
+                    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+                    run = json.loads(proc.stdout.strip().splitlines()[-1])
+                    times[side].append(run["end_to_end_s"])
+                    stages[side].append(run)
+                else:
+                    times[side].append(round(run_cold(image, wav, ckpt, target, env), 2))
+                    stages[side].append({})
+                print(mode, side, times[side][-1], stages[side][-1].get("stages_s", ""),
+                      f"load {os.getloadavg()[0]:.2f}", flush=True)
+    report: dict = {"mode": mode, "speech_seconds": SECONDS, "size": 256, "checkpoints": kind, "repeats": repeats,
+                    "cpu_count": os.cpu_count(), "load_average_before": load_before,
+                    "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+    if old_src is not None:
+        report["old_src"] = str(old_src)
+    for side in sides:
+        report[f"{side}_end_to_end_s"] = times[side]
+        report[f"{side}_median_s"] = round(statistics.median(times[side]), 2)
+        if mode == "warm":
+            report[f"{side}_runs"] = stages[side]
+    if old_src is not None:
+        report["new_vs_old"] = round(report["new_median_s"] / report["old_median_s"], 3)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(table(report, sides))
+    print(f"wrote {out}")
+
+
+def table(report: dict, sides: dict[str, str]) -> str:
+    """The report as a markdown table (what BENCHMARKS.md shows)."""
+    import statistics
+
+    mode = report["mode"]
+    head = f"| code | {mode}, {report['repeats']} runs (s) | median |"
+    rows = [head, "|---|---|---|"]
+    if mode == "warm":
+        rows[0] += " CPU s (median) | stages of the median run (s) |"
+        rows[1] += "---|---|"
+    for side in sides:
+        cells = f"| {side} | {', '.join(f'{t:.2f}' for t in report[f'{side}_end_to_end_s'])} | " \
+                f"{report[f'{side}_median_s']:.2f} |"
+        if mode == "warm":
+            runs = sorted(report[f"{side}_runs"], key=lambda r: r["end_to_end_s"])
+            mid = runs[len(runs) // 2]["stages_s"]
+            cpu = statistics.median(r.get("cpu_s", float("nan")) for r in runs)
+            cells += f" {cpu:.2f} | " + ", ".join(f"{k} {v:.2f}" for k, v in mid.items()) + " |"
+        rows.append(cells)
+    load = report["load_average_before"], report["load_average_after"]
+    rows.append(f"\nload average (1, 5, 15 min) before {load[0]}, after {load[1]}; {report['cpu_count']} CPUs")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--one", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--one-warm", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--warm", action="store_true", help="warm runs (models loaded once, second call timed)")
+    parser.add_argument("--cold", action="store_true", help="cold runs of the CLI in a fresh process")
     parser.add_argument("--out", default=str(ROOT / "bench" / "generate.json"))
     parser.add_argument("--compare-src", help="another checkout's src/ folder: time it against this one")
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each side with --compare-src")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each side (--compare-src, --warm, --cold)")
     args = parser.parse_args()
+    if args.one_warm:
+        image, wav, ckpt, size, out = args.one_warm
+        print(json.dumps(run_warm(image, wav, ckpt, int(size), out)))
+        return
+    if args.warm or args.cold:
+        mode = "warm" if args.warm else "cold"
+        old = Path(args.compare_src).resolve() if args.compare_src else None
+        name = f"generate_{mode}{'_compare' if old else ''}.json"
+        compare_modes(mode, old, args.repeats, ROOT / "bench" / name)
+        return
     if args.one:
         image, wav, ckpt, size, out, threads = args.one
         print(json.dumps(run_one(image, wav, ckpt, int(size), out, int(threads))))
@@ -135,11 +267,7 @@ def main() -> None:
             runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(json.dumps(runs[-1]))
         # cold: the command a user types, in a fresh process (imports, MediaPipe, model loading included)
-        cli = [sys.executable, "-m", "talkinghead", "-q", "generate", "--image", str(image), "--audio", str(wav),
-               "--checkpoint", str(ckpt), "-o", str(Path(tmp) / "cli.mp4")]
-        start = time.perf_counter()
-        subprocess.run(cli, capture_output=True, text=True, check=True)
-        cold = time.perf_counter() - start
+        cold = run_cold(image, wav, ckpt, Path(tmp) / "cli.mp4")
         print(f"cold CLI run at 256: {cold:.2f} s")
     report = {"speech_seconds": SECONDS, "cold_cli_256_s": round(cold, 2), "checkpoints": kind,
               "cpu_count": os.cpu_count(),

@@ -13,7 +13,8 @@ Stages (each timed in :attr:`GenerateResult.timings`; a generator adds its own, 
 3. the generator: motion (audio features, style, sampling) or frames;
 4. head motion (motion generators that generate pose): the generated pose taken relative to its own
    mean, scaled by ``head_motion`` and applied to the portrait's pose (0 = still head);
-5. render (motion generators) and write the mp4 with the input audio (atomic: no half-written file).
+5. render (motion generators) and write the mp4 with the input audio (atomic: no half-written file); the
+   renderer runs in a worker thread a few frames ahead of the encoder, so the two overlap.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from talkinghead.log import Laps, log_event, progress
 from talkinghead.sequence import MotionSequence
 
 SIZES = (256, 512)
+#: Frames a renderer may run ahead of the encoder (its own thread; the encoder runs without the GIL, so the
+#: two overlap on two cores: BENCHMARKS.md).
+RENDER_AHEAD = 8
 
 
 @dataclass(frozen=True)
@@ -122,14 +126,7 @@ def read_inputs(inputs: GenerateInputs, output: Path | None) -> tuple[np.ndarray
         raise TalkingHeadError(f"The output {output} should end in .mp4.")
     if (inputs.audio is None) == (inputs.text is None):
         raise TalkingHeadError("Give the speech either as audio (--audio) or as text (--text), exactly one of them.")
-    sources = [s for s in (inputs.style_video, inputs.emotion, inputs.style) if s is not None]
-    if len(sources) > 1:
-        raise TalkingHeadError("Give at most one style: a style video, an emotion or a style code.")
-    if inputs.intensity is not None:
-        if inputs.emotion is None:
-            raise TalkingHeadError("An intensity needs an emotion (--emotion NAME).")
-        if inputs.intensity not in (1, 2, 3):
-            raise TalkingHeadError(f"The intensity must be 1, 2 or 3, got {inputs.intensity}.")
+    check_style_choice(inputs.style_video, inputs.emotion, inputs.style, inputs.intensity)
     if not (math.isfinite(inputs.mix_alpha) and 0.0 <= inputs.mix_alpha <= 1.0):
         raise TalkingHeadError(f"The style mix weight must be between 0 and 1, got {inputs.mix_alpha}.")
     if inputs.style_video is not None and not Path(inputs.style_video).is_file():
@@ -149,6 +146,18 @@ def read_inputs(inputs: GenerateInputs, output: Path | None) -> tuple[np.ndarray
     if len(audio.samples) < audio.sample_rate / FPS:
         raise TalkingHeadError("The audio is empty or shorter than one video frame (40 ms).")
     return image, audio
+
+
+def check_style_choice(style_video: Any, emotion: str | None, style: Any, intensity: int | None) -> None:
+    """At most one style source (a style video, an emotion, a style code); an intensity (1-3) only with an emotion.
+    Shared by :func:`generate` and streaming (:mod:`talkinghead.stream`)."""
+    if sum(x is not None for x in (style_video, emotion, style)) > 1:
+        raise TalkingHeadError("Give at most one style: a style video, an emotion or a style code.")
+    if intensity is not None:
+        if emotion is None:
+            raise TalkingHeadError("An intensity needs an emotion.")
+        if intensity not in (1, 2, 3):
+            raise TalkingHeadError(f"The intensity must be 1, 2 or 3, got {intensity}.")
 
 
 def _speak(text: str, emotion: str | None, intensity: int | None) -> Audio:
@@ -244,7 +253,7 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
     if out is not None:
         assert frame_renderer is not None
         frames = progress(frame_renderer.render(portrait, sequence, config.size), "rendering", total=len(sequence))
-        _write(out, frames, audio, config, made.source)
+        _write(out, frames, audio, config, made.source, prefetch=RENDER_AHEAD)
     lap("render")
     log_event("generated", frames=len(sequence), seconds=round(audio.duration, 2), style=made.source,
               output=str(out) if out else None)
@@ -265,8 +274,11 @@ def _video(generator: Any, conditions: Conditions, out: Path | None, config: Gen
     return GenerateResult(out, made.motion, None, made.source, conditions.audio, made.num_frames, lap.timings)
 
 
-def _write(out: Path, frames: Any, audio: Audio, config: GenerateConfig, source: str, fps: float = FPS) -> None:
+def _write(out: Path, frames: Any, audio: Audio, config: GenerateConfig, source: str, fps: float = FPS,
+           prefetch: int = 0) -> None:
+    """Encode ``frames`` with the audio; ``prefetch`` > 0: the frames are made in a worker thread while the
+    writer encodes (:func:`talkinghead.io.video.write_video`)."""
     from talkinghead.io.video import write_video
 
-    write_video(out, frames, fps, audio=audio, crf=config.crf,
+    write_video(out, frames, fps, audio=audio, crf=config.crf, prefetch=prefetch,
                 metadata={"talkinghead_style": source, "talkinghead_seed": str(config.seed)})

@@ -68,13 +68,9 @@ class StreamConfig(Config):
             raise TalkingHeadError(f"The size must be 256 or 512, got {self.size}.")
         if not (math.isfinite(self.head_motion) and 0.0 <= self.head_motion <= 5.0):
             raise TalkingHeadError(f"The head-motion scale must be between 0 and 5, got {self.head_motion}.")
-        if sum(x is not None for x in (self.emotion, self.style_video, self.style)) > 1:
-            raise TalkingHeadError("Give at most one style: an emotion, a style video or a style code.")
-        if self.intensity is not None:
-            if self.emotion is None:
-                raise TalkingHeadError("An intensity needs an emotion.")
-            if self.intensity not in (1, 2, 3):
-                raise TalkingHeadError(f"The intensity must be 1, 2 or 3, got {self.intensity}.")
+        from talkinghead.pipeline import check_style_choice
+
+        check_style_choice(self.style_video, self.emotion, self.style, self.intensity)
         if self.threads < 0:
             raise TalkingHeadError(f"The number of threads must be 0 (torch's default) or more, got {self.threads}.")
         self.sampling(10, 1.0)                   # hop, look-ahead, steps, guidance, seed: checked now

@@ -35,8 +35,10 @@ Conventions (the renderer and the motion file rely on them):
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -479,6 +481,33 @@ def rest_identity_from_landmarks(points: np.ndarray, image_size: tuple[int, int]
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[0] < NUM_VERTICES or pts.shape[1] != 3:
         raise TalkingHeadError("Face landmarks must be an array [468 or 478, 3].")
+    # a pure function of its inputs, and the slowest part of fitting a portrait (0.3-0.6 s): a process that
+    # animates the same photo again (a server) gets the same fit from the memo (copies of it)
+    key = hashlib.sha1(pts.tobytes() + np.asarray(image_size, np.int64).tobytes()).hexdigest() + str(pts.shape)
+    with _REST_FITS_LOCK:
+        cached = _REST_FITS.get(key)
+        if cached is not None:
+            _REST_FITS.move_to_end(key)
+    if cached is None:
+        cached = _rest_identity(pts, image_size)
+        with _REST_FITS_LOCK:
+            _REST_FITS[key] = cached
+            while len(_REST_FITS) > REST_FIT_MEMO:
+                _REST_FITS.popitem(last=False)
+    identity, expression, pose = cached
+    return {k: v.copy() for k, v in identity.items()}, expression.copy(), pose.copy()
+
+
+#: Rest-face fits kept in memory (by their landmarks; a few kB each).
+REST_FIT_MEMO = 16
+_REST_FITS: collections.OrderedDict[str, tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]] = \
+    collections.OrderedDict()
+_REST_FITS_LOCK = threading.Lock()
+
+
+def _rest_identity(pts: np.ndarray, image_size: tuple[int, int],
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """:func:`rest_identity_from_landmarks` without the memo."""
     p = image_to_model_axes(pts[:NUM_VERTICES])
     rot, center, scale = canonical_frame(pts)
     for last in (False, False, True):

@@ -35,6 +35,8 @@ diffusion decoder, which learn these regions; this is the training-free default 
 
 from __future__ import annotations
 
+import collections
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -137,36 +139,104 @@ def chain_gaps(points: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...
     return (lo[1:-1] - up[1:-1]) @ n
 
 
+_MOUTH_UPPER, _MOUTH_LOWER = np.array(MOUTH_UPPER), np.array(MOUTH_LOWER)
+
+
+@dataclass(frozen=True, eq=False)
+class _Chains:
+    """An opening between two chains of ``points`` (the mouth or an eye): the chains, :func:`_frame` of
+    them and :func:`chain_gaps`, each computed once however often a frame needs them."""
+
+    up: np.ndarray
+    lo: np.ndarray
+    origin: np.ndarray
+    e: np.ndarray
+    n: np.ndarray
+    width: float
+    gaps: np.ndarray
+
+    @classmethod
+    def of(cls, points: np.ndarray, upper: np.ndarray | tuple[int, ...] = _MOUTH_UPPER,
+           lower: np.ndarray | tuple[int, ...] = _MOUTH_LOWER) -> _Chains:
+        up, lo = points[np.asarray(upper)], points[np.asarray(lower)]
+        origin, e, n, width = _frame(up, lo)
+        return cls(up, lo, origin, e, n, width, (lo[1:-1] - up[1:-1]) @ n)
+
+    def curve_tables(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """The sample points of :func:`_curves` for the upper and lower chain."""
+        tables = self.__dict__.get("_tables")
+        if tables is None:
+            tables = tuple(_curve_table(c, self.origin, self.e, self.n, self.width) for c in (self.up, self.lo))
+            object.__setattr__(self, "_tables", tables)
+        return tables  # type: ignore[no-any-return]
+
+
+class _SourceFaces:
+    """:class:`_Chains` of the mouth and the eyes of the last few source faces (a renderer draws every frame
+    over one source face, whose geometry is then computed once, not once a frame)."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._size = size
+        self._items: collections.OrderedDict[bytes, tuple[_Chains, list[float]]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, source: np.ndarray) -> tuple[_Chains, list[float]]:
+        """``(mouth, [mean gap of each eye])`` of ``source``."""
+        source = np.asarray(source)
+        key = np.ascontiguousarray(source).tobytes() + str(source.shape).encode() + str(source.dtype).encode()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        made = (_Chains.of(source), [float(chain_gaps(source, upper, lower).mean()) for upper, lower in EYES])
+        with self._lock:
+            self._items[key] = made
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return made
+
+
+_SOURCES = _SourceFaces()
+
+
 def mouth_opacity(target: np.ndarray, source: np.ndarray, full_at: float) -> float:
     """0 while the lips are no further apart than in the portrait, 1 once ``full_at`` widths further."""
-    up = target[list(MOUTH_UPPER)]
-    width = float(np.linalg.norm(up[-1] - up[0]))
-    extra = chain_gaps(target, MOUTH_UPPER, MOUTH_LOWER) - chain_gaps(source, MOUTH_UPPER, MOUTH_LOWER)
-    return float(_smoothstep(extra.max() / max(width, 1e-6), 0.0, full_at))
+    return _opacity(_Chains.of(target), _SOURCES.get(source)[0], full_at)
+
+
+def _opacity(t: _Chains, s: _Chains, full_at: float) -> float:
+    extra = t.gaps - s.gaps
+    return float(_smoothstep(extra.max() / max(t.width, 1e-6), 0.0, full_at))
 
 
 def mouth_closing(target: np.ndarray, source: np.ndarray, full_at: float) -> float:
     """0 while the lips are no closer than in the portrait, 1 once ``full_at`` widths closer (where the
     photo's own lips are parted: its interior must then not be squeezed into the narrower gap)."""
-    up = target[list(MOUTH_UPPER)]
-    width = float(np.linalg.norm(up[-1] - up[0]))
-    s_gap = chain_gaps(source, MOUTH_UPPER, MOUTH_LOWER)
-    s_width = float(np.linalg.norm(source[MOUTH_UPPER[-1]] - source[MOUTH_UPPER[0]]))
-    if s_gap.max() < 0.02 * s_width:  # the photo's lips are closed: nothing of its interior to hide
+    return _closing(_Chains.of(target), _SOURCES.get(source)[0], full_at)
+
+
+def _closing(t: _Chains, s: _Chains, full_at: float) -> float:
+    if s.gaps.max() < 0.02 * s.width:  # the photo's lips are closed: nothing of its interior to hide
         return 0.0
-    less = s_gap - chain_gaps(target, MOUTH_UPPER, MOUTH_LOWER)
-    return float(_smoothstep(less.max() / max(width, 1e-6), 0.0, full_at))
+    less = s.gaps - t.gaps
+    return float(_smoothstep(less.max() / max(t.width, 1e-6), 0.0, full_at))
 
 
 def _curves(up: np.ndarray, lo: np.ndarray, origin: np.ndarray, e: np.ndarray, n: np.ndarray,
             width: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The inner-lip curves ``v(u)`` of the upper and lower chain, evaluated at ``u``."""
+    return _interp(u, _curve_table(up, origin, e, n, width)), _interp(u, _curve_table(lo, origin, e, n, width))
 
-    def curve(chain: np.ndarray) -> np.ndarray:
-        cu = np.maximum.accumulate(((chain - origin) @ e) / width)
-        return np.interp(u, cu, (chain - origin) @ n).astype(np.float32)
 
-    return curve(up), curve(lo)
+def _curve_table(chain: np.ndarray, origin: np.ndarray, e: np.ndarray, n: np.ndarray,
+                 width: float) -> tuple[np.ndarray, np.ndarray]:
+    """A chain's samples ``(u, v)`` in the opening's frame (``u`` made non-decreasing)."""
+    return np.maximum.accumulate(((chain - origin) @ e) / width), (chain - origin) @ n
+
+
+def _interp(u: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return np.interp(u, table[0], table[1]).astype(np.float32)
 
 
 def _interdental(u: np.ndarray, width: float, angle: float, span: float) -> tuple[np.ndarray, np.ndarray]:
@@ -199,13 +269,14 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
     gap, and its displacement, sampled once per crop pixel, smears that squeeze about one crop pixel
     onto the lips (``margin``: a crop pixel and a half, in ``frame`` pixels).
     """
-    opacity = mouth_opacity(target, source, full_at)
-    closing = mouth_closing(target, source, full_at) if photo is not None else 0.0
+    mouth, (src, _) = _Chains.of(target), _SOURCES.get(source)
+    opacity = _opacity(mouth, src, full_at)
+    closing = _closing(mouth, src, full_at) if photo is not None else 0.0
     if opacity <= 0.0 and closing <= 0.0:
         return
     opacity = max(opacity, closing)
-    up, lo = target[list(MOUTH_UPPER)], target[list(MOUTH_LOWER)]
-    origin, e, n, width = _frame(up, lo)
+    up, lo = mouth.up, mouth.lo
+    origin, e, n, width = mouth.origin, mouth.e, mouth.n, mouth.width
     if width < 2.0:
         return
     if palette is None:
@@ -234,7 +305,7 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
         band = inside
     if not band.any():
         return
-    open_frac = float(chain_gaps(target, MOUTH_UPPER, MOUTH_LOWER).max()) / width
+    open_frac = float(mouth.gaps.max()) / width
     depth = v - v_up  # below the upper lip (pixels)
     rise = v_lo - v  # above the lower lip
     t = np.clip(depth / gap, 0.0, 1.0)  # 0 at the upper lip, 1 at the lower lip
@@ -255,11 +326,11 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
     colour += tongue[..., None] * (palette.tongue * crown[..., None] - colour)
 
     # photo's own interior where its lips are parted (per column), and how much paint it leaves
-    src_cols = _photo_columns(source, width, u) if photo is not None else None
+    src_cols = _photo_columns(src, u) if photo is not None else None
     photo_col = np.zeros_like(u) if src_cols is None else src_cols[2]
     if closing > 0.0 and src_cols is not None:
         # and wherever the lips are closer than in the photo (its corners too): the photo at its own size
-        s_width = float(np.linalg.norm(source[MOUTH_UPPER[-1]] - source[MOUTH_UPPER[0]]))
+        s_width = src.width
         photo_gap = (src_cols[1] - src_cols[0]) * np.float32(width / max(s_width, 1e-6))
         photo_col = np.maximum(photo_col, _smoothstep((photo_gap - gap) / width, 0.0, 0.01))
     teeth_on = 1.0 - photo_col
@@ -287,7 +358,7 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
     colour *= 0.6 + 0.4 * _smoothstep(open_frac, 0.02, 0.2)
 
     if src_cols is not None and photo is not None and photo_col.any():
-        colour = _blend_photo(colour, photo, source, src_cols, u, depth, rise, gap, width, photo_col)
+        colour = _blend_photo(colour, photo, src, src_cols, u, depth, rise, gap, width, photo_col)
         if closing > 0.0:
             # lips closing over the photo's open mouth: a narrow gap reads as the soft dark seam of closed
             # lips (a sliver of the photo's teeth between them would read as a white line)
@@ -303,28 +374,26 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
     frame[y0:y1, x0:x1] = np.clip((patch + alpha * (colour - patch)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _photo_columns(source: np.ndarray, target_width: float,
-                   u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The portrait's inner-lip curves at ``u`` (source pixels) and per-column photo weight (0 where the
-    photo's lips are closed, 1 where they part by 5% of the mouth width or more); None if closed."""
-    up, lo = source[list(MOUTH_UPPER)], source[list(MOUTH_LOWER)]
-    origin, e, n, width = _frame(up, lo)
-    if width < 2.0 or chain_gaps(source, MOUTH_UPPER, MOUTH_LOWER).max() < 0.02 * width:
+def _photo_columns(src: _Chains, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The portrait's (``src``, its mouth) inner-lip curves at ``u`` (source pixels) and per-column photo weight
+    (0 where the photo's lips are closed, 1 where they part by 5% of the mouth width or more); None if closed."""
+    width = src.width
+    if width < 2.0 or src.gaps.max() < 0.02 * width:
         return None
-    v_up, v_lo = _curves(up, lo, origin, e, n, width, u)
+    up_table, lo_table = src.curve_tables()
+    v_up, v_lo = _interp(u, up_table), _interp(u, lo_table)
     weight = _smoothstep((v_lo - v_up) / width, 0.02, 0.05)
     return v_up, v_lo, weight
 
 
-def _blend_photo(colour: np.ndarray, photo: np.ndarray, source: np.ndarray,
+def _blend_photo(colour: np.ndarray, photo: np.ndarray, src: _Chains,
                  cols: tuple[np.ndarray, np.ndarray, np.ndarray], u: np.ndarray, depth: np.ndarray,
                  rise: np.ndarray, gap: np.ndarray, width: float, photo_col: np.ndarray) -> np.ndarray:
     """Draw the photo's own interior over ``colour``: its upper half hanging from the upper lip, its
     lower half rising from the lower lip, each at the photo's own size; paint shows in between. Where
     the target's gap ``[h, w]`` is narrower than the photo's, each half is cut at the gap's middle (the
     lips cover the rest, nothing is squeezed)."""
-    up, lo = source[list(MOUTH_UPPER)], source[list(MOUTH_LOWER)]
-    origin, e, n, s_width = _frame(up, lo)
+    origin, e, n, s_width = src.origin, src.e, src.n, src.width
     v_up_s, v_lo_s, _ = cols
     k = np.float32(s_width / width)  # source pixels per target pixel
     half = 0.5 * np.maximum(v_lo_s - v_up_s, 0.0) / k  # half the photo's opening, in target pixels
@@ -351,8 +420,8 @@ def _blend_photo(colour: np.ndarray, photo: np.ndarray, source: np.ndarray,
 def eye_closure(target: np.ndarray, source: np.ndarray) -> list[float]:
     """Per eye (right, left): 0 as open as in the portrait, 1 fully closed."""
     out = []
-    for upper, lower in EYES:
-        g_s = max(float(chain_gaps(source, upper, lower).mean()), 1e-6)
+    for (upper, lower), source_gap in zip(EYES, _SOURCES.get(source)[1], strict=True):
+        g_s = max(source_gap, 1e-6)
         g_t = float(chain_gaps(target, upper, lower).mean())
         out.append(float(np.clip(1.0 - g_t / g_s, 0.0, 1.0)))
     return out

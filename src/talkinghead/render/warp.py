@@ -239,38 +239,33 @@ class MeshWarper:
     # -- per frame -------------------------------------------------------------------------------------
     def extend(self, face_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Extended ``(target, source)`` vertices ``[V, 2]`` for face vertices ``face_target [468, 2]``."""
-        m = self.mesh
+        m, k = self.mesh, self._constants()
         face_target = np.asarray(face_target, dtype=np.float64)[:NUM_VERTICES]
         target = self.source.copy()
         source = self.source.copy()
         target[:NUM_VERTICES] = face_target
         # eye holes: duplicated upper lid, source taken relative to the lower lid (covering, not squeezing)
         up, lo = m.eye_dup, m.eye_dup_lower
-        dup = np.arange(NUM_VERTICES, NUM_VERTICES + len(up))
-        target[dup] = face_target[up]
-        s_gap = self.source[up] - self.source[lo]
+        target[k.dup] = face_target[up]
         t_gap = np.linalg.norm(face_target[up] - face_target[lo], axis=1)
-        ratio = np.clip(t_gap / np.maximum(np.linalg.norm(s_gap, axis=1), 1e-6), 0.0, 1.0)
-        source[dup] = self.source[lo] + s_gap * ratio[:, None]
+        ratio = np.clip(t_gap / k.eye_gap_norm, 0.0, 1.0)
+        source[k.dup] = k.eye_lower + k.eye_gap * ratio[:, None]
         # rings: the head's affine motion (fitted on stable vertices) plus the oval's local residual
-        oval = np.array(face_oval())
-        affine = fit_affine(self.source[list(STABLE_VERTICES)], face_target[list(STABLE_VERTICES)])
-        rigid_oval = self.source[oval] @ affine[:, :2].T + affine[:, 2]
-        residual = face_target[oval] - rigid_oval
+        sol, *_ = np.linalg.lstsq(k.stable_design, face_target[k.stable], rcond=None)  # fit_affine
+        affine = np.ascontiguousarray(sol.T)
+        rigid_oval = k.oval_source @ affine[:, :2].T + affine[:, 2]
+        residual = face_target[k.oval] - rigid_oval
         residual = 0.5 * residual + 0.25 * (np.roll(residual, 1, 0) + np.roll(residual, -1, 0))
-        ring_ids = [m.ring_start + k * m.ring_count + np.arange(m.ring_count) for k in range(m.num_rings)]
-        rigid = [self.source[ids] @ affine[:, :2].T + affine[:, 2] - self.source[ids] for ids in ring_ids]
+        rigid = [ring @ affine[:, :2].T + affine[:, 2] - ring for ring in k.ring_source]
         scale = np.ones(len(target))
-        band = m.triangles[m.kind == 0]
-        src_sign = np.sign(signed_areas(self.source, band))
         for _ in range(8):
-            for k, ids in enumerate(ring_ids):
-                disp = self.ring_weights[k] * rigid[k] + self.local_weights[k] * residual
-                target[ids] = self.source[ids] + scale[ids, None] * disp
-            flipped = np.sign(signed_areas(target, band)) != src_sign
+            for r, ids in enumerate(k.ring_ids):
+                disp = self.ring_weights[r] * rigid[r] + self.local_weights[r] * residual
+                target[ids] = k.ring_source[r] + scale[ids, None] * disp
+            flipped = np.sign(signed_areas(target, k.band)) != k.band_sign
             if not flipped.any():
                 break
-            verts = np.unique(band[flipped])
+            verts = np.unique(k.band[flipped])
             verts = verts[(verts >= m.ring_start) & (verts < m.border_start)]
             if len(verts) == 0:
                 break
@@ -280,13 +275,12 @@ class MeshWarper:
     def coordinate_map(self, face_target: np.ndarray) -> np.ndarray:
         """Backward map ``[size, size, 2]`` float32: the source crop pixel of every target pixel."""
         target, source = self.extend(face_target)
-        m = self.mesh
+        m, k = self.mesh, self._constants()
         affines = triangle_affines(target, source, m.triangles)
         # painter's order: band, holes, folded face triangles, front face triangles
         area_t = signed_areas(target, m.triangles)
-        area_s = signed_areas(self.source, m.triangles)
-        folded = (m.kind == 2) & (np.sign(area_t) != np.sign(area_s))
-        rank = m.kind.astype(np.int32) * 2 + np.where(m.kind == 2, (~folded).astype(np.int32), 0)
+        folded = k.face & (np.sign(area_t) != k.area_sign)
+        rank = k.rank + (k.face & ~folded)
         order = np.argsort(rank, kind="stable")
         ids = np.zeros((self.size, self.size), dtype=np.uint16)
         order = order[np.abs(area_t[order]) > 1e-3]  # degenerate triangles cover nothing
@@ -296,17 +290,24 @@ class MeshWarper:
         for f, pts in zip((order + 1).tolist(), tri_pts, strict=True):
             fill(ids, pts, f, cv2.LINE_8, _SHIFT)
         # id 0 (no triangle) is the identity; columns gathered one at a time (fast 1-D takes)
-        table = np.concatenate([np.array([[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]]), affines.reshape(-1, 6)])
+        table = np.empty((len(affines) + 1, 6))
+        table[0] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+        table[1:] = affines.reshape(-1, 6)
         table = np.ascontiguousarray(table.T.astype(np.float32))  # [6, F + 1]
         ys, xs = self._grid()
         out = np.empty((self.size, self.size, 2), dtype=np.float32)
         tmp = np.empty((self.size, self.size), dtype=np.float32)
+        col = np.empty((self.size, self.size), dtype=np.float32)
+        index = ids.astype(np.intp)  # what every take would convert the ids to (every id is in the table)
         for axis in range(2):
             a, b, c = table[3 * axis], table[3 * axis + 1], table[3 * axis + 2]
-            dst = out[..., axis]
-            np.multiply(np.take(a, ids), xs, out=tmp)
-            np.add(tmp, np.take(c, ids), out=tmp)
-            dst[...] = tmp + np.take(b, ids) * ys
+            np.take(a, index, out=col, mode="clip")
+            np.multiply(col, xs, out=tmp)
+            np.take(c, index, out=col, mode="clip")
+            np.add(tmp, col, out=tmp)
+            np.take(b, index, out=col, mode="clip")
+            np.multiply(col, ys, out=col)
+            np.add(tmp, col, out=out[..., axis])
         return out
 
     def _grid(self) -> tuple[np.ndarray, np.ndarray]:
@@ -314,3 +315,47 @@ class MeshWarper:
             ys, xs = np.mgrid[0 : self.size, 0 : self.size].astype(np.float32)
             self._grid_cache = (ys, xs)
         return self._grid_cache
+
+    def _constants(self) -> _WarpConstants:
+        """What every frame's warp needs of the source mesh, computed on the first frame."""
+        k: _WarpConstants | None = self.__dict__.get("_constants_cache")
+        if k is None:
+            k = self.__dict__["_constants_cache"] = _WarpConstants.of(self)
+        return k
+
+
+@dataclass(frozen=True, eq=False)
+class _WarpConstants:
+    """The parts of :meth:`MeshWarper.extend` and :meth:`MeshWarper.coordinate_map` that depend on the source
+    mesh only (the same values those methods computed every frame before)."""
+
+    dup: np.ndarray  # ids of the duplicated upper-lid vertices
+    eye_gap: np.ndarray  # source upper lid - lower lid at the duplicates [D, 2]
+    eye_gap_norm: np.ndarray  # its length, at least 1e-6 [D]
+    eye_lower: np.ndarray  # source lower lid at the duplicates [D, 2]
+    stable: np.ndarray  # STABLE_VERTICES
+    stable_design: np.ndarray  # [source stable points | 1], fit_affine's design matrix
+    oval: np.ndarray  # face-oval vertex ids
+    oval_source: np.ndarray  # their source points
+    ring_ids: list[np.ndarray]
+    ring_source: list[np.ndarray]  # source points of each ring
+    band: np.ndarray  # the band's triangles (kind 0)
+    band_sign: np.ndarray  # their orientation in the source
+    face: np.ndarray  # kind == 2
+    area_sign: np.ndarray  # every triangle's orientation in the source
+    rank: np.ndarray  # 2 * kind (painter's order before the folded face triangles are known)
+
+    @classmethod
+    def of(cls, warper: MeshWarper) -> _WarpConstants:
+        m, src = warper.mesh, warper.source
+        up, lo = m.eye_dup, m.eye_dup_lower
+        eye_gap = src[up] - src[lo]
+        stable = np.array(STABLE_VERTICES)
+        oval = np.array(face_oval())
+        ring_ids = [m.ring_start + k * m.ring_count + np.arange(m.ring_count) for k in range(m.num_rings)]
+        band = m.triangles[m.kind == 0]
+        return cls(np.arange(NUM_VERTICES, NUM_VERTICES + len(up)), eye_gap,
+                   np.maximum(np.linalg.norm(eye_gap, axis=1), 1e-6), src[lo], stable,
+                   np.concatenate([src[stable], np.ones((len(stable), 1))], axis=1), oval, src[oval], ring_ids,
+                   [src[ids] for ids in ring_ids], band, np.sign(signed_areas(src, band)), m.kind == 2,
+                   np.sign(signed_areas(src, m.triangles)), m.kind.astype(np.int32) * 2)

@@ -221,8 +221,7 @@ class WarpRenderer:
         self._paint(warped, vertices - offset, self.source - offset, self.image[y0:y1, x0:x1], 1.0 / self.box.scale)
         out = self.image.copy()
         # feathered paste-back: warped * mask + photo * (1 - mask), rounded (OpenCV's vectorised blend)
-        out[y0:y1, x0:x1] = cv2.blendLinear(warped, np.ascontiguousarray(out[y0:y1, x0:x1]), self._mask,
-                                            self._unmask)
+        out[y0:y1, x0:x1] = cv2.blendLinear(warped, self._photo_region, self._mask, self._unmask)
         return out
 
     def render_vertices(self, vertices: np.ndarray) -> np.ndarray:
@@ -275,6 +274,7 @@ class WarpRenderer:
         if x1 <= x0 or y1 <= y0:
             raise TalkingHeadError("The face lies outside the portrait.")
         self._region = (x0, y0, x1, y1)
+        self._photo_region = np.ascontiguousarray(self.image[y0:y1, x0:x1])
         py, px = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         self._px, self._py = px, py
         k = self.box.scale
@@ -363,6 +363,6 @@ def render_video(image_path: Path, motion_path: Path, output: Path, audio_path: 
     portrait = Portrait.fit(image, face_index)
     renderer = WarpFrameRenderer(WarpRendererConfig(paste_back=paste_back))
     frames = progress(renderer.render(portrait, motion, size, pose_mode), "rendering", total=len(motion))
-    write_video(output, frames, motion.fps, audio=audio)
+    write_video(output, frames, motion.fps, audio=audio, prefetch=8)  # rendered in a worker while encoding
     log_event("rendered", frames=len(motion), size=size, output=str(output))
     return Path(output)

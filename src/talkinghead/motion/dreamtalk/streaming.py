@@ -76,7 +76,7 @@ from talkinghead.audio.frames import frame_count
 from talkinghead.audio.preprocess import DCBlocker
 from talkinghead.audio.spec import ENCODER_KIND, AudioFeatureSpec
 from talkinghead.config import Config
-from talkinghead.diffusion import ScheduleConfig, guided, make_scheduler
+from talkinghead.diffusion import ScheduleConfig, guided, make_scheduler, sample
 from talkinghead.errors import TalkingHeadError
 
 SPECTRAL = ("logmel", "mfcc", "fbank")
@@ -413,26 +413,30 @@ class ChunkedSampler:
         pad = w - len(ctx_frames)                                               # frames before frame 0
         clean = self.context[len(self.context) - len(ctx_frames):]             # [<= w, C]
         ctx_noise = self._frame_noise(ctx_frames)
-        x = torch.zeros(n, self.channels) if self.regression else self._frame_noise(range(s, e))
+        start = torch.zeros(n, self.channels) if self.regression else self._frame_noise(range(s, e))
 
-        def cond(xt: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
-            return self.predict(xt, int(tt[0]), tokens, self.style)
-
-        def uncond(xt: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
-            return self.predict(xt, int(tt[0]), tokens, self.null)
-
-        denoise = guided(cond, uncond, self.config.cfg_scale)
-        for t in self.timesteps:
+        def framed(xt: torch.Tensor, t: int) -> torch.Tensor:
+            """The chunk's noisy frames ``[n, C]`` with ``w`` frames on each side -> ``[n + 2w, C]``: on the left the
+            emitted frames re-noised to step ``t`` (q(x_t | x_0), each frame's own noise), on the right the last
+            frame repeated (the edge rule of offline sampling)."""
             if self.abar is None:
                 left = torch.zeros(len(ctx_frames), self.channels)
             else:
                 a = self.abar[t]
-                left = a.sqrt() * clean + (1 - a).sqrt() * ctx_noise           # q(x_t | x_0) of the context
+                left = a.sqrt() * clean + (1 - a).sqrt() * ctx_noise
             if pad:
-                left = torch.cat([(left[:1] if len(left) else x[:1]).expand(pad, -1), left])
-            noisy = torch.cat([left, x, x[-1:].expand(w, -1)])                 # [n + 2w, C]
-            pred = denoise(noisy, torch.full((1,), t, dtype=torch.long))      # [n, C]
-            x = self.scheduler.step(pred, t, x).prev_sample
+                left = torch.cat([(left[:1] if len(left) else xt[:1]).expand(pad, -1), left])
+            return torch.cat([left, xt, xt[-1:].expand(w, -1)])
+
+        def cond(xt: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+            return self.predict(framed(xt, int(tt[0])), int(tt[0]), tokens, self.style)
+
+        def uncond(xt: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+            return self.predict(framed(xt, int(tt[0])), int(tt[0]), tokens, self.null)
+
+        # the project's one reverse-diffusion loop (diffusion.samplers.sample), over this chunk's frames
+        x = sample(guided(cond, uncond, self.config.cfg_scale), (n, self.channels), self.scheduler,
+                   self.config.steps, initial_noise=start)
         emitted = x[:emit - s]
         self.context = torch.cat([self.context, emitted])[-w:]
         self.next = emit
