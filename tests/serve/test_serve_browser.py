@@ -27,8 +27,17 @@ pytestmark = [
                        reason="needs Debian's chromium and chromium-driver (bash scripts/browser.sh)"),
 ]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "serve"
 SPEECH = "Hello there. This is my voice, and this is my face."
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: a temporary folder, or ``$TALKINGHEAD_SCREENSHOTS`` (the ones under docs/serve/
+    were made with ``TALKINGHEAD_SCREENSHOTS=docs/serve``)."""
+    folder = os.environ.get("TALKINGHEAD_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _free_port() -> int:
@@ -118,7 +127,7 @@ def _upload(driver: Any, elem_id: str, path: Path) -> None:
     field[0].send_keys(str(path))
 
 
-def test_the_page_generates_a_video_that_plays(server: str, media: dict[str, Any]) -> None:
+def test_the_page_generates_a_video_that_plays(server: str, media: dict[str, Any], shots: Path) -> None:
     """Upload the astronaut and a speech file, press Generate: the video element gets a video of the speech's
     length, and it plays (its clock advances)."""
     from selenium.webdriver.common.by import By
@@ -127,8 +136,7 @@ def test_the_page_generates_a_video_that_plays(server: str, media: dict[str, Any
     try:
         driver.get(server + "/")
         _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#generate"), 60, "the page loading")
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(SCREENSHOTS / "page.png"))
+        driver.save_screenshot(str(shots / "page.png"))
         _upload(driver, "portrait", media["image"])
         _upload(driver, "speech-audio", media["audio"])
         _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#speech-audio audio, #speech-audio .waveform, "
@@ -146,7 +154,7 @@ def test_the_page_generates_a_video_that_plays(server: str, media: dict[str, Any
         driver.execute_script("arguments[0].pause(); arguments[0].currentTime = arguments[0].duration / 2", video)
         driver.execute_script("window.scrollTo(0, 0)")
         time.sleep(1.0)
-        driver.save_screenshot(str(SCREENSHOTS / "page_result.png"))
+        driver.save_screenshot(str(shots / "page_result.png"))
     finally:
         driver.quit()
 
@@ -174,7 +182,7 @@ def test_the_example_runs_with_one_click(server: str) -> None:
         driver.quit()
 
 
-def test_the_live_page_answers_the_microphone(server: str, media: dict[str, Any]) -> None:
+def test_the_live_page_answers_the_microphone(server: str, media: dict[str, Any], shots: Path) -> None:
     """The live page with Chromium's fake microphone playing the speech file: frames arrive while it speaks."""
     from selenium.webdriver.common.by import By
 
@@ -205,7 +213,7 @@ def test_the_live_page_answers_the_microphone(server: str, media: dict[str, Any]
             if first is not None and second is not None and len(first) == len(second):
                 changed = max(changed, sum(abs(a - b) > 8 for a, b in zip(first, second, strict=True)))
         assert changed > 50, changed
-        driver.save_screenshot(str(SCREENSHOTS / "live.png"))
+        driver.save_screenshot(str(shots / "live.png"))
     finally:
         driver.quit()
 
