@@ -217,3 +217,25 @@ def test_the_live_page_answers_the_microphone(server: str, media: dict[str, Any]
     finally:
         driver.quit()
 
+
+
+def test_the_live_page_plays_a_file_and_ends_with_every_frame(server: str, media: dict[str, Any]) -> None:
+    """"Play an audio file" on the live page: the file is sent as it plays, the face answers, and once it ends the
+    server flushes: the page reports the end with one frame per 40 ms of the file."""
+    from selenium.webdriver.common.by import By
+
+    driver = _browser()
+    try:
+        driver.get(server + "/live")
+        _upload(driver, "live-portrait", media["image"])
+        _upload(driver, "live-audio", media["audio"])
+        driver.find_element(By.CSS_SELECTOR, "#live-play").click()
+        status = _wait(driver, lambda d: d.execute_script(
+            "const s = document.querySelector('#live-status'); const t = s ? s.innerText : '';"
+            "return t.startsWith('Done') || t.startsWith('Error') ? t : null"), 60, "the end of the file")
+        assert status.startswith("Done"), status
+        frames = int(status.split()[1])
+        assert abs(frames - round(media["seconds"] * 25)) <= 1, (frames, media["seconds"])
+        assert int(driver.execute_script("return parseInt(document.querySelector('#live-count').innerText)")) == frames
+    finally:
+        driver.quit()
