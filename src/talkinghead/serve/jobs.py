@@ -18,6 +18,8 @@ The queue knows nothing of models: it calls ``runner.run(request, folder, on_pro
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import re
 import secrets
@@ -122,6 +124,20 @@ class Job:
     @property
     def inputs(self) -> Path:
         return self.folder / "inputs"
+
+
+def give_back_memory() -> None:
+    """Hand the memory freed by finished jobs back to the system once the queue is idle: a garbage collection, then
+    glibc's ``malloc_trim(0)`` (its arenas otherwise keep the pages of many concurrent jobs' frames and uploads, and
+    the server's resident memory stays on a plateau above its baseline). A no-op where there is no glibc."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 class JobQueue:
@@ -280,6 +296,9 @@ class JobQueue:
                 with self._cond:
                     self._running -= 1
                     self._cond.notify_all()
+                    idle = self._running == 0 and not self._waiting
+                if idle:
+                    give_back_memory()
 
     def _run(self, job: Job) -> None:
         def on_progress(stage: str, fraction: float) -> None:
