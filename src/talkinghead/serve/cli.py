@@ -29,6 +29,8 @@ def register(sub: Any) -> None:
                    help="largest style video (default 50)")
     p.add_argument("--max-text-chars", type=options.COUNT, default=2000,
                    help="longest text to speak or transcript (default 2000)")
+    p.add_argument("--live-sessions", type=options.COUNT, default=1,
+                   help="live streams (the /live page) at a time; more get a busy answer (default 1)")
     p.add_argument("--model", help="the generator kept warm (default dreamtalk; others load on first use)")
     p.add_argument("--checkpoint", help="a checkpoint folder for the warm generator (its talkinghead.json names it)")
     p.add_argument("--threads", type=options.THREADS, default=1,
@@ -49,4 +51,4 @@ def run_serve(args: argparse.Namespace) -> int:
                       UploadLimits(image_mb=args.max_image_mb, audio_mb=args.max_audio_mb,
                                    audio_seconds=args.max_audio_seconds, video_mb=args.max_video_mb,
                                    text_chars=args.max_text_chars),
-                      verbose=args.verbose)
+                      verbose=args.verbose, live_sessions=args.live_sessions)

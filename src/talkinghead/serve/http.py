@@ -208,7 +208,6 @@ def create_app(engine: Any, jobs: JobQueue, limits: UploadLimits | None = None, 
 # ------------------------------------------------------------------------------------------------ running
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
-LIVE_MODULE = "talkinghead.serve.live"
 
 
 def is_local(host: str) -> bool:
@@ -244,23 +243,15 @@ def listen(host: str, port: int) -> Any:
     return sock
 
 
-def extra_routers(engine: Any) -> list[APIRouter]:
-    """The live page's router, when that module is installed (``talkinghead.serve.live.router(engine)``)."""
-    import importlib.util
-
-    if importlib.util.find_spec(LIVE_MODULE) is None:
-        return []
-    make = getattr(importlib.import_module(LIVE_MODULE), "router", None)
-    return [make(engine)] if callable(make) else []
-
-
 def run_server(host: str, port: int, engine_config: Any, queue_config: Any, limits: UploadLimits,
-               verbose: bool = False) -> int:
+               verbose: bool = False, live_sessions: int = 1) -> int:
     """``talkinghead serve``: listen, load the models, serve until Ctrl-C or SIGTERM, then stop the jobs and remove
-    the server's folder. Prints the URL once it answers; a host other than this machine's gets one warning line."""
+    the server's folder. Prints the URL once it answers; a host other than this machine's gets one warning line.
+    ``live_sessions``: live streams at a time on the ``/live`` page's WebSocket (:mod:`talkinghead.serve.live`)."""
     import sys
 
     from talkinghead.serve.engine import Engine
+    from talkinghead.serve.live import live_router
 
     sock = listen(host, port)
     if not is_local(host):
@@ -273,7 +264,7 @@ def run_server(host: str, port: int, engine_config: Any, queue_config: Any, limi
     try:
         engine = Engine(engine_config)
         jobs = JobQueue(engine, queue_config).start()
-        app = create_app(engine, jobs, limits, routers=extra_routers(engine))
+        app = create_app(engine, jobs, limits, routers=[live_router(engine, live_sessions)])
         config = uvicorn.Config(app, log_level="info" if verbose else "warning", access_log=verbose,
                                 timeout_graceful_shutdown=5)
         Server(config, url, jobs).run(sockets=[sock])

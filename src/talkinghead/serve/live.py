@@ -423,8 +423,3 @@ def live_router(engine: Any, max_sessions: int = 1, config: LiveConfig | None = 
             sessions.drop(key)
 
     return router
-
-
-def router(engine: Any) -> APIRouter:
-    """The live routes with their defaults (``talkinghead serve`` includes them through this name)."""
-    return live_router(engine)
