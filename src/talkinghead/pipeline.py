@@ -36,9 +36,6 @@ from talkinghead.log import Laps, log_event, progress
 from talkinghead.sequence import MotionSequence
 
 SIZES = (256, 512)
-#: Frames a renderer may run ahead of the encoder (its own thread; the encoder runs without the GIL, so the
-#: two overlap on two cores: BENCHMARKS.md).
-RENDER_AHEAD = 8
 
 
 @dataclass(frozen=True)
@@ -120,7 +117,6 @@ class GenerateResult:
 def read_inputs(inputs: GenerateInputs, output: Path | None) -> tuple[np.ndarray, Audio]:
     """Stage 1: check the request and load image and speech."""
     from talkinghead.io.audio import load_audio
-    from talkinghead.io.image import load_image
 
     if output is not None and output.suffix.lower() != ".mp4":
         raise TalkingHeadError(f"The output {output} should end in .mp4.")
@@ -131,9 +127,7 @@ def read_inputs(inputs: GenerateInputs, output: Path | None) -> tuple[np.ndarray
         raise TalkingHeadError(f"The style mix weight must be between 0 and 1, got {inputs.mix_alpha}.")
     if inputs.style_video is not None and not Path(inputs.style_video).is_file():
         raise TalkingHeadError(f"The style video {inputs.style_video} does not exist.")
-    image = inputs.image if isinstance(inputs.image, np.ndarray) else load_image(inputs.image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise TalkingHeadError("The portrait must be an RGB uint8 image [H, W, 3].")
+    image = read_portrait(inputs.image)
     if inputs.text is not None:
         audio = _speak(inputs.text, inputs.emotion, inputs.intensity)
     elif isinstance(inputs.audio, Audio):
@@ -146,6 +140,17 @@ def read_inputs(inputs: GenerateInputs, output: Path | None) -> tuple[np.ndarray
     if len(audio.samples) < audio.sample_rate / FPS:
         raise TalkingHeadError("The audio is empty or shorter than one video frame (40 ms).")
     return image, audio
+
+
+def read_portrait(image: str | Path | np.ndarray) -> np.ndarray:
+    """The portrait photo as RGB uint8 ``[H, W, 3]`` (a path is read), or one sentence. Shared by :func:`generate`
+    and streaming."""
+    from talkinghead.io.image import load_image
+
+    picture = image if isinstance(image, np.ndarray) else load_image(image)
+    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
+        raise TalkingHeadError("The portrait must be an RGB uint8 image [H, W, 3].")
+    return picture
 
 
 def check_style_choice(style_video: Any, emotion: str | None, style: Any, intensity: int | None) -> None:
@@ -253,6 +258,8 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
     if out is not None:
         assert frame_renderer is not None
         frames = progress(frame_renderer.render(portrait, sequence, config.size), "rendering", total=len(sequence))
+        from talkinghead.io.video import RENDER_AHEAD
+
         _write(out, frames, audio, config, made.source, prefetch=RENDER_AHEAD)
     lap("render")
     log_event("generated", frames=len(sequence), seconds=round(audio.duration, 2), style=made.source,

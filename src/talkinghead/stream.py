@@ -22,7 +22,6 @@ not arrived yet); without a style bank, the null style (Eq. 8's unconditional, "
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.generators import Portrait
 from talkinghead.motion.dreamtalk.streaming import MotionChunk, StreamingConfig, StreamingDreamTalk
+from talkinghead.pipeline import GenerateConfig, check_style_choice, read_portrait, with_threads
 
 SAMPLE_RATE = 16_000
 FPS = 25.0
@@ -64,16 +64,11 @@ class StreamConfig(Config):
     presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {}, "cpu": {}, "paper": {"size": 512}}
 
     def __post_init__(self) -> None:
-        if self.size not in (256, 512):
-            raise TalkingHeadError(f"The size must be 256 or 512, got {self.size}.")
-        if not (math.isfinite(self.head_motion) and 0.0 <= self.head_motion <= 5.0):
-            raise TalkingHeadError(f"The head-motion scale must be between 0 and 5, got {self.head_motion}.")
-        from talkinghead.pipeline import check_style_choice
-
+        # what generate shares (size, head motion, threads, steps, guidance, seed) by generate's own checks
+        GenerateConfig(steps=self.steps, cfg_scale=self.cfg_scale, seed=self.seed, head_motion=self.head_motion,
+                       size=self.size, threads=self.threads)
         check_style_choice(self.style_video, self.emotion, self.style, self.intensity)
-        if self.threads < 0:
-            raise TalkingHeadError(f"The number of threads must be 0 (torch's default) or more, got {self.threads}.")
-        self.sampling(10, 1.0)                   # hop, look-ahead, steps, guidance, seed: checked now
+        self.sampling(10, 1.0)                   # hop, look-ahead: checked now
 
     def sampling(self, steps: int, cfg_scale: float) -> StreamingConfig:
         """The chunked sampler's settings, with the generator's ``steps``/``cfg_scale`` where these are None."""
@@ -129,7 +124,7 @@ class Streamer:
             raise TalkingHeadError(f"The '{name}' generator cannot stream; streaming needs DreamTalk.")
         self.generator = generator
         self.renderer = renderer if renderer is not None and not isinstance(renderer, str) else load_renderer(renderer)
-        self.portrait = portrait if isinstance(portrait, Portrait) else Portrait.fit(_image(portrait))
+        self.portrait = portrait if isinstance(portrait, Portrait) else Portrait.fit(read_portrait(portrait))
         if self.portrait.image is None:
             raise TalkingHeadError("Streaming needs the portrait's photo.")
         self.style, self.style_source = self._style()
@@ -163,8 +158,6 @@ class Streamer:
     # ------------------------------------------------------------------------------------------ stream
     def advance(self, samples: np.ndarray) -> MotionChunk:
         """Push audio; the motion of the frames now final (render it with :meth:`render`)."""
-        from talkinghead.pipeline import with_threads
-
         if self.finished:
             raise TalkingHeadError("The stream has ended; start a new one.")
         x = check_chunk(samples)
@@ -173,8 +166,6 @@ class Streamer:
 
     def flush(self) -> MotionChunk:
         """End the audio; the motion of the remaining frames."""
-        from talkinghead.pipeline import with_threads
-
         if self.finished:
             raise TalkingHeadError("The stream has already ended.")
         if self.samples_pushed == 0:
@@ -216,12 +207,3 @@ class Streamer:
         """How many numbers the stream's state holds; bounded whatever the stream's length."""
         return self.motion.kept_values
 
-
-def _image(image: np.ndarray | str | Path) -> np.ndarray:
-    """The portrait photo as RGB uint8 ``[H, W, 3]`` (a path is read)."""
-    from talkinghead.io.image import load_image
-
-    picture = image if isinstance(image, np.ndarray) else load_image(image)
-    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
-        raise TalkingHeadError("The portrait must be an RGB uint8 image [H, W, 3].")
-    return picture

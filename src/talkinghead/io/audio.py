@@ -76,8 +76,12 @@ def iter_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Iterator[np.
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Audio:
     """Decode the first audio stream of ``path`` to mono float32 at ``sample_rate``."""
-    path = Path(path)
-    chunks = list(iter_audio(path, sample_rate))
+    return join_audio(list(iter_audio(path, sample_rate)), path, sample_rate)
+
+
+def join_audio(chunks: list[np.ndarray], path: str | Path, sample_rate: int = SAMPLE_RATE) -> Audio:
+    """The blocks :func:`iter_audio` decoded from ``path``, as one :class:`Audio` (what :func:`load_audio` returns),
+    for a caller that looked at the blocks as they came (e.g. to stop at a length limit)."""
     if not chunks:
         raise TalkingHeadError(f"{path} contains no audio samples (empty or truncated).")
     samples = np.concatenate(chunks).astype(np.float32)

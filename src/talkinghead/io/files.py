@@ -173,7 +173,7 @@ def atomic_outputs(*targets: str | Path) -> Iterator[list[Path]]:
                 raise TalkingHeadError(f"Cannot write {target} ({err.strerror}).") from err
         yield temps
         for tmp, target in zip(temps, paths, strict=True):
-            # mkstemp creates the file private (0600); give it the mode a plain open() would have.
+            # the temporary is created private (0600); give it the mode a plain open() would have.
             os.chmod(tmp, 0o666 & ~_umask())
             try:
                 os.replace(tmp, target)

@@ -232,6 +232,9 @@ def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray
 
 #: At most this many bytes of frames wait for the encoder (at least one frame always may).
 PREFETCH_BYTES = 64 * 2**20
+#: Frames a renderer may run ahead of the encoder (``write_video(prefetch=...)`` from the pipeline and the
+#: ``render`` command): enough to keep both cores busy (BENCHMARKS.md).
+RENDER_AHEAD = 8
 
 
 @contextlib.contextmanager

@@ -163,7 +163,7 @@ class _Chains:
         return cls(up, lo, origin, e, n, width, (lo[1:-1] - up[1:-1]) @ n)
 
     def curve_tables(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """The sample points of :func:`_curves` for the upper and lower chain."""
+        """The upper and lower chain as :func:`_curve_table` tables (for :func:`_interp`), made once."""
         tables = self.__dict__.get("_tables")
         if tables is None:
             tables = tuple(_curve_table(c, self.origin, self.e, self.n, self.width) for c in (self.up, self.lo))
@@ -200,33 +200,20 @@ class _SourceFaces:
 _SOURCES = _SourceFaces()
 
 
-def mouth_opacity(target: np.ndarray, source: np.ndarray, full_at: float) -> float:
-    """0 while the lips are no further apart than in the portrait, 1 once ``full_at`` widths further."""
-    return _opacity(_Chains.of(target), _SOURCES.get(source)[0], full_at)
-
-
-def _opacity(t: _Chains, s: _Chains, full_at: float) -> float:
+def mouth_opacity(t: _Chains, s: _Chains, full_at: float) -> float:
+    """0 while the lips of the target mouth ``t`` are no further apart than in the portrait's ``s``, 1 once
+    ``full_at`` widths further."""
     extra = t.gaps - s.gaps
     return float(_smoothstep(extra.max() / max(t.width, 1e-6), 0.0, full_at))
 
 
-def mouth_closing(target: np.ndarray, source: np.ndarray, full_at: float) -> float:
-    """0 while the lips are no closer than in the portrait, 1 once ``full_at`` widths closer (where the
-    photo's own lips are parted: its interior must then not be squeezed into the narrower gap)."""
-    return _closing(_Chains.of(target), _SOURCES.get(source)[0], full_at)
-
-
-def _closing(t: _Chains, s: _Chains, full_at: float) -> float:
+def mouth_closing(t: _Chains, s: _Chains, full_at: float) -> float:
+    """0 while the lips of ``t`` are no closer than in the portrait's ``s``, 1 once ``full_at`` widths closer (where
+    the photo's own lips are parted: its interior must then not be squeezed into the narrower gap)."""
     if s.gaps.max() < 0.02 * s.width:  # the photo's lips are closed: nothing of its interior to hide
         return 0.0
     less = s.gaps - t.gaps
     return float(_smoothstep(less.max() / max(t.width, 1e-6), 0.0, full_at))
-
-
-def _curves(up: np.ndarray, lo: np.ndarray, origin: np.ndarray, e: np.ndarray, n: np.ndarray,
-            width: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The inner-lip curves ``v(u)`` of the upper and lower chain, evaluated at ``u``."""
-    return _interp(u, _curve_table(up, origin, e, n, width)), _interp(u, _curve_table(lo, origin, e, n, width))
 
 
 def _curve_table(chain: np.ndarray, origin: np.ndarray, e: np.ndarray, n: np.ndarray,
@@ -236,6 +223,7 @@ def _curve_table(chain: np.ndarray, origin: np.ndarray, e: np.ndarray, n: np.nda
 
 
 def _interp(u: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The inner-lip curve ``v(u)`` of a chain's table, evaluated at ``u``."""
     return np.interp(u, table[0], table[1]).astype(np.float32)
 
 
@@ -270,8 +258,8 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
     onto the lips (``margin``: a crop pixel and a half, in ``frame`` pixels).
     """
     mouth, (src, _) = _Chains.of(target), _SOURCES.get(source)
-    opacity = _opacity(mouth, src, full_at)
-    closing = _closing(mouth, src, full_at) if photo is not None else 0.0
+    opacity = mouth_opacity(mouth, src, full_at)
+    closing = mouth_closing(mouth, src, full_at) if photo is not None else 0.0
     if opacity <= 0.0 and closing <= 0.0:
         return
     opacity = max(opacity, closing)
@@ -292,7 +280,8 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
     rel_x, rel_y = xs - np.float32(origin[0]), ys - np.float32(origin[1])
     u = (rel_x * np.float32(e[0]) + rel_y * np.float32(e[1])) / np.float32(width)
     v = rel_x * np.float32(n[0]) + rel_y * np.float32(n[1])
-    v_up, v_lo = _curves(up, lo, origin, e, n, width, u)
+    up_table, lo_table = mouth.curve_tables()
+    v_up, v_lo = _interp(u, up_table), _interp(u, lo_table)
     gap = np.maximum(v_lo - v_up, 1e-3)
     edge = max(0.6, 0.01 * width)  # soft edge (pixels)
     inside = np.clip((v - v_up) / edge + 0.5, 0, 1) * np.clip((v_lo - v) / edge + 0.5, 0, 1)

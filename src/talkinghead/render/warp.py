@@ -251,8 +251,7 @@ class MeshWarper:
         ratio = np.clip(t_gap / k.eye_gap_norm, 0.0, 1.0)
         source[k.dup] = k.eye_lower + k.eye_gap * ratio[:, None]
         # rings: the head's affine motion (fitted on stable vertices) plus the oval's local residual
-        sol, *_ = np.linalg.lstsq(k.stable_design, face_target[k.stable], rcond=None)  # fit_affine
-        affine = np.ascontiguousarray(sol.T)
+        affine = fit_affine(k.stable_source, face_target[k.stable])
         rigid_oval = k.oval_source @ affine[:, :2].T + affine[:, 2]
         residual = face_target[k.oval] - rigid_oval
         residual = 0.5 * residual + 0.25 * (np.roll(residual, 1, 0) + np.roll(residual, -1, 0))
@@ -334,7 +333,7 @@ class _WarpConstants:
     eye_gap_norm: np.ndarray  # its length, at least 1e-6 [D]
     eye_lower: np.ndarray  # source lower lid at the duplicates [D, 2]
     stable: np.ndarray  # STABLE_VERTICES
-    stable_design: np.ndarray  # [source stable points | 1], fit_affine's design matrix
+    stable_source: np.ndarray  # their source points
     oval: np.ndarray  # face-oval vertex ids
     oval_source: np.ndarray  # their source points
     ring_ids: list[np.ndarray]
@@ -356,6 +355,6 @@ class _WarpConstants:
         band = m.triangles[m.kind == 0]
         return cls(np.arange(NUM_VERTICES, NUM_VERTICES + len(up)), eye_gap,
                    np.maximum(np.linalg.norm(eye_gap, axis=1), 1e-6), src[lo], stable,
-                   np.concatenate([src[stable], np.ones((len(stable), 1))], axis=1), oval, src[oval], ring_ids,
+                   src[stable], oval, src[oval], ring_ids,
                    [src[ids] for ids in ring_ids], band, np.sign(signed_areas(src, band)), m.kind == 2,
                    np.sign(signed_areas(src, m.triangles)), m.kind.astype(np.int32) * 2)

@@ -352,7 +352,7 @@ def render_video(image_path: Path, motion_path: Path, output: Path, audio_path: 
     from talkinghead.generators import Portrait
     from talkinghead.io.audio import load_audio
     from talkinghead.io.image import load_image
-    from talkinghead.io.video import write_video
+    from talkinghead.io.video import RENDER_AHEAD, write_video
     from talkinghead.log import log_event, progress
 
     if Path(output).suffix.lower() != ".mp4":
@@ -363,6 +363,6 @@ def render_video(image_path: Path, motion_path: Path, output: Path, audio_path: 
     portrait = Portrait.fit(image, face_index)
     renderer = WarpFrameRenderer(WarpRendererConfig(paste_back=paste_back))
     frames = progress(renderer.render(portrait, motion, size, pose_mode), "rendering", total=len(motion))
-    write_video(output, frames, motion.fps, audio=audio, prefetch=8)  # rendered in a worker while encoding
+    write_video(output, frames, motion.fps, audio=audio, prefetch=RENDER_AHEAD)  # rendered while encoding
     log_event("rendered", frames=len(motion), size=size, output=str(output))
     return Path(output)

@@ -165,7 +165,7 @@ def store_image(stream: BinaryIO, folder: Path, limits: UploadLimits) -> tuple[P
 def store_audio(stream: BinaryIO, folder: Path, limits: UploadLimits) -> tuple[Path, Any]:
     """The speech, stored as ``speech.<container>``, its length counted while decoding (413 above
     ``audio_seconds``); the decoded :class:`~talkinghead.io.audio.Audio`."""
-    from talkinghead.io.audio import SAMPLE_RATE, iter_audio, load_audio
+    from talkinghead.io.audio import SAMPLE_RATE, iter_audio, join_audio
 
     what = "The speech file"
     raw = folder / "speech.upload"
@@ -173,12 +173,13 @@ def store_audio(stream: BinaryIO, folder: Path, limits: UploadLimits) -> tuple[P
     path = raw.rename(folder / f"speech.{_container(raw, what, 'audio')}")
     limit = limits.audio_seconds * SAMPLE_RATE
     try:
-        count = 0
-        for block in iter_audio(path):
+        blocks, count = [], 0
+        for block in iter_audio(path):  # decoded once, its length counted as it comes
             count += len(block)
             if count > limit:
                 raise Refusal(f"The speech is longer than the limit of {limits.audio_seconds:g} s.", 413)
-        return path, load_audio(path)
+            blocks.append(block)
+        return path, join_audio(blocks, path)
     except Refusal:
         raise
     except TalkingHeadError as err:
@@ -214,24 +215,22 @@ def _given(fields: Mapping[str, str], name: str) -> str | None:
     return value.strip() if value is not None and value.strip() else None
 
 
-def _integer(fields: Mapping[str, str], name: str) -> int | None:
+def _parsed(fields: Mapping[str, str], name: str, cast: Any, noun: str) -> Any:
     text = _given(fields, name)
     if text is None:
         return None
     try:
-        return int(text)
+        return cast(text)
     except ValueError:
-        raise Refusal(f"The field '{name}' must be a whole number, got '{text[:40]}'.") from None
+        raise Refusal(f"The field '{name}' must be {noun}, got '{text[:40]}'.") from None
+
+
+def _integer(fields: Mapping[str, str], name: str) -> int | None:
+    return _parsed(fields, name, int, "a whole number")  # type: ignore[no-any-return]
 
 
 def _number(fields: Mapping[str, str], name: str) -> float | None:
-    text = _given(fields, name)
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise Refusal(f"The field '{name}' must be a number, got '{text[:40]}'.") from None
+    return _parsed(fields, name, float, "a number")  # type: ignore[no-any-return]
 
 
 def check_form(submission: Submission) -> None:

@@ -345,8 +345,6 @@ class ChunkedSampler:
         self.regression = bool(denoiser.config.regression)
         self.scheduler = make_scheduler(ScheduleConfig(num_inference_steps=config.steps),
                                         "regression" if self.regression else "ddim")
-        self.scheduler.set_timesteps(config.steps)
-        self.timesteps = [int(t) for t in self.scheduler.timesteps]
         self.abar = None if self.regression else self.scheduler.alphas_cumprod.float()
         self.style = torch.from_numpy(np.asarray(style, np.float32))[None]
         self.null = denoiser.null_style(1)
