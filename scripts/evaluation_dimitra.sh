@@ -16,7 +16,7 @@ WORK=${WORK:-/tmp/talkinghead-eval}
 D=${CORPUS:-$WORK/corpus_emotional}
 A=$WORK/dimitra
 mkdir -p "$A"
-[ -f "$D/dataset.json" ] || $TH corpus --out "$D" --speakers 40 --sentences 3 --seed 0 --workers 2 --text emotional
+[ -f "$D/dataset.json" ] || $TH corpus --out "$D" --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0 --text emotional
 
 train() {  # NAME PART FLAG: one ablated part, skipped when it is already trained
     [ -f "$A/$1/talkinghead.json" ] || [ -f "$A/$1/config.json" ] && return 0

@@ -21,7 +21,7 @@ VIDEO=${VIDEO:-/tmp/talkinghead-video}
 WORK=${WORK:-/tmp/talkinghead-dice}
 EMBEDDER_STEPS=${EMBEDDER_STEPS:-1500} DICE_STEPS=${DICE_STEPS:-1500}
 [ -f weights/emo/vae/config.json ] || { echo "DICE-Talk learns in EMO's VAE latents (weights/emo/vae): run scripts/train_emo.sh first." >&2; exit 2; }
-[ -f "$MOTION/dataset.json" ] || $TH corpus --out "$MOTION" --speakers 40 --sentences 3 --seed 0 --workers 2
+[ -f "$MOTION/dataset.json" ] || $TH corpus --out "$MOTION" --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0
 [ -f "$VIDEO/corpus/dataset.json" ] && [ -f "$VIDEO/real/dataset.json" ] || WORK=$VIDEO bash scripts/video_corpus.sh
 mkdir -p "$WORK"
 $TH train dice.embedder --data "$MOTION" --out "$WORK/embedder" --preset cpu --seed 0 \

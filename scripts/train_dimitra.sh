@@ -13,7 +13,7 @@ TH=.venv/bin/talkinghead
 WORK=${WORK:-/tmp/talkinghead-dimitra}
 CORPUS=${CORPUS:-$WORK/corpus}
 mkdir -p "$WORK"
-[ -f "$CORPUS/dataset.json" ] || $TH corpus --out "$CORPUS" --speakers 40 --sentences 3 --seed 0 --workers 2 \
+[ -f "$CORPUS/dataset.json" ] || $TH corpus --out "$CORPUS" --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0 \
     --text emotional
 train() { $TH train "dimitra.$1" --data "$CORPUS" --out "$WORK/$1" --preset cpu --seed 0 > "$WORK/$1.log" 2>&1; }
 { train phonemes; train pose; } &
@@ -25,7 +25,7 @@ cp -r "$WORK/phonemes" "$WORK/lips" "$WORK/face" "$WORK/pose" weights/dimitra.ne
 from talkinghead.motion.dimitra.generator import write_dimitra_manifest
 
 write_dimitra_manifest("weights/dimitra.new", seed=0, preset="cpu",
-                       corpus="talkinghead corpus --out CORPUS --speakers 40 --sentences 3 --seed 0 --workers 2 "
+                       corpus="talkinghead corpus --out CORPUS --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0 "
                               "--text emotional",
                        # classifier-free guidance on the transcript (an extension; docs/evaluation/dimitra,
                        # "Transcript guidance"): no effect without a transcript

@@ -15,7 +15,7 @@ CORPUS=${CORPUS:-$WORK/corpus}
 LIP_EXPERT=weights/dreamtalk/lip_expert
 [ -d "$LIP_EXPERT" ] || { echo "FD2Talk's sync loss needs the shipped lip expert in $LIP_EXPERT." >&2; exit 2; }
 mkdir -p "$WORK"
-[ -f "$CORPUS/dataset.json" ] || $TH corpus --out "$CORPUS" --speakers 40 --sentences 3 --seed 0 --workers 2
+[ -f "$CORPUS/dataset.json" ] || $TH corpus --out "$CORPUS" --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0
 $TH train fd2talk.expression --data "$CORPUS" --out "$WORK/expression" --preset cpu --seed 0 \
     --lip-expert "$LIP_EXPERT" > "$WORK/expression.log" 2>&1 &
 $TH train fd2talk.pose --data "$CORPUS" --out "$WORK/pose" --preset cpu --seed 0 > "$WORK/pose.log" 2>&1 &
@@ -27,7 +27,7 @@ from talkinghead.motion.fd2talk.generator import write_fd2talk_manifest
 
 write_fd2talk_manifest(
     "weights/fd2talk.new", seed=0, preset="cpu", stage="motion (FD2Talk 3.2, 3.4.1); frames: the default renderer",
-    corpus="talkinghead corpus --out CORPUS --speakers 40 --sentences 3 --seed 0 --workers 2",
+    corpus="talkinghead corpus --out CORPUS --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0",
     lip_expert="weights/dreamtalk/lip_expert",
     commands=["talkinghead train fd2talk.expression --data CORPUS --out expression --preset cpu --seed 0 "
               "--lip-expert weights/dreamtalk/lip_expert",

@@ -16,7 +16,7 @@ MOTION=${MOTION:-/tmp/talkinghead-train/corpus}
 WORK=${WORK:-/tmp/talkinghead-video}
 CLIPS=${CLIPS:-1000}
 [ -d "$REAL/faces" ] || REAL=$(bash ../shared/realdata/fetch.sh)
-[ -f "$MOTION/manifest.csv" ] || $TH corpus --out "$MOTION" --speakers 40 --sentences 3 --seed 0 --workers 2
+[ -f "$MOTION/manifest.csv" ] || $TH corpus --out "$MOTION" --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0
 
 # Portraits: one folder per identity with several photos (the five expr_* photos are one woman; the two
 # webcam clips one man), every other photo its own identity. Links only: nothing is copied.

@@ -52,3 +52,22 @@ def test_open_vowels_open_the_jaw_more_than_close_ones() -> None:
 def test_pauses_relax_the_mouth() -> None:
     motion = mouth_motion(seq(("AA", 0.2), ("SIL", 1.0)), 30)
     assert np.abs(motion[-5:]).max() < 0.05
+
+
+def test_a_louder_vowel_opens_the_jaw_wider() -> None:
+    """Vocal effort: +6 dB opens a vowel's jaw by 10 ** (EFFORT_JAW * 6 / 20) (a lone vowel: the track is its
+    target); in context the vowel opens wider, its neighbours' consonant targets stay as they were."""
+    from dataclasses import replace
+
+    from talkinghead.data.articulation import EFFORT_JAW
+
+    jaw = ARTICULATORS.index("jaw")
+    times = np.array([0.15])
+    alone = seq(("AH", 0.3))  # stressed AA is at the clip (jawOpen 1) already
+    loud_alone = articulator_tracks([replace(alone[0], effort=6.0)], times)[0, jaw]
+    ratio = loud_alone / articulator_tracks(alone, times)[0, jaw]
+    assert abs(ratio - 10.0 ** (EFFORT_JAW * 6.0 / 20.0)) < 1e-6 and ratio > 1.3
+    phones = seq(("SIL", 0.2), ("T", 0.1), ("AH", 0.3), ("SIL", 0.2))
+    louder = [replace(p, effort=6.0) if p.label == "AH" else p for p in phones]
+    normal, loud = articulator_tracks(phones, np.array([0.45])), articulator_tracks(louder, np.array([0.45]))
+    assert loud[0, jaw] > 1.2 * normal[0, jaw]

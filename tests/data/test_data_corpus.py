@@ -143,7 +143,7 @@ def test_emotional_text_reads_sentences_that_say_the_emotion(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("changes", [{"speakers": 0}, {"emotions": ("bored",)}, {"intensities": (4,)},
                                      {"sentences": 10_000}, {"text": "emotional", "sentences": 13},
-                                     {"text": "poetry"}])
+                                     {"text": "poetry"}, {"effort": 13.0}, {"effort": -1.0}])
 def test_bad_config(changes: dict, tmp_path: Path) -> None:
     with pytest.raises(TalkingHeadError):
         generate_corpus(tmp_path / "x", CorpusConfig.preset("tiny", **changes))
@@ -201,3 +201,36 @@ def test_an_emotion_shapes_the_mouth_but_gives_way_to_the_jaw() -> None:
     np.testing.assert_allclose(out[:, ch.index("mouthPressLeft")], [0.3, 0.15, 0.0])   # press gives way
     np.testing.assert_allclose(out[:, ch.index("mouthSmileLeft")], [0.5, 0.5, 0.5])   # the smile stays
     assert "mouthPressLeft" in LIP_CLOSING and "mouthSmileLeft" not in LIP_CLOSING
+
+
+def test_vocal_effort_scales_each_vowel_and_its_audio_alike() -> None:
+    """Each vowel gets an effort (mean 0 over the clip); the audio over the vowel is scaled by exactly that
+    many dB; spread 0 leaves speech and phones as they were."""
+    from talkinghead.data.articulation import TimedPhone
+    from talkinghead.data.corpus import vocal_effort
+
+    sr = 16_000
+    phones = [TimedPhone("SIL", 0.0, 0.1), TimedPhone("AA", 0.1, 0.3), TimedPhone("T", 0.3, 0.35),
+              TimedPhone("IY", 0.35, 0.5), TimedPhone("S", 0.5, 0.55), TimedPhone("UW", 0.55, 0.7),
+              TimedPhone("SIL", 0.7, 0.8)]
+    samples = np.full(int(0.8 * sr), 0.1, dtype=np.float32)
+    out, marked = vocal_effort(samples, phones, 4.0, sr, np.random.default_rng(3))
+    efforts = [p.effort for p in marked if p.label in ("AA", "IY", "UW")]
+    assert abs(float(np.mean(efforts))) < 1e-9 and np.ptp(efforts) > 1.0
+    assert [p.effort for p in marked if p.label not in ("AA", "IY", "UW")] == [0.0] * 4
+    for p in marked:
+        if p.effort:
+            middle = int((p.start + p.end) / 2 * sr)
+            assert out[middle] / samples[middle] == pytest.approx(10 ** (p.effort / 20), rel=1e-4)
+    same, unmarked = vocal_effort(samples, phones, 0.0, sr, np.random.default_rng(3))
+    assert same is samples and unmarked == phones
+    loud = np.full_like(samples, 0.9)
+    limited, _ = vocal_effort(loud, phones, 4.0, sr, np.random.default_rng(3))
+    assert np.abs(limited).max() == pytest.approx(0.99, abs=1e-6)
+
+
+def test_a_corpus_is_finished_with_the_effort_it_was_begun_with(tmp_path: Path) -> None:
+    root = tmp_path / "flat"
+    generate_corpus(root, CorpusConfig.preset("tiny", features="none", effort=0.0, speakers=1, emotions=("neutral",)))
+    with pytest.raises(TalkingHeadError, match="--effort 0.0"):
+        generate_corpus(root, CorpusConfig.preset("tiny", features="none", speakers=1, emotions=("neutral",)))

@@ -110,16 +110,25 @@ PLATEAU = 0.3
 # the outer eye-corner distance on the face model, as in conversational speech (issue 12); without it the
 # corpus's mouths, and the models trained on them, barely opened at full-face scale.
 VOWEL_JAW_GAIN = 1.35
+# Vocal effort: a vowel spoken ``effort`` dB louder than the speaker's normal level opens the jaw (and drops the
+# lower lip) by the factor ``10 ** (EFFORT_JAW * effort / 20)``, i.e. with the square root of the amplitude ratio
+# at 0.5: +6 dB about 1.4x, -6 dB about 0.7x. Loud speech lowers the jaw further (Schulman 1989, "Articulatory
+# dynamics of loud and normal speech", JASA 85); the corpus (:func:`talkinghead.data.corpus.vocal_effort`) scales
+# each vowel's audio by the same effort, so models learn to open the mouth with the loudness of real voices,
+# not only with the vowel's identity.
+EFFORT_JAW = 0.5
 
 
 @dataclass(frozen=True)
 class TimedPhone:
-    """An ARPAbet phone (``SIL`` for pauses) with times in seconds and espeak's stress (0, 1, 2)."""
+    """An ARPAbet phone (``SIL`` for pauses) with times in seconds, espeak's stress (0, 1, 2) and, for vowels,
+    the vocal effort in dB relative to the speaker's normal level (:data:`EFFORT_JAW`)."""
 
     label: str
     start: float
     end: float
     stress: int = 0
+    effort: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,7 @@ def articulator_tracks(phones: Sequence[TimedPhone], times: np.ndarray,
         if p.label in VOWELS:
             t *= 1.0 + style.stress_gain * (1.0 if p.stress == 1 else 0.0 if p.stress == 2 else -1.0)
             t[0] *= VOWEL_JAW_GAIN
+            t[[0, 6]] *= 10.0 ** (EFFORT_JAW * p.effort / 20.0)
         t[0] *= style.jaw
         t[2:4] *= style.rounding
         t[4] *= style.spread

@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text", choices=("shared", "emotional"), default="shared",
                    help="shared: every sentence read in every emotion; emotional: sentences that say the clip's "
                         "emotion (for a transcript condition, Dimitra)")
+    p.add_argument("--effort", type=options.number(0, 12), default=4.0,
+                   help="spread in dB of the vowels' vocal effort: louder vowels open the jaw wider (0-12; 0: off)")
     p.set_defaults(func=run_corpus)
 
     p = sub.add_parser("dataset-info", help="counts by split, emotion, intensity and speaker, and durations")
@@ -104,7 +106,7 @@ def run_corpus(args: argparse.Namespace) -> int:
     emotions = tuple(e.strip() for e in args.emotions.split(",") if e.strip()) or EMOTIONS
     config = CorpusConfig(speakers=args.speakers, sentences=args.sentences, seed=args.seed, emotions=emotions,
                           intensities=intensities, features=args.features, augment=not args.no_augment,
-                          workers=args.workers, text=args.text)
+                          workers=args.workers, text=args.text, effort=args.effort)
     with output_folder(args.out, keep=has_clips):
         report = generate_corpus(args.out, config)
     print(f"{report.root}: {report.clips} clips ({report.made} made now) in {report.seconds:.1f} s")

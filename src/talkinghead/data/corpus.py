@@ -9,7 +9,8 @@
    ARPAbet vocabulary (:func:`talkinghead.audio.phonemes.ipa_to_arpabet`); silence of a random length
    in ``silence`` seconds before and after it (a closed, resting mouth), as real recordings have;
 3. mouth motion from the timed phones with coarticulation (:mod:`talkinghead.data.articulation`) in the
-   speaker's (and emotion's) articulation style;
+   speaker's (and emotion's) articulation style, each vowel's jaw opened with its vocal effort, by which the
+   speech is scaled too (:func:`vocal_effort`);
 4. emotion expression, blinks and head pose (:mod:`talkinghead.data.behaviour`); the emotion's
    lip-closing channels (press, close, roll, pucker, funnel) give way while the jaw opens, so an
    emotion shapes the mouth without cancelling the articulation;
@@ -32,7 +33,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,7 +42,7 @@ import numpy as np
 from talkinghead.audio.phonemes import PhoneSegment
 from talkinghead.audio.tts import EMOTIONS, INTENSITIES, Speech, stress_of, synthesize
 from talkinghead.config import Config
-from talkinghead.data.articulation import ArticulationStyle, TimedPhone, mouth_motion
+from talkinghead.data.articulation import VOWELS, ArticulationStyle, TimedPhone, mouth_motion
 from talkinghead.data.augment import augment_audio
 from talkinghead.data.behaviour import EMOTION_DYNAMICS, blinks, emotion_expression, head_pose
 from talkinghead.data.dataset import Clip, ClipMeta, DatasetInfo, DatasetWriter
@@ -59,7 +60,8 @@ class CorpusConfig(Config):
     """What to generate. ``features``: an :class:`AudioFeatureSpec` preset name, or ``"none"``. ``text``: ``shared``
     (every sentence of :data:`SENTENCES`, a speaker's first one read in every emotion) or ``emotional`` (a clip
     reads a sentence that says its emotion, :data:`EMOTIONAL_SENTENCES`; neutral clips read :data:`SENTENCES`), so
-    that the transcript carries the emotion (Dimitra's transcript condition)."""
+    that the transcript carries the emotion (Dimitra's transcript condition). ``effort``: the spread in dB of the
+    vowels' vocal effort (:func:`vocal_effort`; 0: every vowel at the speaker's normal level)."""
 
     speakers: int = 30
     sentences: int = 3
@@ -74,6 +76,7 @@ class CorpusConfig(Config):
     workers: int = 2
     silence: tuple[float, float] = (0.25, 0.7)
     text: str = "shared"
+    effort: float = 4.0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"speakers": 2, "sentences": 1, "emotions": ("neutral", "happy"), "intensities": (3,),
@@ -102,6 +105,8 @@ class CorpusConfig(Config):
             raise TalkingHeadError("Use at least one worker.")
         if not 0 <= self.silence[0] <= self.silence[1] <= 5:
             raise TalkingHeadError("The silence before and after the speech must be a range within 0-5 s.")
+        if not 0 <= self.effort <= 12:
+            raise TalkingHeadError(f"The vocal effort spread is 0-12 dB, not {self.effort}.")
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ def with_silence(samples: np.ndarray, phones: list[TimedPhone], lead: float, tra
     pad = (int(round(lead * sample_rate)), int(round(trail * sample_rate)))
     padded = np.concatenate([np.zeros(pad[0], samples.dtype), samples, np.zeros(pad[1], samples.dtype)])
     shift, total = pad[0] / sample_rate, len(padded) / sample_rate
-    moved = [TimedPhone(p.label, p.start + shift, p.end + shift, p.stress) for p in phones]
+    moved = [replace(p, start=p.start + shift, end=p.end + shift) for p in phones]
     if moved and moved[0].label == "SIL":
         moved[0] = TimedPhone("SIL", 0.0, moved[0].end)
     elif not moved or moved[0].start > 0:
@@ -193,6 +198,37 @@ def with_silence(samples: np.ndarray, phones: list[TimedPhone], lead: float, tra
     elif moved[-1].end < total:
         moved.append(TimedPhone("SIL", moved[-1].end, total))
     return padded, moved
+
+
+def vocal_effort(samples: np.ndarray, phones: list[TimedPhone], spread_db: float, sample_rate: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, list[TimedPhone]]:
+    """Speech whose vowels are spoken with varying vocal effort, as real speakers emphasise some syllables and
+    tail off at the end of a phrase; returns the scaled samples ``[N]`` and the phones with each vowel's
+    ``effort`` (dB) set, so :func:`talkinghead.data.articulation.mouth_motion` opens the jaw with it.
+
+    A vowel's effort is a random emphasis ``N(0, spread_db)`` (clipped to two spreads) plus the phrase's
+    declination (a fall of up to ``spread_db`` from the first vowel to the last), centred on the clip's mean.
+    The gain holds each vowel's effort over its span and moves linearly across the consonants between vowels;
+    the result is scaled down as a whole if a peak would pass 0.99. ``spread_db`` 0 or no vowel: unchanged.
+    """
+    vowels = [i for i, p in enumerate(phones) if p.label in VOWELS]
+    if spread_db <= 0 or not vowels:
+        return samples, phones
+    n = len(vowels)
+    effort = np.clip(rng.normal(0.0, spread_db, n), -2 * spread_db, 2 * spread_db)
+    effort += rng.uniform(0.0, spread_db) * (0.5 - np.linspace(0.0, 1.0, n))
+    effort -= effort.mean()
+    knots = np.array([t for i in vowels for t in (phones[i].start, phones[i].end)])
+    levels = np.repeat(effort, 2)
+    gain_db = np.interp(np.arange(len(samples)) / sample_rate, knots, levels)
+    out = samples * (10.0 ** (gain_db / 20.0)).astype(samples.dtype)
+    peak = float(np.abs(out).max()) if len(out) else 0.0
+    if peak > 0.99:
+        out *= 0.99 / peak
+    marked = list(phones)
+    for i, e in zip(vowels, effort, strict=True):
+        marked[i] = replace(phones[i], effort=float(e))
+    return out, marked
 
 
 #: channels that close or narrow the lips: as a held emotion they would fight the jaw while speaking
@@ -229,6 +265,8 @@ def synthesize_clip(plan: ClipPlan, speaker: Speaker, config: CorpusConfig, iden
     speech = synthesize(text, speaker.voice_config(plan.emotion, plan.intensity), seed=int(rng.integers(2 ** 31)))
     lead, trail = rng.uniform(*config.silence, size=2)
     clean, phones = with_silence(speech.audio.samples, timed_phones(speech), lead, trail, speech.audio.sample_rate)
+    clean, phones = vocal_effort(clean, phones, config.effort, speech.audio.sample_rate,
+                                 np.random.default_rng(seed_for("effort", config.seed, plan.id)))
     num_frames = frame_count(len(clean), config.fps)
     # 3. coarticulated mouth motion in the speaker's style, scaled by the emotion
     habit = speaker.emotion_habits[plan.emotion]
@@ -339,6 +377,9 @@ def generate_corpus(out: str | Path, config: CorpusConfig | None = None) -> Corp
         if made.get("text", "shared") != config.text:
             raise TalkingHeadError(f"{out} holds a corpus with {made.get('text', 'shared')} text; finish it with the "
                                    "same --text or choose an empty output folder.")
+        if made.get("effort", 0.0) != config.effort:  # corpora from before vocal effort had none
+            raise TalkingHeadError(f"{out} holds a corpus with --effort {made.get('effort', 0.0)}; finish it with the "
+                                   "same --effort or choose an empty output folder.")
     writer = DatasetWriter(out, info)
     todo = [p for p in plans if not writer.has_clip(p.id)]
     start = time.perf_counter()
