@@ -127,6 +127,10 @@ def test_output_shapes_with_text_dropped_or_absent() -> None:
     assert model(x, t, _conditions(text_tokens=None, text_mask=None)).shape == (B, N, C)
     # encoded once (as a sampler does) gives the same result as raw conditions
     torch.testing.assert_close(model(x, t, model.encode_conditions(full)), model(x, t, full))
+    # and with the memory's keys and values projected once (as a sampler does per window), at every step
+    projected = model.project_memory(model.encode_conditions(full))
+    for step in (torch.tensor([3, 900]), torch.tensor([999, 0])):
+        torch.testing.assert_close(model(x, step, projected), model(x, step, full))
     # a model reading external text features (e.g. CLIP outputs) through a projection
     clip = _model(external_text_dim=12)
     features = CMDTConditions(audio=full.audio, phonemes=full.phonemes, first_frame=full.first_frame,

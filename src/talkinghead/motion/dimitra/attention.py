@@ -23,7 +23,6 @@ conditions an additive path for that reason.
 from __future__ import annotations
 
 import torch
-from einops import rearrange
 from torch import nn
 
 from talkinghead.errors import TalkingHeadError
@@ -43,8 +42,8 @@ def efficient_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         valid = key_mask[:, None, :, None]                      # [B, 1, M, 1]
         k = k.masked_fill(~valid, float("-inf")).softmax(dim=-2)
         k = k.masked_fill(~valid, 0.0)                          # all-masked columns: NaN -> 0, a zero context
-    context = torch.einsum("bhmk,bhmv->bhkv", k, v)             # [B, H, d_k, d_v]
-    return torch.einsum("bhnk,bhkv->bhnv", q, context)          # [B, H, N, d_v]
+    context = k.transpose(-1, -2) @ v                           # [B, H, d_k, d_v]
+    return q @ context                                          # [B, H, N, d_v]
 
 
 class EfficientAttention(nn.Module):
@@ -61,14 +60,31 @@ class EfficientAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
-                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+                key_mask: torch.Tensor | None = None,
+                projected: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """``x: [B, N, dim]`` queries; ``context: [B, M, context_dim]`` keys and values (``None``: self-attention
-        over ``x``); ``key_mask: [B, M]`` bool (True = real key) -> ``[B, N, dim]``."""
+        over ``x``); ``key_mask: [B, M]`` bool (True = real key) -> ``[B, N, dim]``. ``projected``: the key and
+        value projections ``[B, P, dim]`` of the first ``P`` context tokens, already made (:meth:`project`), so
+        only the tokens after them are projected here (a sampler's conditions are the same at every step)."""
         context = x if context is None else context
-        q, k, v = (rearrange(p, "b n (h d) -> b h n d", h=self.heads)
-                   for p in (self.to_q(x), self.to_k(context), self.to_v(context)))
-        out = efficient_attention(q, k, v, key_mask)            # [B, H, N, dim / H]
-        return self.out(rearrange(out, "b h n d -> b n (h d)"))
+        if projected is None:
+            k, v = self.to_k(context), self.to_v(context)
+        else:
+            rest = context[:, projected[0].shape[1]:]
+            k = torch.cat([projected[0], self.to_k(rest)], 1)
+            v = torch.cat([projected[1], self.to_v(rest)], 1)
+        out = efficient_attention(self._split(self.to_q(x)), self._split(k), self._split(v), key_mask)
+        b, h, n, d = out.shape                                  # [B, H, N, dim / H]
+        return self.out(out.transpose(1, 2).reshape(b, n, h * d))
+
+    def project(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The key and value projections ``([B, M, dim], [B, M, dim])`` of ``context: [B, M, context_dim]``."""
+        return self.to_k(context), self.to_v(context)
+
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
+        """``[B, N, H * d] -> [B, H, N, d]``."""
+        b, n, _ = t.shape
+        return t.view(b, n, self.heads, -1).transpose(1, 2)
 
 
 class FeedForward(nn.Sequential):
@@ -124,9 +140,11 @@ class EfficientDecoderLayer(nn.Module):
         self.ff = FeedForward(dim, ff_dim, dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None,
+                projected: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """``x: [B, N, dim]`` sequence, ``memory: [B, M, dim]`` condition tokens, ``memory_mask: [B, M]`` bool
-        (True = real token) -> ``[B, N, dim]``."""
+        (True = real token), ``projected``: the cross-attention's key and value projections of the first memory
+        tokens (:meth:`EfficientAttention.project`) -> ``[B, N, dim]``."""
         x = x + self.drop(self.self_attn(self.norm_self(x)))
-        x = x + self.drop(self.cross_attn(self.norm_cross(x), memory, memory_mask))
+        x = x + self.drop(self.cross_attn(self.norm_cross(x), memory, memory_mask, projected))
         return x + self.drop(self.ff(self.norm_ff(x)))

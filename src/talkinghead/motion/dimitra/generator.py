@@ -218,14 +218,15 @@ def sample_window(part: DimitraPart, inputs: PartInputs, start: int, first_frame
         first_frame=torch.from_numpy(np.asarray(first_frame, np.float32).reshape(1, -1)).to(device),
         text_tokens=None if tokens is None else tokens.to(device),
         text_mask=None if mask is None else mask.to(device))
-    encoded = net.encode_conditions(conditions)
+    encoded = net.project_memory(net.encode_conditions(conditions))
 
     def conditional(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return net(x, t, encoded)
 
     denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = conditional
     if tokens is not None and settings.guidance != 1.0:
-        null = net.encode_conditions(dataclasses.replace(conditions, text_tokens=None, text_mask=None))
+        null = net.project_memory(net.encode_conditions(dataclasses.replace(conditions, text_tokens=None,
+                                                                            text_mask=None)))
         denoise = guided(conditional, lambda x, t: net(x, t, null), settings.guidance)
     scheduler = make_scheduler(part.schedule, settings.sampler)
     x0 = sample(denoise, (1, n, net.config.motion_dim), scheduler, settings.steps,

@@ -69,8 +69,8 @@ Deviations from the paper, and why:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -170,13 +170,17 @@ class EncodedConditions:
     ``frames: [B, N, dim]`` audio + phoneme tokens per frame (the additive path); ``first_frame: [B, dim]``;
     ``memory: [B, M, dim]`` the cross-attention tokens without the step token, ``M = 2N + (1 + L) + 1``
     (``L = 0`` without a transcript);
-    ``memory_mask: [B, M]`` bool (True = real token).
+    ``memory_mask: [B, M]`` bool (True = real token);
+    ``projected``: per decoder layer, its cross-attention's key and value projections of ``memory``
+    (``[B, M, dim]`` each; :meth:`CMDT.project_memory`), or None: a sampler makes them once per window, as the
+    memory is the same at every step (only the step token, appended last, changes).
     """
 
     frames: torch.Tensor
     first_frame: torch.Tensor
     memory: torch.Tensor
     memory_mask: torch.Tensor
+    projected: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None = None
 
 
 class SpeechEncoder(nn.Module):
@@ -312,9 +316,17 @@ class CMDT(PretrainedMixin, nn.Module):
         h = h + enc.frames + (step + enc.first_frame)[:, None]                 # the additive path
         memory = torch.cat([enc.memory, step[:, None]], 1)                      # [B, M + 1, d], step token last
         memory_mask = torch.cat([enc.memory_mask, enc.memory_mask.new_ones(b, 1)], 1)
-        for layer in self.layers:
-            h = layer(h, memory, memory_mask)
+        projected = enc.projected or (None,) * len(self.layers)
+        for layer, kv in zip(self.layers, projected, strict=True):
+            h = layer(h, memory, memory_mask, kv)
         return self.head(self.out_norm(h))
+
+    def project_memory(self, encoded: EncodedConditions) -> EncodedConditions:
+        """``encoded`` with every decoder layer's cross-attention keys and values of its memory made now
+        (:attr:`EncodedConditions.projected`); :meth:`forward` then projects only the step token. The same
+        prediction, for a sampler that calls the network at many steps with one set of conditions."""
+        kv = tuple(cast(EfficientDecoderLayer, layer).cross_attn.project(encoded.memory) for layer in self.layers)
+        return replace(encoded, projected=kv)
 
     def _encode_text(self, c: CMDTConditions) -> tuple[torch.Tensor, torch.Tensor]:
         """Transcript tokens behind the null token: ``[B, 1 + L, d]`` and their mask ``[B, 1 + L]``.
