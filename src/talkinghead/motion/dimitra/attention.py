@@ -68,11 +68,10 @@ class EfficientAttention(nn.Module):
         only the tokens after them are projected here (a sampler's conditions are the same at every step)."""
         context = x if context is None else context
         if projected is None:
-            k, v = self.to_k(context), self.to_v(context)
+            k, v = self.project(context)
         else:
-            rest = context[:, projected[0].shape[1]:]
-            k = torch.cat([projected[0], self.to_k(rest)], 1)
-            v = torch.cat([projected[1], self.to_v(rest)], 1)
+            k, v = self.project(context[:, projected[0].shape[1]:])
+            k, v = torch.cat([projected[0], k], 1), torch.cat([projected[1], v], 1)
         out = efficient_attention(self._split(self.to_q(x)), self._split(k), self._split(v), key_mask)
         b, h, n, d = out.shape                                  # [B, H, N, dim / H]
         return self.out(out.transpose(1, 2).reshape(b, n, h * d))
