@@ -26,9 +26,10 @@ from talkinghead.render.fd2talk.perceptual import (
     perceptual_distance,
     tensor_to_images,
 )
-from talkinghead.render.fd2talk.renderer import FD2TalkFrameRenderer, FrameSampling, holds_frame_generator, paste
+from talkinghead.render.fd2talk.renderer import FD2TalkFrameRenderer, FrameSampling, holds_frame_generator
 from talkinghead.render.fd2talk.training import held_out_clips, training_sampler
 from talkinghead.render.fd2talk.unet import FrameUNet, UNetConfig
+from talkinghead.render.paste import paste
 from talkinghead.sequence import MotionSequence
 from talkinghead.training.run import train
 
@@ -214,6 +215,15 @@ def test_the_renderer_pastes_generated_faces_into_the_photo(folder: Path, portra
     crops = list(FD2TalkFrameRenderer(renderer.autoencoder, renderer.unet, renderer.crop_scale,
                                       FrameSampling.preset("tiny", paste_back=False)).render(fitted, motion, 96))
     assert crops[0].shape == (96, 96, 3)
+    # only the face goes back (the default): the whole crop changes more of the photo, the face's middle in both
+    whole_crop = FrameSampling.preset("tiny", paste_region="crop")
+    whole = next(iter(FD2TalkFrameRenderer(renderer.autoencoder, renderer.unet, renderer.crop_scale,
+                                           whole_crop).render(fitted, motion, 256)))
+    changed_face = np.abs(frames[0].astype(int) - portrait).max(-1) > 0
+    changed_crop = np.abs(whole.astype(int) - portrait).max(-1) > 0
+    assert changed_face.sum() < 0.7 * changed_crop.sum() and not (changed_face & ~changed_crop).any()
+    nose = np.round(renderer.frame_motion(fitted, motion, "absolute")[1][0, 4]).astype(int)
+    assert changed_face[nose[1], nose[0]] and np.array_equal(frames[0][nose[1], nose[0]], whole[nose[1], nose[0]])
     with pytest.raises(TalkingHeadError) as err:
         renderer.render(Portrait(None, fitted.identity, fitted.expression, fitted.pose), motion, 256)
     assert "photo" in _one_sentence(err)

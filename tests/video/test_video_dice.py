@@ -292,6 +292,28 @@ def test_the_generator_makes_a_frame_per_audio_frame_pasted_into_the_photo(gener
     assert len(crops) == 5 and crops[0].shape == (48, 48, 3) and crops[0].dtype == np.uint8
 
 
+def test_only_the_face_box_is_pasted_back(generator: DICEGenerator, astronaut: Portrait,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decoder that returns a white crop: the face turns white, the crop's corners stay the photo unless
+    ``paste_region="crop"``."""
+    gen = copy.copy(generator)
+    monkeypatch.setattr(gen, "decode", lambda latents: np.full((len(latents), gen.image_size, gen.image_size, 3), 255,
+                                                                np.uint8))
+    crop = gen.crop(astronaut)
+    x, y, side = crop.box.astype(int)
+    corner = (slice(y + side // 16, y + side // 10), slice(x + side // 16, x + side // 10))
+    k = side / gen.image_size
+    cx, cy = (int(v) for v in (np.array([x, y]) + k * (crop.face[:2] + crop.face[2:]) / 2))
+    photo = astronaut.image
+    assert photo is not None
+    face = next(iter(gen.generate(Conditions(_audio(0.2), astronaut), 256).frames))
+    assert (face[cy - 2:cy + 2, cx - 2:cx + 2] == 255).all()
+    assert np.abs(face[corner].astype(int) - photo[corner]).mean() < 2
+    gen.sampling = gen.sampling.replace(paste_region="crop")
+    whole = next(iter(gen.generate(Conditions(_audio(0.2), astronaut), 256).frames))
+    assert np.abs(whole[corner].astype(int) - photo[corner]).mean() > 10
+
+
 def test_overlapping_clips_continue_the_previous_clips_latents(generator: DICEGenerator,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Every frame comes out once; while clip k is sampled its first ``overlap`` frames are clip k - 1's final

@@ -343,6 +343,27 @@ def test_paste_back_puts_the_crop_where_it_was_cut(folder: Path, astronaut: Port
     assert np.abs(frame[inside].astype(int) - astronaut.image[inside]).mean() < 25   # a 32 px crop, upsampled
 
 
+def test_only_the_face_region_is_pasted_back(folder: Path, astronaut: Portrait,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decoder that returns a white crop: the face region turns white, the crop's corners stay the photo (the whole
+    crop with ``paste_region="crop"``)."""
+    generator = EMOGenerator.from_pretrained(folder)
+    monkeypatch.setattr(generator, "decode", lambda latents: np.full((len(latents), 32, 32, 3), 255, np.uint8))
+    crop = generator.crop(astronaut)
+    x, y, side = crop.box.astype(int)
+    corner = (slice(y + side // 16, y + side // 10), slice(x + side // 16, x + side // 10))   # the crop's corner
+    k = side / 32
+    fx0, fy0, fx1, fy1 = crop.face
+    middle = (slice(int(y + k * (fy0 + fy1) / 2) - 2, int(y + k * (fy0 + fy1) / 2) + 2),
+              slice(int(x + k * (fx0 + fx1) / 2) - 2, int(x + k * (fx0 + fx1) / 2) + 2))
+    assert astronaut.image is not None and (astronaut.image[corner] < 250).any()
+    face = next(iter(generator.generate(Conditions(_audio(0.2), astronaut), 256).frames))
+    assert (face[middle] == 255).all() and np.abs(face[corner].astype(int) - astronaut.image[corner]).mean() < 2
+    generator.sampling = generator.sampling.replace(paste_region="crop")
+    frame = next(iter(generator.generate(Conditions(_audio(0.2), astronaut), 256).frames))
+    assert np.abs(frame[corner].astype(int) - astronaut.image[corner]).mean() > 10
+
+
 def test_reference_net_runs_once_per_clip_with_the_last_frames_as_motion_frames(
         folder: Path, astronaut: Portrait, monkeypatch: pytest.MonkeyPatch) -> None:
     generator = EMOGenerator.from_pretrained(folder)

@@ -15,8 +15,9 @@ Rendering, in stages:
    follows the projected face as in the corpus (:func:`talkinghead.data.video.frames.follow_crop`);
 3. per chunk of ``batch_frames`` frames: DDIM from ``J_T ~ N(0, I)`` with x0 prediction (Eq. 5, 16), ``steps``
    steps, the conditions' tokens computed once per frame; ``D([x, J_0])``;
-4. paste-back: each generated crop resized onto its box in the photo with a feathered edge (or the crop alone,
-   resized to ``size``, without paste-back).
+4. paste-back: each generated crop resized onto its box in the photo, only over the face (the hull of the photo's
+   and the frame's face oval, feathered; :mod:`talkinghead.render.paste`) so the background and hair stay sharp,
+   or over the whole crop (``paste_region = "crop"``), or the crop alone, resized to ``size``, without paste-back.
 
 Choices the paper does not make (it gives 50 steps and nothing else about inference): the ``cpu`` preset uses 20
 DDIM steps (speed; ``paper``: 50); every frame starts from the *same* noise draw (``shared_noise``), since frames
@@ -40,6 +41,7 @@ from talkinghead.errors import TalkingHeadError
 from talkinghead.render.fd2talk.autoencoder import FrameAutoencoder
 from talkinghead.render.fd2talk.perceptual import images_to_tensor, tensor_to_images
 from talkinghead.render.fd2talk.unet import FrameUNet
+from talkinghead.render.paste import PasteRegion, hull_region, paste
 from talkinghead.sequence import MotionSequence, expression_for_layout, pose_for_portrait
 
 #: the component folders of the frame generator
@@ -68,7 +70,8 @@ def holds_frame_generator(folder: str | Path, manifest: dict[str, Any] | None = 
 class FrameSampling(Config):
     """``steps`` of DDIM (``eta``), ``batch_frames`` frames per network call, ``shared_noise`` (one noise draw for
     every frame), ``seed``, ``paste_back`` and its ``feather`` (fraction of the crop side), ``follow`` (how closely
-    the crop follows the face, as in the corpus)."""
+    the crop follows the face, as in the corpus), ``paste_region``: ``face`` (only the face: the hull of the
+    photo's and the frame's face oval, :mod:`talkinghead.render.paste`) or ``crop`` (the whole crop)."""
 
     steps: int = 50
     eta: float = 0.0
@@ -78,6 +81,7 @@ class FrameSampling(Config):
     paste_back: bool = True
     feather: float = 0.12
     follow: float = 0.5
+    paste_region: PasteRegion = "face"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {"steps": 2, "batch_frames": 4},
                                                     "cpu": {"steps": 20}, "paper": {}}
@@ -183,20 +187,21 @@ class FD2TalkFrameRenderer:
         crops = self.generate_crops(crops_renderer.still(), coefficients)
         if not self.sampling.paste_back:
             return (cv2.resize(c, (size, size), interpolation=cv2.INTER_CUBIC) for c in crops)
-        return (paste(portrait.image, c, box, self.sampling.feather) for c, box in zip(crops, boxes, strict=False))
+        if self.sampling.paste_region == "crop":
+            return (paste(portrait.image, c, box, self.sampling.feather) for c, box in zip(crops, boxes, strict=False))
+        return self._paste_faces(portrait, crops, boxes, vertices)
 
+    def _paste_faces(self, portrait: Any, crops: Iterator[np.ndarray], boxes: np.ndarray,
+                     vertices: np.ndarray) -> Iterator[np.ndarray]:
+        """Each crop pasted back over the hull of the photo's face oval and the frame's (``vertices [T, 468, 2]``)."""
+        from talkinghead.face.model import project
+        from talkinghead.render.mesh import face_oval
 
-def paste(photo: np.ndarray, crop: np.ndarray, box: np.ndarray, feather: float) -> np.ndarray:
-    """``crop [S, S, 3]`` placed on ``photo [H, W, 3]`` at ``box = (x, y, side)`` (image px, pixel-centre origin of the
-    crop's first pixel), faded over ``feather`` of the side at its edges."""
-    s = crop.shape[0]
-    x, y, side = (float(v) for v in box)
-    k = side / s                                                                   # image px per crop px
-    m = np.array([[k, 0.0, x], [0.0, k, y]])
-    h, w = photo.shape[:2]
-    warped = cv2.warpAffine(crop, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    ramp = np.clip(np.minimum(np.arange(s), s - 1 - np.arange(s)) / max(feather * s, 1e-6), 0, 1).astype(np.float32)
-    ramp = ramp * ramp * (3 - 2 * ramp)
-    weight = np.outer(ramp, ramp).astype(np.float32)
-    mask = cv2.warpAffine(weight, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
-    return np.round(warped * mask + photo * (1.0 - mask)).astype(np.uint8)
+        oval = list(face_oval())
+        own = np.asarray(project(portrait.identity, np.asarray(portrait.expression, np.float32)[None],
+                                 np.asarray(portrait.pose, np.float32)[None]), np.float64)[0, oval, :2]
+        s = self.image_size
+        for crop, box, frame in zip(crops, boxes, vertices, strict=False):
+            k = float(box[2]) / s
+            points = (np.concatenate([own, frame[oval, :2]]) - np.asarray(box[:2], np.float64)) / k
+            yield paste(portrait.image, crop, box, self.sampling.feather, hull_region(points, s))

@@ -36,8 +36,10 @@ Frames straight from speech, one portrait and an emotion, in numbered stages (ea
    the length, and frames come out clip by clip. (Sonic fuses windows over the whole sequence at every step, which
    holds every frame's latent until the last step; the sequential overlap keeps memory bounded.) The last clip is
    padded with the final frame's audio and cut;
-5. **decode** each clip's latents with the VAE and **paste** the crops back into the photo (a feathered edge), or
-   return the crops resized to ``size``.
+5. **decode** each clip's latents with the VAE and **paste** the crops back into the photo: only the portrait's
+   face box widened by ``paste_scale`` (room for the generated head's motion; feathered outside it), so the
+   background and hair stay as sharp as the photo; or the whole crop (``paste_region = "crop"``); or return the
+   crops resized to ``size``.
 
 A checkpoint folder (``weights/dice`` when shipped) holds ``vae/`` (:class:`talkinghead.nn.latent.LatentVAE`),
 ``embedder/`` (``dice.embedder``) and ``network/`` (``dice.network``), named in its ``talkinghead.json``
@@ -58,14 +60,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import torch
 
-from talkinghead.config import Config
+from talkinghead.config import Config, Range
 from talkinghead.errors import TalkingHeadError
 from talkinghead.nn.latent import LatentVAE, frames_to_tensor
+from talkinghead.render.paste import PasteRegion, box_region, paste
 from talkinghead.video.dice.edm import GuidanceScales, sample_edm
 from talkinghead.video.dice.embedder import EmotionEmbedder
 from talkinghead.video.dice.network import DICENetwork
@@ -82,7 +85,9 @@ _NO_GUIDANCE = {"image": 1.0, "audio": 1.0, "emotion": 1.0}
 @dataclass(frozen=True)
 class DICESampling(Config):
     """``steps`` and ``solver`` of the EDM sampler, the ``guidance`` scales, the ``overlap`` of consecutive clips
-    (frames), ``paste_back`` and its ``feather`` (fraction of the crop side)."""
+    (frames), ``paste_back`` and its ``feather`` (fraction of the crop side), ``paste_region`` (``face``: only the
+    portrait's face box times ``paste_scale`` goes back into the photo, room for the generated head's motion,
+    :mod:`talkinghead.render.paste`; ``crop``: the whole crop)."""
 
     steps: int = 25
     solver: Literal["euler", "heun"] = "euler"
@@ -90,6 +95,8 @@ class DICESampling(Config):
     overlap: int = 5
     paste_back: bool = True
     feather: float = 0.12
+    paste_region: PasteRegion = "face"
+    paste_scale: Annotated[float, Range(1.0, 3.0)] = 1.3
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"steps": 2, "overlap": 1, "guidance": _NO_GUIDANCE},
@@ -372,8 +379,13 @@ class DICEGenerator:
         tokens = self.emotion_tokens(s)
         timings = {"dice_prepare": time.perf_counter() - began, "dice_sampling": 0.0, "dice_decode": 0.0}
         clips = self.sample_clips(reference, audio, tokens, settings, conditions.seed)
-        return self._frames(clips, conditions.portrait.image, crop, settings, size, timings), len(audio), source, \
-            timings
+        region = None
+        if settings.paste_region == "face":
+            centre = (crop.face[:2] + crop.face[2:]) / 2
+            half = (crop.face[2:] - crop.face[:2]) / 2 * settings.paste_scale
+            region = box_region(np.concatenate([centre - half, centre + half]), self.image_size)
+        frames = self._frames(clips, conditions.portrait.image, crop, settings, size, timings, region)
+        return frames, len(audio), source, timings
 
     def check(self, conditions: Any) -> None:
         """One sentence for a request DICE-Talk cannot serve."""
@@ -384,10 +396,8 @@ class DICEGenerator:
                                    "audio and the emotion.")
 
     def _frames(self, clips: Iterator[torch.Tensor], photo: np.ndarray, crop: PortraitCrop, settings: DICESampling,
-                size: int, timings: dict[str, float]) -> Iterator[np.ndarray]:
+                size: int, timings: dict[str, float], region: np.ndarray | None) -> Iterator[np.ndarray]:
         import cv2
-
-        from talkinghead.render.fd2talk.renderer import paste
 
         clock = time.perf_counter()
         for latents in clips:
@@ -397,6 +407,6 @@ class DICEGenerator:
             clock = time.perf_counter()
             timings["dice_decode"] += clock - now
             for c in crops:
-                yield paste(photo, c, crop.box, settings.feather) if settings.paste_back else \
+                yield paste(photo, c, crop.box, settings.feather, region) if settings.paste_back else \
                     cv2.resize(c, (size, size), interpolation=cv2.INTER_CUBIC)
             clock = time.perf_counter()

@@ -15,8 +15,9 @@ Frames straight from speech and one portrait, composed like diffusers' Stable Vi
 4. **cascade**: clips of ``f`` frames, each with ReferenceNet run once on the reference and the last ``n`` generated
    frames of the previous clip (zero maps for the first), then DDIM over epsilon predictions (40 steps by default,
    4.1); the last clip is padded with the final frame's conditions and cut. Memory stays one clip's whatever the length;
-5. **decode** each clip's latents with the VAE and **paste** the crops back into the photo (a feathered edge), or
-   return the crops resized to ``size`` without paste-back.
+5. **decode** each clip's latents with the VAE and **paste** the crops back into the photo: only the face region
+   (the box of stage 3, feathered outside it), so the background and hair stay as sharp as the photo; or the whole
+   crop (``paste_region = "crop"``); or return the crops resized to ``size`` without paste-back.
 
 Frames are produced lazily, clip by clip. A checkpoint folder (``weights/emo`` when shipped) holds ``vae/`` (a
 :class:`talkinghead.nn.latent.LatentVAE`) and ``network/`` (an ``emo.network``), named in its ``talkinghead.json``
@@ -45,6 +46,7 @@ from talkinghead.config import Config
 from talkinghead.diffusion import ScheduleConfig, make_scheduler, sample
 from talkinghead.errors import TalkingHeadError
 from talkinghead.nn.latent import LatentVAE, frames_to_tensor
+from talkinghead.render.paste import PasteRegion, box_region, paste
 from talkinghead.video.emo.audio import feature_windows
 from talkinghead.video.emo.face_locator import region_masks
 from talkinghead.video.emo.network import EMONetwork
@@ -61,9 +63,10 @@ COMPONENTS = ("vae", "network")
 class EMOSampling(Config):
     """``steps`` of DDIM (``eta``), the head ``speed`` (degrees per frame; None: the training median), the
     ``face_region`` ``(x0, y0, x1, y1)`` in photo pixels (None: the portrait's face box times ``region_scale``),
-    ``paste_back`` and its ``feather`` (fraction of the crop side). ``strength``: where sampling starts, as a
-    fraction of the noise schedule; 1 is the paper's pure noise, below 1 each frame starts from the reference latent
-    noised to that level (SDEdit; not in the paper, see the module docstring)."""
+    ``paste_back`` and its ``feather`` (fraction of the crop side), ``paste_region`` (``face``: only the face
+    region goes back into the photo, :mod:`talkinghead.render.paste`; ``crop``: the whole crop). ``strength``:
+    where sampling starts, as a fraction of the noise schedule; 1 is the paper's pure noise, below 1 each frame starts
+    from the reference latent noised to that level (SDEdit; not in the paper, see the module docstring)."""
 
     steps: int = 40
     eta: float = 0.0
@@ -73,6 +76,7 @@ class EMOSampling(Config):
     region_scale: float = 1.15
     paste_back: bool = True
     feather: float = 0.12
+    paste_region: PasteRegion = "face"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {"steps": 2}, "cpu": {"steps": 20}, "paper": {}}
 
@@ -212,8 +216,9 @@ class EMOGenerator:
             raise TalkingHeadError("The audio is too short for a single video frame.")
         return feature_windows(features, self.network.emo_config.context)
 
-    def region(self, crop: PortraitCrop, settings: EMOSampling) -> torch.Tensor:
-        """Stage 3: the face-region mask ``[1, 1, S, S]``."""
+    def region_box(self, crop: PortraitCrop, settings: EMOSampling) -> np.ndarray:
+        """The face region ``(x0, y0, x1, y1)`` in crop pixels: the request's, else the face box times
+        ``region_scale``."""
         from talkinghead.data.video.frames import boxes_in_crop
 
         s = self.image_size
@@ -225,7 +230,11 @@ class EMOGenerator:
         else:
             centre, half = (crop.face[:2] + crop.face[2:]) / 2, (crop.face[2:] - crop.face[:2]) / 2
             box = np.concatenate([centre - half * settings.region_scale, centre + half * settings.region_scale])
-        return region_masks(np.clip(box, 0, s)[None], s)
+        return np.clip(box, 0, s)
+
+    def region(self, crop: PortraitCrop, settings: EMOSampling) -> torch.Tensor:
+        """Stage 3: the face-region mask ``[1, 1, S, S]``."""
+        return region_masks(self.region_box(crop, settings)[None], self.image_size)
 
     @torch.no_grad()
     def sample_clips(self, reference: torch.Tensor, audio: torch.Tensor, speed: torch.Tensor, region: torch.Tensor,
@@ -292,7 +301,10 @@ class EMOGenerator:
             reference = self.vae.encode(crop.image)                                   # [1, c, h, w]
         timings = {"emo_prepare": time.perf_counter() - began, "emo_sampling": 0.0, "emo_decode": 0.0}
         clips = self.sample_clips(reference, audio, speeds, region, settings, conditions.seed)
-        return self._frames(clips, conditions.portrait.image, crop, settings, size, timings), total, value, timings
+        paste_region = box_region(self.region_box(crop, settings), self.image_size) \
+            if settings.paste_region == "face" else None
+        return (self._frames(clips, conditions.portrait.image, crop, settings, size, timings, paste_region), total,
+                value, timings)
 
     def check(self, conditions: Any) -> None:
         """One sentence for a request EMO cannot serve."""
@@ -305,10 +317,8 @@ class EMOGenerator:
             raise TalkingHeadError("EMO has no classifier-free guidance; leave the guidance scale unset.")
 
     def _frames(self, clips: Iterator[torch.Tensor], photo: np.ndarray, crop: PortraitCrop, settings: EMOSampling,
-                size: int, timings: dict[str, float]) -> Iterator[np.ndarray]:
+                size: int, timings: dict[str, float], region: np.ndarray | None) -> Iterator[np.ndarray]:
         import cv2
-
-        from talkinghead.render.fd2talk.renderer import paste
 
         clock = time.perf_counter()
         for latents in clips:
@@ -318,6 +328,6 @@ class EMOGenerator:
             clock = time.perf_counter()
             timings["emo_decode"] += clock - now
             for c in crops:
-                yield paste(photo, c, crop.box, settings.feather) if settings.paste_back else \
+                yield paste(photo, c, crop.box, settings.feather, region) if settings.paste_back else \
                     cv2.resize(c, (size, size), interpolation=cv2.INTER_CUBIC)
             clock = time.perf_counter()
