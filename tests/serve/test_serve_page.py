@@ -21,10 +21,10 @@ def run(page: PageJobs, portrait: str | None, audio: str | None = None, text: st
     """Every yield of the handler, and every progress report."""
     reports: list[tuple[float, str]] = []
     values = {"model": "dreamtalk", "renderer": "", "emotion": "", "intensity": 2, "style_video": None,
-              "head_motion": 1.0, "steps": 0, "seed": 0, "size": 256, "cfg_scale": None, **options}
+              "head_motion": 1.0, "steps": 0, "seed": 0, "size": 256, "cfg_scale": None, "transcript": "", **options}
     outputs = list(page.run(portrait, audio, text, values["model"], values["renderer"], values["emotion"],
                             values["intensity"], values["style_video"], values["head_motion"], values["steps"],
-                            values["seed"], values["size"], values["cfg_scale"],
+                            values["seed"], values["size"], values["cfg_scale"], values["transcript"],
                             lambda fraction, desc: reports.append((fraction, desc))))
     return outputs, reports
 
@@ -40,6 +40,38 @@ def test_the_example_runs_through_the_queue(engine: Engine, tmp_path: Path) -> N
         assert status.startswith("Done: ") and "style: emotion:sad:3" in status
         assert [r[0] for r in reports] == sorted(r[0] for r in reports)
         assert all(o[2] for o in outputs)
+    finally:
+        jobs.stop()
+
+
+class Recording:
+    """An engine that remembers the requests it runs (and runs them)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine, self.requests = engine, []  # type: ignore[var-annotated]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def run(self, request: Any, *args: Any) -> Any:
+        self.requests.append(request)
+        return self.engine.run(request, *args)
+
+
+def test_the_transcript_field_reaches_the_generator(engine: Engine, media: dict[str, Path], tmp_path: Path) -> None:
+    import gradio as gr
+
+    recording = Recording(engine)
+    jobs = JobQueue(recording, root=tmp_path / "root").start()  # type: ignore[arg-type]
+    try:
+        page = PageJobs(recording, jobs, UploadLimits())
+        outputs, _ = run(page, str(media["portrait"]), audio=str(media["speech"]), transcript="Hold the line.")
+        assert outputs[-1][2].startswith("Done: ")
+        outputs, _ = run(page, str(media["portrait"]), audio=str(media["speech"]))
+        assert [r.transcript for r in recording.requests] == ["Hold the line.", None]
+        with pytest.raises(gr.Error) as info:
+            run(page, str(media["portrait"]), audio=str(media["speech"]), transcript="x" * 2001)
+        assert info.value.message.startswith("The transcript is 2001 characters long")
     finally:
         jobs.stop()
 

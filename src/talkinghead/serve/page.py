@@ -1,14 +1,16 @@
 """The web page (Gradio Blocks, "talkinghead"), mounted at ``/`` beside the API.
 
-A portrait (upload or webcam), speech (an upload, the microphone, or text for the built-in TTS), the model and
-renderer, an emotion and its intensity or a style reference video, head motion, steps, seed and size; Generate. The
-page submits through the server's own job queue (:class:`~talkinghead.serve.jobs.JobQueue`), so its requests meet
-the same limits, checks and busy answer as the API's, and it follows the job's stage and progress until the video and
-the motion files (``motion.npz``, ``motion.csv``) come back. Refusals and failures show as one sentence, in the status
+A portrait (upload or webcam), speech (an upload, the microphone, or text for the built-in TTS) and optionally its
+transcript (Dimitra reads it; the other models ignore it), the model and renderer, an emotion and its intensity or
+a style reference video, head motion, steps, seed and size; Generate. The page submits through the server's own
+job queue (:class:`~talkinghead.serve.jobs.JobQueue`), so its requests meet the same limits, checks and busy answer
+as the API's, and it follows the job's stage and progress until the video and the motion files (``motion.npz``,
+``motion.csv``) come back. Refusals and failures show as one sentence, in the status
 line and as Gradio's error. One example (scikit-image's astronaut saying :data:`talkinghead.api.DEMO_TEXT`) runs with
 one click. The page links to the live page (``/live``).
 
-Element ids (for tests and scripts): ``portrait``, ``speech-audio``, ``speech-text``, ``model``, ``renderer``,
+Element ids (for tests and scripts): ``portrait``, ``speech-audio``, ``speech-text``, ``transcript``, ``model``,
+``renderer``,
 ``emotion``, ``intensity``, ``style-video``, ``head-motion``, ``steps``, ``seed``, ``size``, ``cfg-scale``,
 ``generate``, ``video``, ``motion-files``, ``status``.
 
@@ -76,7 +78,7 @@ class PageJobs:
     def run(self, portrait: str | None, speech_audio: str | None, speech_text: str | None, model: str | None,
             renderer: str | None, emotion: str | None, intensity: float | None, style_video: str | None,
             head_motion: float | None, steps: float | None, seed: float | None, size: int | None,
-            cfg_scale: float | None, progress: Any = None) -> Iterator[Outputs]:
+            cfg_scale: float | None, transcript: str | None = None, progress: Any = None) -> Iterator[Outputs]:
         """Generate: yields (video, motion files, status line) as the job goes; a refusal or failure is one sentence
         in the status line, then Gradio's error."""
         import gradio as gr
@@ -84,7 +86,7 @@ class PageJobs:
         fields = {"text": speech_text, "model": model, "renderer": renderer, "emotion": emotion,
                   "intensity": int(intensity) if emotion and intensity else None, "head_motion": head_motion,
                   "steps": int(steps) if steps else None, "seed": None if seed is None else int(seed), "size": size,
-                  "cfg_scale": cfg_scale}
+                  "cfg_scale": cfg_scale, "transcript": transcript}
         if portrait is None:
             yield None, None, "Refused: add a portrait first."
             raise gr.Error("Add a portrait first (upload a photo or take one with the webcam).")
@@ -137,13 +139,14 @@ def build_page(engine: Any, jobs: JobQueue, limits: UploadLimits) -> Any:
     def generate(portrait: str | None, speech_audio: str | None, speech_text: str | None, model: str | None,
                  renderer: str | None, emotion: str | None, intensity: float | None, style_video: str | None,
                  head_motion: float | None, steps: float | None, seed: float | None, size: int | None,
-                 cfg_scale: float | None, progress: Any = gr.Progress()) -> Iterator[Outputs]:
+                 cfg_scale: float | None, transcript: str | None,
+                 progress: Any = gr.Progress()) -> Iterator[Outputs]:
         yield from page.run(portrait, speech_audio, speech_text, model, renderer, emotion, intensity, style_video,
-                            head_motion, steps, seed, size, cfg_scale, progress)
+                            head_motion, steps, seed, size, cfg_scale, transcript, progress)
 
     def example(portrait: str | None, speech_text: str | None, progress: Any = gr.Progress()) -> Iterator[Outputs]:
         yield from page.run(portrait, None, speech_text, None, None, None, None, None, None, None, None, None, None,
-                            progress)
+                            None, progress)
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
         gr.Markdown(f"# {TITLE}\nA portrait and speech make a talking-head video. {LIVE_LINK}")
@@ -155,6 +158,8 @@ def build_page(engine: Any, jobs: JobQueue, limits: UploadLimits) -> Any:
                                         sources=["upload", "microphone"], elem_id="speech-audio")
                 speech_text = gr.Textbox(label="…or text to speak", lines=2, max_length=limits.text_chars,
                                          elem_id="speech-text")
+                transcript = gr.Textbox(label="Transcript of the uploaded speech (optional; Dimitra reads it)",
+                                        lines=1, max_length=limits.text_chars, elem_id="transcript")
                 with gr.Row():
                     model = gr.Dropdown(generators, value=engine.generator.name, label="Model", elem_id="model")
                     renderer = gr.Dropdown(renderers, value="", label="Renderer", elem_id="renderer")
@@ -179,7 +184,7 @@ def build_page(engine: Any, jobs: JobQueue, limits: UploadLimits) -> Any:
                 video = gr.Video(label="Video", elem_id="video")
                 files = gr.File(label="Motion (npz, ARKit csv)", file_count="multiple", elem_id="motion-files")
         inputs = [portrait, speech_audio, speech_text, model, renderer, emotion, intensity, style_video, head_motion,
-                  steps, seed, size, cfg_scale]
+                  steps, seed, size, cfg_scale, transcript]
         outputs = [video, files, status]
         button.click(generate, inputs, outputs, concurrency_limit=None, api_name="generate")
         gr.Examples([[str(example_image(jobs.root)), DEMO_TEXT]], [portrait, speech_text], outputs, fn=example,
