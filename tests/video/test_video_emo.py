@@ -234,6 +234,20 @@ def test_each_stage_trains_only_its_parts_and_its_loss_falls(stage: str, folder:
         assert "audio" not in changed
 
 
+def test_the_video_stage_takes_an_animatediff_module_only_where_it_fits(folder: Path, video: Path,
+                                                                       tmp_path: Path) -> None:
+    """``train emo.video --motion-module DIR``: the tiny preset's temporal modules (one self-attention, 2x
+    feed-forward) cannot take AnimateDiff's two attentions; one sentence, before any training."""
+    from diffusers import MotionAdapter
+
+    MotionAdapter(block_out_channels=(16, 32), motion_layers_per_block=1, motion_num_attention_heads=2,
+                  motion_norm_num_groups=8).save_pretrained(tmp_path / "adapter")
+    with pytest.raises(TalkingHeadError) as err:
+        emo_training.build_video(video, "tiny", vae=folder / "vae", init=folder / "image",
+                                 motion_module=tmp_path / "adapter")
+    assert "does not fit these temporal modules" in _one_sentence(err)
+
+
 def test_the_stages_chain_into_checkpoints_that_keep_frozen_parts(folder: Path) -> None:
     from talkinghead.checkpoint import load_checkpoint, read_checkpoint_info
 

@@ -44,7 +44,9 @@ COMPONENTS = (
         "emo.video", f"{TRAINING}:build_video",
         "EMO stage 2 (video): temporal modules and audio layers on motion frames + clips, the rest frozen",
         options=(_REAL, _VAE, Option("init", "the stage-1 network (talkinghead train emo.image)", "path",
-                                     metavar="DIR"))),
+                                     metavar="DIR"),
+                 Option("motion_module", "start the temporal modules from an AnimateDiff motion module in a local "
+                        "folder (diffusers MotionAdapter) or file (.safetensors/.ckpt)", "path", metavar="PATH"))),
     ComponentSpec(
         "emo.speed", f"{TRAINING}:build_speed",
         "EMO stage 3 (speed): temporal modules and speed layers, the audio layers frozen",

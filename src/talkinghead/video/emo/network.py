@@ -154,11 +154,22 @@ class EMONetwork(PretrainedMixin, nn.Module):
 
     @classmethod
     def from_stage(cls, directory: str | Path, audio_features: dict[str, Any] | None = None,
-                   audio_dim: int | None = None) -> EMONetwork:
+                   audio_dim: int | None = None, motion_module: str | Path | None = None) -> EMONetwork:
         """A previous stage's checkpoint to train on; with ``audio_dim`` different from its own the audio projection
-        is rebuilt for the new width (stage 1 never trains it)."""
+        is rebuilt for the new width (stage 1 never trains it); with ``motion_module`` (a local AnimateDiff motion
+        module, :mod:`.animatediff`) the temporal modules start from its weights, as EMO 3.3 initialises them."""
+        from talkinghead.video.emo.animatediff import (
+            animatediff_temporal_config,
+            load_motion_module,
+            read_motion_module,
+        )
+
         info, state = load_checkpoint(directory, cls.component)
         config = EMOConfig.from_dict(info.config)
+        motion_state: dict[str, torch.Tensor] | None = None
+        if motion_module is not None:
+            motion_state, adapter = read_motion_module(motion_module)
+            config = config.replace(temporal=animatediff_temporal_config(config.temporal, adapter))
         rebuilt = audio_dim is not None and audio_dim != config.audio.input_dim
         if rebuilt:
             config = config.replace(audio=config.audio.replace(input_dim=audio_dim))
@@ -168,5 +179,7 @@ class EMONetwork(PretrainedMixin, nn.Module):
         if unexpected or any(not (rebuilt and k.startswith("audio.")) for k in missing):
             first = (unexpected or missing)[0]
             raise TalkingHeadError(f"{directory} does not match its config ({first}).")
+        if motion_state is not None:
+            load_motion_module(model.backbone.temporal, motion_state, str(motion_module))
         model.preset_name = info.preset
         return model

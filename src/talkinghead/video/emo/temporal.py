@@ -16,7 +16,8 @@ self-attentions with a sinusoidal position encoding of the frame index added to 
 "Temporal_Self" attentions; the speed cross-attention; a GEGLU feed-forward; all pre-norm and residual), a linear
 projection out that starts at zero, added to the input: an untrained module is the identity, so a network initialised
 from Stable Diffusion (and image pretraining) is unchanged until the video stage trains it (EMO 3.3 initialises the
-temporal modules from AnimateDiff, whose weights this project cannot download). The speed attention's output
+temporal modules from AnimateDiff: ``train emo.video --motion-module PATH`` loads its weights from a local folder or
+file, :mod:`.animatediff`). The speed attention's output
 projection also starts at zero, and the speed tokens carry the same position encoding as the target frames.
 
 Deviation (``cpu`` preset, for speed): one self-attention per block and a feed-forward twice (not four times) as
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -38,13 +39,16 @@ from talkinghead.config import Config
 @dataclass(frozen=True)
 class TemporalConfig(Config):
     """``heads`` of every temporal attention, ``layers`` blocks, ``self_attentions`` per block, ``ff_mult`` (the
-    feed-forward's width over the channels), ``norm_num_groups`` of the input GroupNorm."""
+    feed-forward's width over the channels), ``norm_num_groups`` of the input GroupNorm, ``positions``: the frame
+    encoding's layout, ``concatenated`` (sines then cosines) or ``interleaved`` (AnimateDiff's: sine and cosine of each
+    frequency side by side; set when its motion-module weights are loaded, :mod:`.animatediff`)."""
 
     heads: int = 8
     layers: int = 1
     self_attentions: int = 2
     ff_mult: int = 4
     norm_num_groups: int = 32
+    positions: Literal["concatenated", "interleaved"] = "concatenated"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"heads": 2, "self_attentions": 1, "ff_mult": 2, "norm_num_groups": 8},
@@ -53,12 +57,17 @@ class TemporalConfig(Config):
     }
 
 
-def frame_positions(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
-    """Sinusoidal encodings of frame indices ``0..length-1``: ``[length, dim]`` (sines then cosines)."""
+def frame_positions(length: int, dim: int, device: torch.device | None = None,
+                    interleaved: bool = False) -> torch.Tensor:
+    """Sinusoidal encodings of frame indices ``0..length-1``: ``[length, dim]``, sines then cosines, or
+    (``interleaved``) sine and cosine of each frequency side by side (AnimateDiff's ``pe[:, 0::2] = sin``,
+    ``pe[:, 1::2] = cos``)."""
     half = dim // 2
     freq = torch.exp(-math.log(10000.0) * torch.arange(half, device=device) / max(half, 1))
     angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * freq[None]
-    return nn.functional.pad(torch.cat([angles.sin(), angles.cos()], dim=-1), (0, dim - 2 * half))
+    pairs = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1) if interleaved else \
+        torch.cat([angles.sin(), angles.cos()], dim=-1)
+    return nn.functional.pad(pairs, (0, dim - 2 * half))
 
 
 def _zero_out(attention: Any) -> None:
@@ -107,6 +116,7 @@ class TemporalModule(nn.Module):
         self.proj_out = nn.Linear(channels, channels)
         nn.init.zeros_(self.proj_out.weight)
         nn.init.zeros_(self.proj_out.bias)
+        self.interleaved = config.positions == "interleaved"
 
     def forward(self, h: torch.Tensor, frames: int, motion: torch.Tensor | None, motion_frames: int,
                 speed: torch.Tensor | None = None) -> torch.Tensor:
@@ -119,10 +129,10 @@ class TemporalModule(nn.Module):
         n_all = seq.shape[1]
         z = self.norm(seq.flatten(0, 1)).view(b, n_all, c, height, width)
         z = self.proj_in(z.permute(0, 3, 4, 1, 2).reshape(b * height * width, n_all, c))   # [(B H W), n + F, C]
-        positions = frame_positions(n_all, c, h.device).to(h.dtype)
+        positions = frame_positions(n_all, c, h.device, self.interleaved).to(h.dtype)
         tokens = None
         if speed is not None:                                                         # [B, F, l] -> [(B H W), F, l]
-            at = frame_positions(n_all, speed.shape[-1], h.device)[n_all - frames:].to(h.dtype)
+            at = frame_positions(n_all, speed.shape[-1], h.device, self.interleaved)[n_all - frames:].to(h.dtype)
             tokens = (speed + at).repeat_interleave(height * width, dim=0)
         for block in self.blocks:
             z = block(z, positions, tokens)

@@ -305,8 +305,10 @@ class VideoSolver(_StageSolver):
     component: ClassVar[str] = "emo.video"
     stage: ClassVar[str] = "video"
 
-    def __init__(self, sampler: VideoSampler, vae: LatentVAE, init: str | Path, train_config: EMOTrainConfig) -> None:
+    def __init__(self, sampler: VideoSampler, vae: LatentVAE, init: str | Path, train_config: EMOTrainConfig,
+                 motion_module: str | Path | None = None) -> None:
         super().__init__(sampler, vae, train_config)
+        self.motion_module = motion_module
         if sampler.feature_dim == 0:
             raise TalkingHeadError("EMO's video stages need audio features in the video dataset.")
         self.init = Path(init)
@@ -318,7 +320,7 @@ class VideoSolver(_StageSolver):
                                    f"{vae.image_size} px ones; use the VAE it was trained with.")
 
     def load(self) -> EMONetwork:
-        return EMONetwork.from_stage(self.init, self.audio_features, self.sampler.feature_dim)
+        return EMONetwork.from_stage(self.init, self.audio_features, self.sampler.feature_dim, self.motion_module)
 
     def build_model(self) -> EMONetwork:
         net = self.load()
@@ -393,20 +395,23 @@ def build_image(data: str | Path, preset: str, *, features: tuple[str, ...] = ()
 
 def _build_video(cls: type[VideoSolver], previous: str, data: str | Path, preset: str, features: tuple[str, ...],
                  train_overrides: dict[str, Any] | None, real: str | Path | None, vae: str | Path | None,
-                 init: str | Path | None) -> SolverBuild:
+                 init: str | Path | None, motion_module: str | Path | None = None) -> SolverBuild:
     config = _train_config(preset, cls.stage, train_overrides)
     sampler = training_sampler(data, real, features)
-    solver = cls(sampler, _vae(vae, f"{cls.stage} stage"), _init(init, previous), config)
+    solver = cls(sampler, _vae(vae, f"{cls.stage} stage"), _init(init, previous), config, motion_module)
     extra = {**dataset_extra(sampler), "stage": cls.stage, "vae": str(vae), "init": str(init),
-             "motion_drop": config.motion_drop}
+             "motion_drop": config.motion_drop, "motion_module": str(motion_module) if motion_module else None}
     return SolverBuild(solver, config, extra)
 
 
 def build_video(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                 train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
-                vae: str | Path | None = None, init: str | Path | None = None) -> SolverBuild:
-    """The registry's builder of ``emo.video`` (stage 2)."""
-    return _build_video(VideoSolver, "emo.image", data, preset, features, train_overrides, real, vae, init)
+                vae: str | Path | None = None, init: str | Path | None = None,
+                motion_module: str | Path | None = None) -> SolverBuild:
+    """The registry's builder of ``emo.video`` (stage 2; ``motion_module``: AnimateDiff's weights to start the
+    temporal modules from)."""
+    return _build_video(VideoSolver, "emo.image", data, preset, features, train_overrides, real, vae, init,
+                        motion_module)
 
 
 def build_speed(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
