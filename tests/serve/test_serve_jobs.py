@@ -21,7 +21,7 @@ from test_serve_api import API, one_sentence, post, wait_done
 from talkinghead.cli import main
 from talkinghead.errors import TalkingHeadError
 from talkinghead.serve.engine import Engine, Request
-from talkinghead.serve.jobs import JOB_ID, Busy, JobQueue, QueueConfig, UnknownJob
+from talkinghead.serve.jobs import JOB_ID, Busy, JobQueue, QueueConfig, UnknownJob, limit_malloc_arenas
 
 
 def test_full_queue_answers_busy_with_retry_after(engine: Engine, make_server: Any, media: dict[str, Path],
@@ -217,3 +217,11 @@ def test_serve_starts_answers_and_stops_cleanly_on_sigterm(tmp_path: Path, media
             proc.kill()
             proc.wait()
     assert list(tmp_path.glob("talkinghead-serve-*")) == []
+
+
+def test_the_server_can_limit_its_malloc_arenas() -> None:
+    """glibc takes the arena limit (the server sets 2 at start-up); elsewhere it is a no-op that says so."""
+    import platform
+
+    glibc = platform.libc_ver()[0] == "glibc"
+    assert limit_malloc_arenas(16) is glibc            # 16: glibc's own default on two cores, for this process

@@ -32,7 +32,7 @@ from starlette.requests import Request
 
 from talkinghead import __version__
 from talkinghead.errors import TalkingHeadError, first_line
-from talkinghead.serve.jobs import Busy, JobQueue, JobStatus
+from talkinghead.serve.jobs import Busy, JobQueue, JobStatus, limit_malloc_arenas
 from talkinghead.serve.uploads import FIELDS, FILE_FIELDS, MB, Refusal, Submission, UploadLimits, accept
 
 API = "/api/v1"
@@ -253,6 +253,7 @@ def run_server(host: str, port: int, engine_config: Any, queue_config: Any, limi
     from talkinghead.serve.engine import Engine
     from talkinghead.serve.live import live_router
 
+    limit_malloc_arenas()
     sock = listen(host, port)
     if not is_local(host):
         print(f"warning: listening on {host}: anyone who can reach this machine can use the page and the API "
