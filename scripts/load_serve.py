@@ -101,13 +101,23 @@ async def submit(client: httpx.AsyncClient, portrait: bytes, speech: bytes) -> d
     return answer
 
 
+async def get(client: httpx.AsyncClient, url: str, job: dict[str, Any]) -> httpx.Response:
+    """GET with one retry when a pooled keep-alive connection was closed under the request (an HTTP/1.1 race on the
+    client's side, not a server failure; counted in ``job["retries"]``, reported)."""
+    try:
+        return await client.get(url)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        job["retries"] = job.get("retries", 0) + 1
+        return await client.get(url)
+
+
 async def follow(client: httpx.AsyncClient, job: dict[str, Any], frames: int, timeout: float) -> None:
     """Poll one job to its end; download and check its video."""
     from talkinghead.io.video import probe_video
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        status = (await client.get(f"/api/v1/jobs/{job['id']}")).json()
+        status = (await get(client, f"/api/v1/jobs/{job['id']}", job)).json()
         if status["status"] in ("done", "failed"):
             break
         await asyncio.sleep(0.25)
@@ -115,7 +125,7 @@ async def follow(client: httpx.AsyncClient, job: dict[str, Any], frames: int, ti
     job["state"] = status["status"]
     job["error"] = status.get("error")
     if status["status"] == "done":
-        video = await client.get(status["result"]["video"])
+        video = await get(client, status["result"]["video"], job)
         with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
             tmp.write(video.content)
             tmp.flush()
@@ -147,6 +157,7 @@ async def storm(base: str, portrait: bytes, speech: bytes, frames: int, clients:
     latencies = sorted(a["ended"] - a["began"] for a in accepted)
     return {"answers": answers, "accepted": len(accepted), "busy": sum(a["status"] == 503 for a in answers),
             "videos_ok": sum(bool(a.get("video_ok")) for a in accepted),
+            "client_retries": sum(a.get("retries", 0) for a in accepted),
             "failed": [a.get("error") for a in accepted if a.get("state") != "done"],
             "wall_s": round(wall, 2), "latency_s": {"min": round(latencies[0], 2) if latencies else None,
                                                     "median": round(latencies[len(latencies) // 2], 2)
@@ -239,6 +250,7 @@ def main() -> int:
         "workers": args.workers, "speech_seconds": SPEECH_SECONDS, "frames_per_video": frames,
         "startup_s": round(startup, 1), "warmup_job_s": warm["latency_s"]["max"],
         "accepted": load["accepted"], "busy_503": load["busy"], "videos_ok": load["videos_ok"],
+        "client_retries": load["client_retries"],
         "failed": load["failed"], "all_jobs_s": load["wall_s"], "job_latency_s": load["latency_s"],
         "jobs_per_minute": round(60 * load["accepted"] / load["wall_s"], 1),
         "rss_mb": {"baseline_after_warmup": round(baseline, 1), "peak_under_load": load["peak_rss_mb"],
@@ -253,6 +265,7 @@ def main() -> int:
             ("warm-up job (3 s of speech)", f"{report['warmup_job_s']} s"),
             (f"{args.clients} clients at once", f"{load['accepted']} accepted, {load['busy']} answered 503 busy"),
             ("videos complete (frames checked)", f"{load['videos_ok']} of {load['accepted']}"),
+            ("GETs retried (keep-alive connection closed under them)", str(load["client_retries"])),
             ("all accepted jobs done in", f"{load['wall_s']} s ({report['jobs_per_minute']} jobs/min)"),
             ("job latency min / median / max", " / ".join(f"{v} s" for v in load["latency_s"].values())),
             ("RSS after warm-up", f"{report['rss_mb']['baseline_after_warmup']} MB"),
