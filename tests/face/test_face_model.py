@@ -57,7 +57,8 @@ def test_portrait_fit_projects_onto_its_landmarks(astronaut_fit) -> None:  # noq
     assert np.linalg.norm(identity["neutral"][263] - identity["neutral"][33]) == pytest.approx(1.0, abs=1e-4)
     seq = project(identity, np.stack([expression] * 3), np.stack([pose] * 3))
     assert seq.shape == (3, 468, 2)
-    np.testing.assert_array_equal(seq[1], project(identity, expression, pose))
+    # float32 rounding only: a batch of 3 and a single face may take different BLAS kernels on some CPUs
+    np.testing.assert_allclose(seq[1], project(identity, expression, pose), rtol=0, atol=1e-4)
 
 
 def test_identity_is_invariant_to_similarity_of_the_landmarks(astronaut_fit) -> None:  # noqa: ANN001

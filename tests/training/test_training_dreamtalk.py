@@ -21,7 +21,9 @@ from talkinghead.training.state import load_state
 @pytest.fixture(scope="module")
 def expert_dir(data: Path) -> Path:
     out = data.parent / "lip_expert"
-    summary = train("lip-expert", data, out, "tiny", steps=50, tensorboard=False)
+    # 300 steps (about as quick as 50: the run's cost is its set-up): after 50 the tiny expert was still at chance on
+    # the held-out split, so the comparison below with an untrained one depended on the untrained one's draw
+    summary = train("lip-expert", data, out, "tiny", steps=300, tensorboard=False)
     losses = summary["losses"]
     assert np.mean(losses[-12:]) < np.mean(losses[:12]) - 0.03, losses
     return out
@@ -51,11 +53,12 @@ def test_lip_expert_sync_accuracy_on_a_held_out_split(data: Path, expert_dir: Pa
     assert trained["accuracy"] == pytest.approx((trained["accuracy_in_sync"] + trained["accuracy_off_sync"]) / 2)
     # an untrained expert with the same statistics and mouth model does worse on the same samples
     loaded = StyleAwareLipExpert.from_pretrained(expert_dir)
+    torch.manual_seed(0)
     fresh = StyleAwareLipExpert(loaded.config)
     fresh.load_state_dict({k: v for k, v in loaded.state_dict().items()
                            if "norm" in k or "mouth" in k or "vertex" in k}, strict=False)
     untrained = evaluate_lip_expert(fresh, str(data), "test", batches=4, batch_size=32)
-    assert trained["bce"] < untrained["bce"]
+    assert trained["bce"] < min(untrained["bce"], np.log(2.0)) and trained["accuracy"] > 0.6
 
 
 def test_denoiser_loss_falls_with_sync_loss(denoiser_dir: Path) -> None:
