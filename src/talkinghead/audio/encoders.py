@@ -28,7 +28,7 @@ import torch
 
 from talkinghead.audio.frames import frame_count, to_frames
 from talkinghead.audio.spec import ENCODER_KIND, AudioFeatureSpec
-from talkinghead.errors import TalkingHeadError
+from talkinghead.errors import TalkingHeadError, first_line
 from talkinghead.io.audio import Audio
 from talkinghead.log import progress
 
@@ -68,9 +68,8 @@ class SpeechEncoder:
         try:
             model = _model_class(model_type).from_pretrained(str(self.directory), local_files_only=True)
         except (OSError, ValueError, RuntimeError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise TalkingHeadError(
-                f"The {model_type} encoder in {self.directory} could not be loaded ({first})."
+                f"The {model_type} encoder in {self.directory} could not be loaded ({first_line(err)})."
             ) from err
         self.model = (model.get_encoder() if model_type == "whisper" else model).to(device).eval()
         self.device = torch.device(device)

@@ -47,6 +47,13 @@ def hull_region(points: np.ndarray, side: int, margin: float = 0.06, feather: fl
     return _feathered(np.clip(margin * side - distance + 1.0, 0.0, 1.0), feather)
 
 
+def widen_box(box: np.ndarray, scale: float) -> np.ndarray:
+    """``box (x0, y0, x1, y1)`` scaled by ``scale`` about its centre."""
+    box = np.asarray(box, np.float64)
+    centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) / 2 * scale
+    return np.concatenate([centre - half, centre + half])
+
+
 def box_region(box: np.ndarray, side: int, feather: float = 0.06) -> np.ndarray:
     """Region ``[side, side]`` float32 in [0, 1]: the box ``(x0, y0, x1, y1)`` (crop pixels), feathered outside it
     (the box itself is fully inside: it is widened by ``feather`` times the side, two of the blur's sigmas)."""

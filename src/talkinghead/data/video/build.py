@@ -186,6 +186,7 @@ class PortraitRenderer:
         self.size = size
         self.pad = int(round(MARGIN * size))
         source = np.asarray(project(portrait.identity, portrait.expression, portrait.pose), np.float64)
+        self.source = source  # the portrait's own face [468, 2], image px
         self.side = float(crop_scale * box_extent(face_boxes(source[None]))[0])  # output crop side, image px
         work = size + 2 * self.pad
         oval = source[list(face_oval())]

@@ -189,17 +189,16 @@ class FD2TalkFrameRenderer:
             return (cv2.resize(c, (size, size), interpolation=cv2.INTER_CUBIC) for c in crops)
         if self.sampling.paste_region == "crop":
             return (paste(portrait.image, c, box, self.sampling.feather) for c, box in zip(crops, boxes, strict=False))
-        return self._paste_faces(portrait, crops, boxes, vertices)
+        return self._paste_faces(portrait, crops, boxes, vertices, crops_renderer.source)
 
-    def _paste_faces(self, portrait: Any, crops: Iterator[np.ndarray], boxes: np.ndarray,
-                     vertices: np.ndarray) -> Iterator[np.ndarray]:
-        """Each crop pasted back over the hull of the photo's face oval and the frame's (``vertices [T, 468, 2]``)."""
-        from talkinghead.face.model import project
+    def _paste_faces(self, portrait: Any, crops: Iterator[np.ndarray], boxes: np.ndarray, vertices: np.ndarray,
+                     source: np.ndarray) -> Iterator[np.ndarray]:
+        """Each crop pasted back over the hull of the photo's face oval (``source [468, 2]``) and the frame's
+        (``vertices [T, 468, 2]``)."""
         from talkinghead.render.mesh import face_oval
 
         oval = list(face_oval())
-        own = np.asarray(project(portrait.identity, np.asarray(portrait.expression, np.float32)[None],
-                                 np.asarray(portrait.pose, np.float32)[None]), np.float64)[0, oval, :2]
+        own = source[oval, :2]
         s = self.image_size
         for crop, box, frame in zip(crops, boxes, vertices, strict=False):
             k = float(box[2]) / s

@@ -68,7 +68,7 @@ import torch
 from talkinghead.config import Config, Range
 from talkinghead.errors import TalkingHeadError
 from talkinghead.nn.latent import LatentVAE, frames_to_tensor
-from talkinghead.render.paste import PasteRegion, box_region, paste
+from talkinghead.render.paste import PasteRegion, box_region, paste, widen_box
 from talkinghead.video.dice.edm import GuidanceScales, sample_edm
 from talkinghead.video.dice.embedder import EmotionEmbedder
 from talkinghead.video.dice.network import DICENetwork
@@ -379,11 +379,8 @@ class DICEGenerator:
         tokens = self.emotion_tokens(s)
         timings = {"dice_prepare": time.perf_counter() - began, "dice_sampling": 0.0, "dice_decode": 0.0}
         clips = self.sample_clips(reference, audio, tokens, settings, conditions.seed)
-        region = None
-        if settings.paste_region == "face":
-            centre = (crop.face[:2] + crop.face[2:]) / 2
-            half = (crop.face[2:] - crop.face[:2]) / 2 * settings.paste_scale
-            region = box_region(np.concatenate([centre - half, centre + half]), self.image_size)
+        region = box_region(widen_box(crop.face, settings.paste_scale), self.image_size) \
+            if settings.paste_region == "face" else None
         frames = self._frames(clips, conditions.portrait.image, crop, settings, size, timings, region)
         return frames, len(audio), source, timings
 

@@ -66,7 +66,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from talkinghead.config import Config
-from talkinghead.errors import TalkingHeadError
+from talkinghead.errors import TalkingHeadError, first_line
 from talkinghead.nn.normalize import Normalizer
 from talkinghead.video.dice.edm import CONDITIONS
 
@@ -494,7 +494,6 @@ def load_svd_unet(directory: str | Path) -> tuple[dict[str, Any], dict[str, torc
         pretrained = UNetSpatioTemporalConditionModel.from_pretrained(str(path), subfolder=subfolder,
                                                                       local_files_only=True)
     except (OSError, ValueError, TypeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise TalkingHeadError(f"{where} is not a diffusers UNetSpatioTemporalConditionModel folder "
-                               f"({first}).") from err
+                               f"({first_line(err)}).") from err
     return svd_structure(pretrained.config, str(where)), pretrained.state_dict()

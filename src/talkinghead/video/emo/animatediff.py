@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from talkinghead.errors import TalkingHeadError
+from talkinghead.errors import TalkingHeadError, first_line
 from talkinghead.video.emo.temporal import TemporalConfig
 
 _BLOCK = re.compile(r"^(down_blocks|up_blocks)\.(\d+)\.motion_modules\.(\d+)\.")
@@ -85,8 +85,7 @@ def read_motion_module(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[
         try:
             adapter = MotionAdapter.from_pretrained(str(p), local_files_only=True)
         except (OSError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise TalkingHeadError(f"{p} is not a diffusers MotionAdapter folder ({first}).") from err
+            raise TalkingHeadError(f"{p} is not a diffusers MotionAdapter folder ({first_line(err)}).") from err
         return adapter.state_dict(), dict(adapter.config)
     if not p.is_file():
         raise TalkingHeadError(f"There is no motion module at {p}.")

@@ -46,7 +46,7 @@ from talkinghead.config import Config
 from talkinghead.diffusion import ScheduleConfig, make_scheduler, sample
 from talkinghead.errors import TalkingHeadError
 from talkinghead.nn.latent import LatentVAE, frames_to_tensor
-from talkinghead.render.paste import PasteRegion, box_region, paste
+from talkinghead.render.paste import PasteRegion, box_region, paste, widen_box
 from talkinghead.video.emo.audio import feature_windows
 from talkinghead.video.emo.face_locator import region_masks
 from talkinghead.video.emo.network import EMONetwork
@@ -228,8 +228,7 @@ class EMOGenerator:
                 raise TalkingHeadError("The face region lies outside the face crop; give it in the photo's pixels "
                                        "around the face.")
         else:
-            centre, half = (crop.face[:2] + crop.face[2:]) / 2, (crop.face[2:] - crop.face[:2]) / 2
-            box = np.concatenate([centre - half * settings.region_scale, centre + half * settings.region_scale])
+            box = widen_box(crop.face, settings.region_scale)
         return np.clip(box, 0, s)
 
     def region(self, crop: PortraitCrop, settings: EMOSampling) -> torch.Tensor:
@@ -294,15 +293,15 @@ class EMOGenerator:
         crop = self.crop(conditions.portrait)
         audio = torch.from_numpy(self.audio_windows(conditions))
         total = len(audio)
-        region = self.region(crop, settings)
+        box = self.region_box(crop, settings)
+        region = region_masks(box[None], self.image_size)
         value = self.speed_median if settings.speed is None else settings.speed
         speeds = torch.from_numpy(speed_windows(np.full(total, value, np.float32), self.network.emo_config.context))
         with torch.no_grad():
             reference = self.vae.encode(crop.image)                                   # [1, c, h, w]
         timings = {"emo_prepare": time.perf_counter() - began, "emo_sampling": 0.0, "emo_decode": 0.0}
         clips = self.sample_clips(reference, audio, speeds, region, settings, conditions.seed)
-        paste_region = box_region(self.region_box(crop, settings), self.image_size) \
-            if settings.paste_region == "face" else None
+        paste_region = box_region(box, self.image_size) if settings.paste_region == "face" else None
         return (self._frames(clips, conditions.portrait.image, crop, settings, size, timings, paste_region), total,
                 value, timings)
 

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from talkinghead.config import Config
-from talkinghead.errors import TalkingHeadError
+from talkinghead.errors import TalkingHeadError, first_line
 
 #: the width of the (removed) text cross-attention when building; nothing of it is kept
 _TEXT_WIDTH = 8
@@ -161,8 +161,7 @@ def unet_from_diffusers(directory: str | Path) -> tuple[UNetConfig, dict[str, to
     try:
         pretrained = UNet2DConditionModel.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise TalkingHeadError(f"{path} is not a diffusers UNet2DConditionModel folder ({first}).") from err
+        raise TalkingHeadError(f"{path} is not a diffusers UNet2DConditionModel folder ({first_line(err)}).") from err
     return config_from_diffusers(pretrained.config, str(path)), pretrained.state_dict()
 
 
