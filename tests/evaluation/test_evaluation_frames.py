@@ -169,3 +169,86 @@ def test_cli_end_to_end(video: Path, models: dict[str, Any], tmp_path: Path, cap
 def test_cells_have_three_significant_digits() -> None:
     assert [cell(v) for v in (42.2984, 0.98852, 0.0051987, 1234.5, 0.0, None, float("inf"))] == \
         ["42.3", "0.989", "0.00520", "1234", "0", "–", "∞"]
+
+
+# ------------------------------------------------------------------------------------------- Emo-Score (DICE-Talk)
+
+class _Meta:
+    def __init__(self, emotion: str, identity: str) -> None:
+        self.emotion, self.identity = emotion, identity
+
+
+class _Clips:
+    """A stand-in for a video dataset's manifest: ``meta(id)`` and ``root``."""
+
+    root = Path("fake")
+
+    def __init__(self, rows: dict[str, tuple[str, str]]) -> None:
+        self.rows = rows
+
+    def meta(self, clip_id: str) -> _Meta:
+        return _Meta(*self.rows[clip_id])
+
+
+def test_clips_taken_in_turn_over_the_emotions_and_partners_of_another_identity() -> None:
+    from talkinghead.evaluation.video_emotion import emotion_balanced_clips, emotion_partner
+
+    data: Any = _Clips({"a1": ("angry", "p"), "a2": ("angry", "q"), "h1": ("happy", "p"), "s1": ("sad", "q"),
+                        "a3": ("angry", "p"), "h2": ("happy", "q")})
+    ids = list(data.rows)
+    assert emotion_balanced_clips(data, ids, ["happy", "angry"], None) == ["h1", "a1", "h2", "a2", "a3"]
+    assert emotion_balanced_clips(data, ids, ["happy", "angry"], 3) == ["h1", "a1", "h2"]
+    assert emotion_balanced_clips(data, ids, None, 2) == ["a1", "a2"]
+    with pytest.raises(TalkingHeadError, match="no clips of surprised"):
+        emotion_balanced_clips(data, ids, ["happy", "surprised"], None)
+    assert emotion_partner(data, ids, "a1") == "a2" and emotion_partner(data, ids, "h2") == "h1"
+    with pytest.raises(TalkingHeadError, match="another face"):
+        emotion_partner(data, ids, "s1")
+
+
+class _EchoVideoGenerator:
+    """A video generator that shows the dataset's own frames of the clip it is asked for (its audio's length) and
+    records each request's style."""
+
+    kind, name, crop_scale = "video", "echo", 2.0
+
+    def __init__(self, data: VideoDataset) -> None:
+        self.data, self.styles = data, []  # type: ignore[var-annotated]
+
+    def crops(self, conditions: Any, size: int) -> np.ndarray:
+        self.styles.append(conditions.style)
+        for clip_id in self.data.ids("test"):
+            clip = self.data.clip(clip_id)
+            if len(clip.audio) >= len(conditions.audio.samples) and np.array_equal(
+                    clip.audio[:len(conditions.audio.samples)], conditions.audio.samples):
+                return self.data.frames(clip_id, range(conditions.num_frames))
+        raise AssertionError("no clip has this audio")
+
+
+def test_emo_score_judges_each_rows_tracked_frames(video: Path, tmp_path: Path) -> None:
+    from talkinghead.evaluation.frames import parse_row
+    from talkinghead.evaluation.video_emotion import train_video_emotion_judge
+
+    data = VideoDataset(video)
+    emotions = sorted({data.meta(i).emotion for i in data.ids("test")})
+    assert emotions == ["happy", "neutral"]
+    # a judge fitted on the very clips it then judges: the dataset's own frames are recognised every time
+    judge = train_video_emotion_judge(data, "test", max_frames=20)
+    assert judge.config.classes == ("happy", "neutral") and not judge.config.use_pose
+    judge.save_pretrained(tmp_path / "judge")
+    echo = _EchoVideoGenerator(data)
+    rows = ["Ground truth=dataset", "Static=static", FrameRow("Echo", echo, "self", (("emotion", "clip"),))]
+    report = evaluate_frames(video, rows, None, max_frames=20, sync_judges={}, emotion_judge=tmp_path / "judge",
+                             emotions=["neutral", "happy"])
+    results = report.tables[0].results
+    assert results["Ground truth"]["Emotion acc."] == 1.0 and results["Echo"]["Emotion acc."] == 1.0
+    assert results["Ground truth"]["Emo-Score"] == pytest.approx(1.0)
+    # the still portrait shows one face for both clips: one emotion judged right at most
+    assert results["Static"]["Emotion acc."] == 0.5
+    # @emotion=clip asks the generator for the clip's emotion and intensity by name
+    asked = {(s.emotion, s.intensity) for s in echo.styles}
+    assert asked == {(data.meta(i).emotion, data.meta(i).intensity) for i in data.ids("test")}
+    assert {"Emo-Score", "Neutral", "Non-neutral", "Emotion acc."} <= set(report.tables[0].columns)
+    assert parse_row("x=emo+self@emotion=video").options == (("emotion", "video"),)
+    with pytest.raises(TalkingHeadError, match="@emotion= takes clip or video"):
+        parse_row("x=emo+self@emotion=prompt")

@@ -18,11 +18,13 @@ from talkinghead.data.dataset import Dataset
 from talkinghead.errors import TalkingHeadError
 from talkinghead.training.data import MotionCorpus
 from talkinghead.training.run import train
+from talkinghead.training.toydata import make_toy_dataset
 from talkinghead.video.dice.bank import BankConfig, EmotionBank
 from talkinghead.video.dice.embedder import EmbedderConfig, EmotionEmbedder, info_nce, modality_keep
 from talkinghead.video.dice.embedder_training import (
     EmotionClips,
     clip_means,
+    clustering_by_modality,
     evaluate_embedder,
     leave_one_out_accuracy,
 )
@@ -236,6 +238,32 @@ def test_measurements_on_a_split(trained: tuple[Path, dict], data: Path) -> None
     assert 0.0 <= result["identity_accuracy"] <= 1.0 and result["info_nce"] < result["info_nce_uniform"]
     with pytest.raises(TalkingHeadError, match="has no 'test' clips"):
         evaluate_embedder(net, data, "test")
+
+
+def test_table5_clustering_leaves_one_modality_out(trained: tuple[Path, dict], data: Path, tmp_path: Path) -> None:
+    out, _ = trained
+    net = EmotionEmbedder.from_pretrained(out)
+    clips = EmotionClips(MotionCorpus(data, "motion", ("toy",), split="train"))
+    first = clips.clips[0]
+    expression, audio = torch.from_numpy(first.expression), torch.from_numpy(first.audio)
+    for modality, (e, a) in {"video": (expression, None), "audio": (None, audio), "video + audio": (expression, audio)
+                             }.items():
+        mu = clip_means(net, [first], modality=modality)
+        torch.testing.assert_close(mu[0], net.prior(e, a).mean[0], atol=1e-5, rtol=1e-5)
+    assert clustering_by_modality(net, clips) is None  # one clip per (speaker, emotion): no d_intra
+    # the same speakers and emotions (same seed and speaker count), 16 clips each: classes of several clips
+    make_toy_dataset(tmp_path / "many", clips_per_speaker=16)
+    many = EmotionClips(MotionCorpus(tmp_path / "many", "motion", ("toy",), split="train"))
+    table = clustering_by_modality(net, many)
+    assert table is not None and set(table) == {"audio", "video", "video + audio"}
+    for row in table.values():
+        assert row["mean"] == pytest.approx(np.mean(list(row["per_emotion"].values())))
+    # training clusters the priors by emotion: well above the same embedder untrained
+    torch.manual_seed(0)
+    untrained = clustering_by_modality(EmotionEmbedder(net.config, net.layout, net.audio_features), many)
+    assert untrained is not None
+    print({m: (round(table[m]["mean"], 2), round(untrained[m]["mean"], 2)) for m in table})
+    assert table["video + audio"]["mean"] > 1.5 * untrained["video + audio"]["mean"]
 
 
 def test_leave_one_out_accuracy_leaves_the_sample_out() -> None:

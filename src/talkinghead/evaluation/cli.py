@@ -4,9 +4,11 @@ evaluation.syncnet/evaluate/frames)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from talkinghead import options
+from talkinghead.errors import TalkingHeadError
 
 
 def register(sub: Any) -> None:
@@ -73,6 +75,14 @@ def register(sub: Any) -> None:
     f.add_argument("--video-judge", metavar="DIR", help="video-domain sync judge (default: weights/judges)")
     f.add_argument("--self-reenactment", metavar="REAL_DIR",
                    help="a prepared real-video dataset: adds self-reenactment on its held-out clips")
+    f.add_argument("--emotion-judge", metavar="DIR",
+                   help="a video emotion judge saved by --train-emotion-judge: adds the Emo-Score columns")
+    f.add_argument("--train-emotion-judge", type=options.COUNT, metavar="N",
+                   help="train the video emotion judge on the tracked frames of N train clips per emotion, save it "
+                        "in OUTPUT/emotion_judge and add the Emo-Score columns")
+    f.add_argument("--emotions", nargs="+", metavar="EMOTION",
+                   help="evaluate only clips of these emotions, taken in turn (DICE-Talk: neutral happy surprised "
+                        "angry)")
     f.add_argument("--seed", type=options.SEED, default=0)
     f.set_defaults(func=run_evaluate_frames)
 
@@ -125,11 +135,22 @@ def run_evaluate_frames(args: argparse.Namespace) -> int:
     from talkinghead.io.files import output_folder
 
     judges = {"motion": args.sync_judge, "video": args.video_judge}
+    if args.emotion_judge and args.train_emotion_judge:
+        raise TalkingHeadError("Give --emotion-judge or --train-emotion-judge, not both.")
     with output_folder(args.output):
+        emotion_judge: Any = args.emotion_judge
+        if args.train_emotion_judge:
+            from talkinghead.data.video.format import VideoDataset
+            from talkinghead.evaluation.video_emotion import train_video_emotion_judge
+
+            emotion_judge = train_video_emotion_judge(VideoDataset(args.data), per_emotion=args.train_emotion_judge,
+                                                      max_frames=args.max_frames)
+            emotion_judge.save_pretrained(Path(args.output) / "emotion_judge")
         report = evaluate_frames(args.data, args.row, args.output, split=args.split,
                                  max_clips=args.max_clips, max_frames=args.max_frames, perceptual=args.perceptual,
                                  inception=args.inception, sync_judges=judges, seed=args.seed,
-                                 reenactment=args.self_reenactment)
+                                 reenactment=args.self_reenactment, emotion_judge=emotion_judge,
+                                 emotions=args.emotions)
     first = report.tables[0]
     print(f"evaluated {len(first.results)} row(s) on {first.clips} clips ({first.frames} frames each) in "
           f"{report.seconds:.0f} s; tables in {args.output}/report.md")

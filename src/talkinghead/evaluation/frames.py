@@ -69,9 +69,12 @@ SYNC_WINDOW = 5
 ROW_HELP = ("NAME=MOTION+RENDERER (MOTION: ground-truth, a motion generator's name or checkpoint folder; RENDERER: "
             "warp, fd2talk, a frame-generator folder, dataset or static; NAME=dataset and NAME=static alone also do; "
             "NAME=VIDEO+self for a video generator's name or folder, which makes its frames itself; a video row may "
-            "end in @speed=DEG_PER_FRAME and/or @steps=N)")
+            "end in @speed=DEG_PER_FRAME, @steps=N and/or @emotion=clip|video)")
 #: the request fields a video generator's row may set (``@name=value``), with their types
-ROW_OPTIONS: dict[str, type] = {"speed": float, "steps": int}
+ROW_OPTIONS: dict[str, type] = {"speed": float, "steps": int, "emotion": str}
+#: ``@emotion=``: the clip's own emotion and intensity as a prompt, or a same-emotion clip of another identity as the
+#: reference (DICE-Talk Table 1's "emotion by prompt" and "emotion by video")
+EMOTION_SOURCES = ("clip", "video")
 
 
 # --------------------------------------------------------------------------------------------------- rows
@@ -106,13 +109,20 @@ def parse_row(spec: str) -> FrameRow:
 def _row_option(spec: str, option: str) -> tuple[str, Any]:
     key, eq, value = (part.strip() for part in option.partition("="))
     kind = ROW_OPTIONS.get(key)
+    if kind is str:
+        if value not in EMOTION_SOURCES:
+            raise TalkingHeadError(f"The row '{spec}' has the option '@{option}'; @emotion= takes "
+                                   f"{' or '.join(EMOTION_SOURCES)}.")
+        return key, value
     try:
         parsed = kind(value) if kind is not None and eq else None
     except ValueError:
         parsed = None
     if parsed is None or NON_NEGATIVE.problem(parsed) is not None:
+        numbers = [k for k, t in ROW_OPTIONS.items() if t is not str]
         raise TalkingHeadError(f"The row '{spec}' has the option '@{option}'; a row takes "
-                               f"{' or '.join('@' + k + '=N' for k in ROW_OPTIONS)} with N a non-negative number.")
+                               f"{' or '.join('@' + k + '=N' for k in numbers)} with N a non-negative number, or "
+                               f"@emotion={'|'.join(EMOTION_SOURCES)}.")
     return key, parsed
 
 
@@ -372,13 +382,15 @@ def fd2talk_frames(renderer: Any, reference_crop: np.ndarray, motion: MotionSequ
 
 
 def video_frames(generator: Any, clip: VideoClip, portrait: Any, size: int, seed: int = 0,
-                 options: Mapping[str, Any] | None = None) -> np.ndarray:
+                 options: Mapping[str, Any] | None = None, style: Any = None) -> np.ndarray:
     """A video generator's face crops ``[T, size, size, 3]`` for the clip's audio (and stored features) on
-    ``portrait`` (its still photo), no style asked, ``options`` set on the request (:data:`ROW_OPTIONS`), ``T``
-    the clip's length (the last frame held)."""
+    ``portrait`` (its still photo), ``style`` asked (a :class:`~talkinghead.generators.StyleRequest`; None: none),
+    ``options`` set on the request (:data:`ROW_OPTIONS` but ``emotion``), ``T`` the clip's length (the last frame
+    held)."""
     from talkinghead.generators import Conditions, StyleRequest
 
-    conditions = replace(Conditions.from_clip(clip, StyleRequest(), portrait, seed), **dict(options or {}))
+    fields = {k: v for k, v in (options or {}).items() if k != "emotion"}
+    conditions = replace(Conditions.from_clip(clip, style or StyleRequest(), portrait, seed), **fields)
     made = _resized(generator.crops(conditions, size), size)
     return _held(made, len(clip)).astype(np.uint8)
 
@@ -422,6 +434,9 @@ class _Tally:
     psnr: list[np.ndarray] = field(default_factory=list)
     ssim: list[np.ndarray] = field(default_factory=list)
     features: list[np.ndarray] = field(default_factory=list)
+    emotion_motions: list[MotionSequence] = field(default_factory=list)   # tracked, for the emotion judge
+    emotion_targets: list[str] = field(default_factory=list)              # the emotion each clip should show
+    untracked_emotion: int = 0
     frames: int = 0
     seconds: float = 0.0
 
@@ -455,7 +470,16 @@ class _Tally:
             if net is not None:
                 self.features.append(net.encode(frames))
 
-    def result(self, net: FeatureNetwork | None, reference: np.ndarray | None) -> dict[str, float]:
+    def add_emotion(self, emotion: str, tracked: MotionSequence | None) -> None:
+        """The clip's target ``emotion`` and its frames' tracked motion (None: no face found, not judged)."""
+        if tracked is None or len(tracked) < 2:
+            self.untracked_emotion += 1
+            return
+        self.emotion_motions.append(tracked)
+        self.emotion_targets.append(emotion)
+
+    def result(self, net: FeatureNetwork | None, reference: np.ndarray | None,
+               emotion_judge: Any = None) -> dict[str, float]:
         """The row's columns (only those measured)."""
         from talkinghead.evaluation.frechet import frechet_distance_from_features
         from talkinghead.evaluation.motion import head_motion_diversity, velocity_statistics
@@ -478,13 +502,24 @@ class _Tally:
             out["SSIM"] = float(np.mean(np.concatenate(self.ssim)))
         if net is not None and self.features and reference is not None:
             out[net.name] = frechet_distance_from_features(np.concatenate(self.features), reference)
+        if emotion_judge is not None and self.emotion_motions:
+            from talkinghead.evaluation.emotion import emotion_accuracy
+
+            known = [k for k, e in enumerate(self.emotion_targets) if e in emotion_judge.config.classes]
+            if known:
+                score = emotion_accuracy(emotion_judge, [self.emotion_motions[k] for k in known],
+                                         [self.emotion_targets[k] for k in known])
+                out.update({"Emo-Score": score.emo_score, "Neutral": score.neutral, "Non-neutral": score.non_neutral,
+                            "Emotion acc.": score.accuracy})
         return out
 
 
 LOWER_BETTER = ("LSE-D", "LSE-D (video)", "FID", FACE_NET_FD, "FD (VGG16)")
-HIGHER_BETTER = ("LSE-C", "LSE-C (video)", "Diversity", "Beat Align", "PSNR", "SSIM")
+HIGHER_BETTER = ("LSE-C", "LSE-C (video)", "Diversity", "Beat Align", "PSNR", "SSIM", "Emo-Score", "Neutral",
+                 "Non-neutral", "Emotion acc.")
 COLUMNS = ("LSE-C", "LSE-D", "LSE-C (video)", "LSE-D (video)", "Diversity", "Beat Align", "Mean velocity",
-           "Velocity variance", "VMV", "FID", FACE_NET_FD, "FD (VGG16)", "PSNR", "SSIM")
+           "Velocity variance", "VMV", "FID", FACE_NET_FD, "FD (VGG16)", "PSNR", "SSIM", "Emo-Score", "Neutral",
+           "Non-neutral", "Emotion acc.")
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -567,9 +602,9 @@ def write_frames_report(report: FramesReport, out: str | Path) -> tuple[Path, Pa
 
 
 def _table(title: str, tallies: Mapping[str, _Tally], net: FeatureNetwork | None, reference: list[np.ndarray],
-           clips: int, notes: list[str]) -> FrameTable:
+           clips: int, notes: list[str], emotion_judge: Any = None) -> FrameTable:
     ref = np.concatenate(reference) if net is not None and reference else None
-    results = {name: t.result(net, ref) for name, t in tallies.items()}
+    results = {name: t.result(net, ref, emotion_judge) for name, t in tallies.items()}
     columns = [c for c in COLUMNS if any(r.get(c) is not None for r in results.values())]
     frames = max((t.frames for t in tallies.values()), default=0)
     untracked = {n: t.untracked for n, t in tallies.items() if t.untracked}
@@ -580,6 +615,10 @@ def _table(title: str, tallies: Mapping[str, _Tally], net: FeatureNetwork | None
     if lost:
         notes = notes + ["No face was tracked, so no motion columns, in " + ", ".join(
             f"{k} clip(s) of '{n}'" for n, k in lost.items()) + "."]
+    unjudged = {n: t.untracked_emotion for n, t in tallies.items() if t.untracked_emotion}
+    if unjudged:
+        notes = notes + ["No face was tracked, so no emotion judged, in " + ", ".join(
+            f"{k} clip(s) of '{n}'" for n, k in unjudged.items()) + "."]
     return FrameTable(title, columns, results, clips, frames, notes, {n: t.seconds for n, t in tallies.items()})
 
 
@@ -682,19 +721,27 @@ def evaluate_frames(data: str | Path | VideoDataset, rows: Sequence[str | FrameR
                     split: str = "test", max_clips: int | None = None, max_frames: int | None = None,
                     perceptual: Any = None, inception: str | Path | None = None,
                     sync_judges: Mapping[str, Any] | None = None, seed: int = 0,
-                    reenactment: str | Path | VideoDataset | None = None) -> FramesReport:
+                    reenactment: str | Path | VideoDataset | None = None, emotion_judge: Any = None,
+                    emotions: Sequence[str] | None = None) -> FramesReport:
     """FD2Talk's Table 1 for ``rows`` (None: :data:`DEFAULT_ROWS`) on the clips with audio of ``split`` (the first
     ``max_clips``, each cut to ``max_frames``). Every row's frames are ``[T, S, S, 3]`` uint8 crops at the dataset's
     crop size ``S``, ``T`` the ground-truth clip's length. With ``reenactment`` (a real-video dataset) the table of
     :func:`self_reenactment` on its held-out clips follows (the same ``max_clips`` and ``max_frames``), with warp and
     every FD2Talk frame generator of the rows.
     ``perceptual``/``inception``: see :func:`load_feature_network`; ``sync_judges``: see :func:`load_sync_judges`;
-    ``seed``: the motion generators'. Writes ``out/report.json`` and ``out/report.md`` unless ``out`` is None."""
+    ``seed``: the motion generators'. ``emotion_judge`` (a saved or loaded
+    :func:`~talkinghead.evaluation.video_emotion.train_video_emotion_judge`) adds the Emo-Score columns (each row's
+    frames tracked and judged against the clip's emotion); ``emotions`` keeps the clips of those emotions only, taken
+    round-robin over them. Writes ``out/report.json`` and ``out/report.md`` unless ``out`` is None."""
+    from talkinghead.evaluation.video_emotion import emotion_balanced_clips, load_video_emotion_judge
+
     start = time.perf_counter()
     _check_counts(max_clips, max_frames)
     dataset = data if isinstance(data, VideoDataset) else VideoDataset(data)
     checked = parse_rows(DEFAULT_ROWS if rows is None else rows)
-    ids = _audio_clips(dataset, split, max_clips)
+    pool = _audio_clips(dataset, split, None)
+    ids = emotion_balanced_clips(dataset, pool, emotions, max_clips)
+    judge = None if emotion_judge is None else load_video_emotion_judge(emotion_judge)
     net = load_feature_network(perceptual, inception)
     judges, judge_notes = load_sync_judges(sync_judges)
     cache: dict[tuple[str, str], Any] = {}
@@ -709,12 +756,13 @@ def evaluate_frames(data: str | Path | VideoDataset, rows: Sequence[str | FrameR
         truth = dataset.frames(clip_id, range(len(clip)))
         if net is not None:
             reference.append(net.encode(truth))
-        _evaluate_clip(loaded, clip, truth, scenes, judges, net, follow, seed)
+        _evaluate_clip(loaded, clip, truth, scenes, judges, net, follow, seed, judge is not None,
+                       lambda c, source: _emotion_style(dataset, pool, c, source, max_frames))
     for r in loaded:
         log_event("evaluated frames", row=r.row.name, seconds=round(r.tally.seconds, 1), frames=r.tally.frames)
-    notes = _table_notes(net, judges, loaded) + judge_notes
+    notes = _table_notes(net, judges, loaded, judge) + judge_notes
     tables = [_table("FD2Talk Table 1 layout: lip synchronization, motion diversity, image quality",
-                     {r.row.name: r.tally for r in loaded}, net, reference, len(ids), notes)]
+                     {r.row.name: r.tally for r in loaded}, net, reference, len(ids), notes, judge)]
     if reenactment is not None:
         renderers = {"Warp": "warp", **{_renderer_name(r): r.renderer for r in loaded if r.renderer is not None}}
         tables.append(self_reenactment(reenactment, None, renderers, max_clips=max_clips, max_frames=max_frames,
@@ -732,9 +780,25 @@ def _renderer_name(row: _LoadedRow) -> str:
     return "FD2Talk UNet" if spec == "fd2talk" or not isinstance(spec, str | Path) else f"FD2Talk UNet ({spec})"
 
 
+def _emotion_style(data: VideoDataset, pool: Sequence[str], clip: VideoClip, source: str, max_frames: int | None
+                   ) -> Any:
+    """The style request of ``@emotion=source``: ``clip``, the clip's emotion and intensity as a prompt; ``video``,
+    the motion of a same-emotion clip of another identity (:func:`emotion_partner`) as the reference."""
+    from talkinghead.evaluation.video_emotion import emotion_partner
+    from talkinghead.generators import StyleRequest
+
+    if source == "clip":
+        return StyleRequest(emotion=clip.meta.emotion, intensity=clip.meta.intensity)
+    partner = cut_clip(data.clip(emotion_partner(data, pool, clip.meta.id), audio=False), max_frames)
+    return StyleRequest(reference=partner.motion)
+
+
 def _evaluate_clip(rows: Sequence[_LoadedRow], clip: VideoClip, truth: np.ndarray, scenes: _Scenes,
-                   judges: dict[str, Any], net: FeatureNetwork | None, follow: float, seed: int) -> None:
-    """Every row on one clip: its motion and frames, measured into its tally."""
+                   judges: dict[str, Any], net: FeatureNetwork | None, follow: float, seed: int,
+                   judge_emotion: bool = False, emotion_style: Callable[[VideoClip, str], Any] | None = None
+                   ) -> None:
+    """Every row on one clip: its motion and frames, measured into its tally (and its emotion judged when
+    ``judge_emotion``; ``emotion_style`` gives the requests of the rows' ``@emotion=``)."""
     made: dict[int, MotionSequence] = {}
     for r in rows:
         t0 = time.perf_counter()
@@ -746,12 +810,16 @@ def _evaluate_clip(rows: Sequence[_LoadedRow], clip: VideoClip, truth: np.ndarra
                     made[id(r.generator)] = generated_motion(r.generator, clip, portrait, seed)
                 motion = made[id(r.generator)]
             if r.kind == "self":
+                source = dict(r.row.options).get("emotion")
+                style = None if source is None or emotion_style is None else emotion_style(clip, source)
                 frames = video_frames(r.generator, clip, scenes.portrait(clip.meta.portrait), truth.shape[1], seed,
-                                      dict(r.row.options))
+                                      dict(r.row.options), style)
             else:
                 frames = _row_frames(r, clip, motion, truth, scenes, follow)
-            # the frames' own face, tracked once: a video generator's motion and the mouth crops of the video judge
-            tracked = tracked_motion(frames, clip.motion.fps) if r.kind == "self" or "video" in judges else None
+            # the frames' own face, tracked once: a video generator's motion, the mouth crops of the video judge and
+            # the emotion judge's input
+            tracked = (tracked_motion(frames, clip.motion.fps)
+                       if r.kind == "self" or "video" in judges or judge_emotion else None)
             if r.kind == "self":
                 motion = tracked
                 r.tally.untracked_motion += motion is None
@@ -760,6 +828,8 @@ def _evaluate_clip(rows: Sequence[_LoadedRow], clip: VideoClip, truth: np.ndarra
         if motion is not None:
             r.tally.add_motion(clip, motion, judges.get("motion"))
         r.tally.add_frames(clip, frames, None if r.kind == "dataset" else truth, judges.get("video"), net, tracked)
+        if judge_emotion:
+            r.tally.add_emotion(clip.meta.emotion, tracked)
         r.tally.seconds += time.perf_counter() - t0
 
 
@@ -777,7 +847,8 @@ def _row_frames(r: _LoadedRow, clip: VideoClip, motion: MotionSequence | None, t
     return fd2talk_frames(r.renderer, scenes.still(r.renderer, pid), motion, truth.shape[1])
 
 
-def _table_notes(net: FeatureNetwork | None, judges: dict[str, Any], rows: Sequence[_LoadedRow]) -> list[str]:
+def _table_notes(net: FeatureNetwork | None, judges: dict[str, Any], rows: Sequence[_LoadedRow],
+                 emotion_judge: Any = None) -> list[str]:
     notes = [
         "Rows: MOTION+RENDERER. A generator's motion is made from the clip's audio and stored features for the "
         "clip's portrait (its style request as in `evaluate`: DreamTalk gets the clip's own drive motion as the "
@@ -808,6 +879,15 @@ def _table_notes(net: FeatureNetwork | None, judges: dict[str, Any], rows: Seque
         notes.append("VIDEO+self rows: a video generator's own face crops (not pasted back) from the clip's audio and "
                      "the portrait's photo; their motion columns are measured on the motion tracked from those frames "
                      "(face mesh + face-model fit), so the motion-domain LSE columns judge tracked lips.")
+    if emotion_judge is not None:
+        notes.append("Emo-Score, Neutral, Non-neutral (DICE-Talk Sec. 4.2): the recall of the clip's emotion over "
+                     "DICE-Talk's four (neutral, happy, surprised, angry), their mean, the neutral one and the mean of "
+                     "the others; Emotion acc. over every emotion judged. The judge is a video emotion classifier "
+                     "trained here on the tracked expression of the video dataset's train clips "
+                     f"({', '.join(emotion_judge.config.classes)}), not Ryumina et al.'s network. Rows ending in "
+                     "@emotion=clip ask for the clip's emotion and intensity by name (prompt); @emotion=video take it "
+                     "from a same-emotion clip of another identity of the split (its motion, as a tracked reference "
+                     "video); other rows ask for no emotion.")
     if any(r.renderer is not None for r in rows):
         notes.append("FD2Talk rows: each crop generated by the frame generator from the portrait's still crop "
                      "(reference) and the frame's coefficients (expression + pose).")

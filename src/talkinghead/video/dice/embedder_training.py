@@ -159,17 +159,25 @@ def windows(clips: list[ClipArrays], rng: np.random.Generator | None, window: in
     return torch.from_numpy(expression), torch.from_numpy(audio), torch.from_numpy(valid)
 
 
+# Table 5's inputs: which modalities the prior sees (expression, audio)
+MODALITIES: dict[str, tuple[bool, bool]] = {"audio": (False, True), "video": (True, False),
+                                            "video + audio": (True, True)}
+
+
 @torch.no_grad()
 def clip_means(embedder: EmotionEmbedder, clips: list[ClipArrays], batch_size: int = 64,
-               max_frames: int = EVAL_MAX_FRAMES) -> torch.Tensor:
-    """``mu_s`` of every clip (whole clips, the central ``max_frames`` of longer ones), in eval mode -> ``[n, d_s]``."""
+               max_frames: int = EVAL_MAX_FRAMES, modality: str = "video + audio") -> torch.Tensor:
+    """``mu_s`` of every clip (whole clips, the central ``max_frames`` of longer ones), in eval mode -> ``[n, d_s]``;
+    ``modality`` (a key of :data:`MODALITIES`) leaves the other input out, as Table 5 does."""
+    use_expression, use_audio = MODALITIES[modality]
     device = embedder.pool_score.weight.device
     order = sorted(range(len(clips)), key=lambda i: len(clips[i]))  # similar lengths together: little padding
     out = torch.zeros(len(clips), embedder.config.d_s)
     for lo in range(0, len(order), batch_size):
         idx = order[lo:lo + batch_size]
         expression, audio, valid = windows([clips[i] for i in idx], None, max_frames)
-        prior = embedder.prior(expression.to(device), audio.to(device), valid.to(device))
+        prior = embedder.prior(expression.to(device) if use_expression else None,
+                               audio.to(device) if use_audio else None, valid.to(device))
         out[idx] = prior.mean.float().cpu()
     return out
 
@@ -318,7 +326,8 @@ def evaluate_embedder(embedder: EmotionEmbedder, data: str | Path, split: str = 
     - ``input_emotion_accuracy`` / ``input_identity_accuracy``: the same leave-one-out classifiers on the clips'
       input statistics (mean and std of the normalised inputs): how much each label the raw input carries;
     - ``info_nce``: Eq. 8 on sampled priors of ``batches`` training-style batches of the split (windows of
-      ``window`` frames, eval mode), and ``info_nce_uniform``, its value if all similarities were equal.
+      ``window`` frames, eval mode), and ``info_nce_uniform``, its value if all similarities were equal;
+    - ``clustering``: Table 5 (:func:`clustering_by_modality`).
     """
     if float(embedder.prompt_clips.sum()) <= 0:
         raise TalkingHeadError("The emotion embedder has no emotion prompts; export it with its training command.")
@@ -358,4 +367,31 @@ def evaluate_embedder(embedder: EmotionEmbedder, data: str | Path, split: str = 
         "input_emotion_accuracy": leave_one_out_accuracy(inputs, clips.emotion),
         "input_identity_accuracy": leave_one_out_accuracy(inputs, clips.speaker),
         "info_nce": float(np.mean(losses)), "info_nce_uniform": float(np.mean(uniform)),
+        "clustering": clustering_by_modality(embedder, clips),
     }
+
+
+def clustering_by_modality(embedder: EmotionEmbedder, clips: EmotionClips) -> dict[str, dict[str, Any]] | None:
+    """Table 5: the clustering strength ``d_cls = d_inter / d_intra`` of the clips' prior means by emotion, within
+    each speaker ("different emotions of the same identity as categories", :func:`clustering_strength`), for the
+    prior from the audio only, the expression (video) only, and both -> ``{modality: {"per_emotion": {emotion:
+    d_cls}, "mean": mean d_cls}}``. A (speaker, emotion) class needs two clips (``d_intra`` of one clip is 0);
+    None when no speaker has two such classes."""
+    from talkinghead.evaluation.clustering import clustering_strength
+
+    counts: dict[tuple[str, str], int] = {}
+    for key in zip(clips.speaker, clips.emotion, strict=True):
+        counts[key] = counts.get(key, 0) + 1
+    rows = [i for i, key in enumerate(zip(clips.speaker, clips.emotion, strict=True)) if counts[key] >= 2]
+    classes_of: dict[str, int] = {}
+    for (speaker, _), n in counts.items():
+        classes_of[speaker] = classes_of.get(speaker, 0) + (n >= 2)
+    if max(classes_of.values()) < 2:
+        return None
+    out = {}
+    for modality in MODALITIES:
+        mu = clip_means(embedder, [clips.clips[i] for i in rows], modality=modality)
+        strength = clustering_strength(mu.numpy(), [clips.emotion[i] for i in rows],
+                                       groups=[clips.speaker[i] for i in rows])
+        out[modality] = {"per_emotion": strength.per_class, "mean": strength.mean}
+    return out
