@@ -181,10 +181,11 @@ def _loss(net: DICENetwork, solver: Any, batch: dict[str, torch.Tensor], seed: i
                              generator=torch.Generator().manual_seed(seed), **kw)
 
 
-@pytest.mark.parametrize("flag", ["no_bank", "no_discriminator", "deterministic_prior"])
+@pytest.mark.parametrize("flag", ["no_bank", "no_discriminator", "deterministic_prior", "learnable_ca"])
 def test_each_ablation_changes_what_it_should(flag: str, video: Path, folder: Path, solver: Any) -> None:
     """w/o emotion bank: no bank, ``E_s = s``, no L_vq; w/o L_cls: no discriminator, L_cls = 0; deterministic prior:
-    ``s = mu_s`` (Sec. 4.5). The other parts of the loss stay."""
+    ``s = mu_s`` (Sec. 4.5); learnable CA: every sample attends to all the (randomly initialised) embeddings, no
+    L_vq, and W_Q, W_K learn. The other parts of the loss stay."""
     ablated = _build(video, folder, **{flag: True}).solver
     torch.manual_seed(0)
     net = ablated.build_model()
@@ -198,6 +199,19 @@ def test_each_ablation_changes_what_it_should(flag: str, video: Path, folder: Pa
         assert net.bank is None and not any(k.startswith("bank.") for k in net.state_dict())
         assert torch.equal(out.emotion[:, 0], out.s) and parts["vq"] == 0.0
         assert parts["cls"] > 0 and net.discriminator is not None
+    elif flag == "learnable_ca":
+        assert net.bank is not None and parts["vq"] == 0.0 and parts["cls"] > 0
+        with torch.no_grad():
+            assert torch.allclose(out.emotion[:, 0], net.bank.attend_all(out.s))
+        # W_Q and W_K learn once the emotion attention reads E_s (its output starts at zero)
+        _perturb_emotion(net)
+        net.zero_grad()
+        drop = {name: torch.zeros(2, dtype=torch.bool) for name in ("image", "audio", "emotion")}
+        _loss(net, ablated, batch, drop=drop, has_emotion=torch.ones(2, dtype=torch.bool)).losses.total.backward()
+        assert float(net.bank.to_q.weight.grad.abs().sum()) > 0 and float(net.bank.to_k.weight.grad.abs().sum()) > 0
+        # not the data-dependent start of the bank: the embeddings are the bank's own N(0, 1) draw
+        full = solver.build_model()
+        assert full.bank is not None and not torch.allclose(net.bank.prototypes, full.bank.prototypes)
     elif flag == "no_discriminator":
         assert net.discriminator is None and out.logits is None and parts["cls"] == 0.0
         assert not any(k.startswith("discriminator.") for k in net.state_dict()) and parts["vq"] > 0
@@ -210,6 +224,10 @@ def test_each_ablation_changes_what_it_should(flag: str, video: Path, folder: Pa
     assert net.dice_config.emotion_bank == (flag != "no_bank")
     assert net.dice_config.discrimination == (flag != "no_discriminator")
     assert net.dice_config.deterministic_prior == (flag == "deterministic_prior")
+    assert net.dice_config.learnable_ca == (flag == "learnable_ca")
+    if flag == "learnable_ca":
+        with pytest.raises(TalkingHeadError, match="cannot go with --no-bank"):
+            _build(video, folder, learnable_ca=True, no_bank=True)
 
 
 def test_the_banks_query_and_key_maps_learn_with_the_inference_path_fix(solver: Any) -> None:

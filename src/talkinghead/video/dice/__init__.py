@@ -57,6 +57,8 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
                  Option("no_discriminator", "w/o the emotion discrimination objective (L_cls)", group=ABLATIONS),
                  Option("deterministic_prior", "train on the prior's mean instead of Eq. 6's sample (Sec. 4.5, "
                         "'w/o emotion prior')", group=ABLATIONS),
+                 Option("learnable_ca", "'learnable CA': the prior attends to learnable embeddings (the bank's "
+                        "inference path in training too, no L_vq, random initialisation)", group=ABLATIONS),
                  Option("prior_from", "the clip whose prior conditions a training clip: the clip itself (the paper, "
                         "Sec. 4.5) or another identity's clip with the same emotion", "choice", default="clip",
                         choices=("clip", "partner"), group=VARIANTS))),

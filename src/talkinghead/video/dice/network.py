@@ -33,7 +33,11 @@ as written.
 **Ablations** (Table 4, config flags recorded in the checkpoint): ``emotion_bank = False`` ("w/o emotion bank": ``s``
 is fed to the emotion attention directly, ``E_s = s``, no bank and no ``L_vq``); ``discrimination = False`` ("w/o
 L_cls": no discriminator, ``L_cls = 0``); ``deterministic_prior = True`` (Sec. 4.5, the mean ``mu_s`` instead of
-Eq. 6's sample in training; Table 4's "w/o emotion prior" row).
+Eq. 6's sample in training; Table 4's "w/o emotion prior" row); ``learnable_ca = True`` (Table 4's "learnable CA":
+"cross attention between learnable embeddings and the emotion prior": the bank's ``K`` vectors are plain learnable
+embeddings that the prior attends to in training as at inference, Eq. 12-13 for every sample, learned by the
+denoising loss alone: no nearest-prototype retrieval, no ``L_vq``, and the trainer leaves their random
+initialisation).
 
 Presets: ``tiny`` (tests: 32 px crops, factor 4, F = 4, m = 1), ``cpu`` (128 px crops through the factor-4 VAE
 trained here or EMO's: 32 x 32 latents, F = 12, m = 2, the UNet's ``cpu`` widths 32/64/128), ``paper`` (SVD-xt:
@@ -117,6 +121,7 @@ class DICEConfig(Config):
     emotion_bank: bool = True
     discrimination: bool = True
     deterministic_prior: bool = False
+    learnable_ca: bool = False
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {name: _preset(name) for name in ("tiny", "cpu", "paper")}
 
@@ -139,6 +144,8 @@ class DICEConfig(Config):
                                    f"{len(self.emotions)} emotion names.")
         if not 0.0 <= self.bank_inference_fraction <= 1.0:
             raise TalkingHeadError("The bank's inference-path fraction must lie in [0, 1].")
+        if self.learnable_ca and not self.emotion_bank:
+            raise TalkingHeadError("The learnable-CA ablation attends to the bank's embeddings; it needs the bank.")
 
     @property
     def latent_size(self) -> int:
@@ -228,7 +235,7 @@ class DICENetwork(PretrainedMixin, nn.Module):
                                    f"{list(s.shape)}.")
         if self.bank is None:
             return s[:, None]
-        if not self.training:
+        if not self.training or self.dice_config.learnable_ca:
             return self.bank.attend_all(s)[:, None]
         tokens = self.bank.retrieve(s)
         if attend_all is not None and bool(attend_all.any()):
@@ -275,7 +282,7 @@ class DICENetwork(PretrainedMixin, nn.Module):
         logits = None if self.discriminator is None else self.discriminator(den.extra)
         cls = None if logits is None else emotion_cls_loss(logits, cls_labels)         # Eq. 16
         vq = None
-        if self.bank is not None:
+        if self.bank is not None and not cfg.learnable_ca:
             vq = self.bank.vq_loss(s[labelled]) if bool(labelled.any()) else self.bank.prototypes.sum() * 0.0
         losses = total_loss(den.loss, cls, vq, cfg.objective)                          # Eq. 15
         return DICETrainingLoss(losses, s, tokens, masks, cls_labels, logits, den.sigma)

@@ -274,7 +274,7 @@ class DICESolver(Solver):
         if self.svd_state is not None:
             net.unet.load_svd(self.svd_state)
         net.unet.audio_projection.norm.set_stats(*self.stats)
-        if net.bank is not None:
+        if net.bank is not None and not self.model_config.learnable_ca:  # learnable CA keeps its random embeddings
             with torch.no_grad():
                 net.bank.prototypes.copy_(self.data.initial_prototypes(self.embedder, len(net.bank.prototypes),
                                                                        self.train_config.seed))
@@ -338,7 +338,7 @@ def build_video(data: str | Path, preset: str, *, features: tuple[str, ...] = ()
                 train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
                 vae: str | Path | None = None, embedder: str | Path | None = None, unet: str | Path | None = None,
                 no_bank: bool = False, no_discriminator: bool = False, deterministic_prior: bool = False,
-                prior_from: str = "clip") -> SolverBuild:
+                learnable_ca: bool = False, prior_from: str = "clip") -> SolverBuild:
     """The registry's builder of ``dice.video``."""
     config = DICETrainConfig.preset(preset, **{**(train_overrides or {}), "prior_from": prior_from})
     if vae is None:
@@ -351,13 +351,15 @@ def build_video(data: str | Path, preset: str, *, features: tuple[str, ...] = ()
     if layout and tuple(sampler.dataset.info.layout.channels) != layout:
         raise TalkingHeadError(f"The emotion embedder was trained on the layout '{(emb.layout or {}).get('name')}', "
                                f"the video dataset {data} uses '{sampler.dataset.info.layout.name}'.")
+    if no_bank and learnable_ca:
+        raise TalkingHeadError("--learnable-ca replaces the bank's learning; it cannot go with --no-bank.")
     model_config = DICEConfig.preset(preset, emotion_bank=not no_bank, discrimination=not no_discriminator,
-                                     deterministic_prior=deterministic_prior)
+                                     deterministic_prior=deterministic_prior, learnable_ca=learnable_ca)
     solver = DICESolver(sampler, LatentVAE.load(vae), emb, model_config, config, unet_names, unet)
     extra = {"crop_scale": float(sampler.dataset.info.crop_scale), "crop_size": int(sampler.size),
              "data": [str(d.root) for d in sampler.datasets], "vae": str(vae), "embedder": str(embedder),
              "unet": str(unet) if unet else None, "prior_from": prior_from, "real_fraction": config.real_fraction,
              "prior_frames": config.prior_frames, "emotions": list(emb.emotions),
              "ablations": {"no_bank": no_bank, "no_discriminator": no_discriminator,
-                           "deterministic_prior": deterministic_prior}}
+                           "deterministic_prior": deterministic_prior, "learnable_ca": learnable_ca}}
     return SolverBuild(solver, config, extra)
