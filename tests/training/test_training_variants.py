@@ -187,3 +187,22 @@ def test_resume_of_a_state_saved_before_the_variant_fields(data: Path, tmp_path:
     meta_path.write_text(json.dumps(meta))
     rest = train("denoiser", data, tmp_path / "d", "tiny", steps=20, resume=True, tensorboard=False)
     assert rest["start"] == 10 and rest["end"] == 20
+
+
+def test_resume_of_a_state_saved_before_a_top_level_config_field(data: Path, tmp_path: Path) -> None:
+    """A field added to the model config itself (not a nested one) after the state was saved takes its default
+    (DICE-Talk's ``learnable_ca`` arrived while its model was training)."""
+    import json
+
+    train("denoiser", data, tmp_path / "d", "tiny", steps=20, stop_after=10, tensorboard=False)
+    meta_path = tmp_path / "d.train" / "state" / "state.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["meta"]["model_config"]["generate_pose"] is True   # the field's default
+    del meta["meta"]["model_config"]["generate_pose"]
+    meta_path.write_text(json.dumps(meta))
+    rest = train("denoiser", data, tmp_path / "d", "tiny", steps=20, resume=True, tensorboard=False)
+    assert rest["start"] == 10 and rest["end"] == 20
+    meta["meta"]["model_config"]["d_model"] = 999                  # another model: refused
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(TalkingHeadError, match="another model config"):
+        train("denoiser", data, tmp_path / "d", "tiny", steps=30, resume=True, tensorboard=False)

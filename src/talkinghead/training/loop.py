@@ -92,7 +92,7 @@ def _same_model_config(saved: Any, config: Config) -> bool:
     if saved == config.to_dict():
         return True
     try:
-        return type(config).from_dict(saved).to_dict() == config.to_dict()
+        return type(config).from_dict(saved, partial=True).to_dict() == config.to_dict()
     except TalkingHeadError:
         return False
 
