@@ -6,9 +6,9 @@
 # Data: the motion corpus of scripts/train_default.sh (MOTION, default /tmp/talkinghead-train/corpus; made with the
 # same command when missing) and the video corpus and prepared real videos of scripts/video_corpus.sh (VIDEO, default
 # /tmp/talkinghead-video; made when missing); the last clip of each real video is held out. Steps: EMBEDDER_STEPS,
-# DICE_STEPS (the shipped values are the defaults: 1500 and 600). The embedder takes about 15 minutes on one thread;
-# a dice.video step (batch 4) takes 7.7 s on two free cores (15-25 s when other jobs share them), so 600 steps take
-# about 80 minutes. Intermediate files go to ${WORK:-/tmp/talkinghead-dice}; an interrupted dice.video run continues
+# DICE_STEPS (the shipped values are the defaults: 1500 and 500). The embedder takes about 15 minutes on one thread;
+# a dice.video step (batch 4) takes 7.7 s on two free cores (15-25 s when other jobs share them), so 500 steps take
+# about 65 minutes. Intermediate files go to ${WORK:-/tmp/talkinghead-dice}; an interrupted dice.video run continues
 # with the same command plus --resume (constant learning rate, per-step seeding: the same weights).
 # The embedder is trained with --positives emotion (positives share the emotion only), not the paper's positives
 # (same identity and emotion, Eq. 7): with the paper's, the prior names the speaker of an unseen test clip 98% of the
@@ -21,7 +21,7 @@ TH=.venv/bin/talkinghead
 MOTION=${MOTION:-/tmp/talkinghead-train/corpus}
 VIDEO=${VIDEO:-/tmp/talkinghead-video}
 WORK=${WORK:-/tmp/talkinghead-dice}
-EMBEDDER_STEPS=${EMBEDDER_STEPS:-1500} DICE_STEPS=${DICE_STEPS:-600}
+EMBEDDER_STEPS=${EMBEDDER_STEPS:-1500} DICE_STEPS=${DICE_STEPS:-500}
 [ -f weights/emo/vae/config.json ] || { echo "DICE-Talk learns in EMO's VAE latents (weights/emo/vae): run scripts/train_emo.sh first." >&2; exit 2; }
 [ -f "$MOTION/dataset.json" ] || $TH corpus --out "$MOTION" --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0
 [ -f "$VIDEO/corpus/dataset.json" ] && [ -f "$VIDEO/real/dataset.json" ] || WORK=$VIDEO bash scripts/video_corpus.sh
