@@ -109,7 +109,7 @@ def parse_row(spec: str) -> FrameRow:
 def _row_option(spec: str, option: str) -> tuple[str, Any]:
     key, eq, value = (part.strip() for part in option.partition("="))
     kind = ROW_OPTIONS.get(key)
-    if kind is str:
+    if key == "emotion":
         if value not in EMOTION_SOURCES:
             raise TalkingHeadError(f"The row '{spec}' has the option '@{option}'; @emotion= takes "
                                    f"{' or '.join(EMOTION_SOURCES)}.")
@@ -670,11 +670,11 @@ def _load_row(row: FrameRow, crop_scale: float, cache: dict[tuple[str, str], Any
     return _LoadedRow(row, generator, renderer)
 
 
-def _audio_clips(data: VideoDataset, split: str, max_clips: int | None) -> list[str]:
+def _audio_clips(data: VideoDataset, split: str) -> list[str]:
     ids = [i for i in data.ids(split) if data.meta(i).has_audio]
     if not ids:
         raise TalkingHeadError(f"The video dataset {data.root} has no clips with audio in split '{split}'.")
-    return ids[:max_clips] if max_clips is not None else ids
+    return ids
 
 
 def _check_counts(max_clips: int | None, max_frames: int | None) -> None:
@@ -739,7 +739,7 @@ def evaluate_frames(data: str | Path | VideoDataset, rows: Sequence[str | FrameR
     _check_counts(max_clips, max_frames)
     dataset = data if isinstance(data, VideoDataset) else VideoDataset(data)
     checked = parse_rows(DEFAULT_ROWS if rows is None else rows)
-    pool = _audio_clips(dataset, split, None)
+    pool = _audio_clips(dataset, split)
     ids = emotion_balanced_clips(dataset, pool, emotions, max_clips)
     judge = None if emotion_judge is None else load_video_emotion_judge(emotion_judge)
     net = load_feature_network(perceptual, inception)

@@ -23,6 +23,7 @@ definition (``identity_emotion``) is the default.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -379,14 +380,11 @@ def clustering_by_modality(embedder: EmotionEmbedder, clips: EmotionClips) -> di
     None when no speaker has two such classes."""
     from talkinghead.evaluation.clustering import clustering_strength
 
-    counts: dict[tuple[str, str], int] = {}
-    for key in zip(clips.speaker, clips.emotion, strict=True):
-        counts[key] = counts.get(key, 0) + 1
-    rows = [i for i, key in enumerate(zip(clips.speaker, clips.emotion, strict=True)) if counts[key] >= 2]
-    classes_of: dict[str, int] = {}
-    for (speaker, _), n in counts.items():
-        classes_of[speaker] = classes_of.get(speaker, 0) + (n >= 2)
-    if max(classes_of.values()) < 2:
+    keys = list(zip(clips.speaker, clips.emotion, strict=True))
+    counts = Counter(keys)
+    rows = [i for i, key in enumerate(keys) if counts[key] >= 2]
+    classes_of = Counter(speaker for (speaker, _), n in counts.items() if n >= 2)
+    if max(classes_of.values(), default=0) < 2:
         return None
     out = {}
     for modality in MODALITIES:
