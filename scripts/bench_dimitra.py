@@ -63,6 +63,16 @@ def peak_in_child(script: str, argv: list[str], label: str) -> dict[str, Any]:
     return {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
 
 
+def print_peak(make: Any, seconds: float) -> None:
+    """A benchmark's ``--child`` mode: run ``make()`` (a dict of floats) for ``seconds`` of speech in this process and
+    print its row with the peak resident memory after it and before it, as :func:`peak_in_child` reads it."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = make()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds_of_speech": seconds, "peak_rss_mib": peak / 1024, "peak_before_mib": before / 1024,
+                      **result}))
+
+
 def motion_once(checkpoint: str, audio: Any, overlap: int) -> dict[str, float]:
     from skimage import data
 

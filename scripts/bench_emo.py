@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dimitra import DEFAULT_AUDIO, peak_in_child, run_header, speech  # noqa: E402
+from bench_dimitra import DEFAULT_AUDIO, peak_in_child, print_peak, run_header, speech  # noqa: E402
 from bench_fd2talk import portrait  # noqa: E402
 
 
@@ -47,11 +46,7 @@ def generate_once(checkpoint: str, audio: Any, steps: int = 0, strength: float |
 
 def child(args: argparse.Namespace) -> None:
     """One memory run in this process (``--child SECONDS``); prints the peak resident memory."""
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result = generate_once(args.checkpoint, speech(args.audio, float(args.child)))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds_of_speech": float(args.child), "peak_rss_mib": peak / 1024,
-                      "peak_before_mib": before / 1024, **result}))
+    print_peak(lambda: generate_once(args.checkpoint, speech(args.audio, float(args.child))), float(args.child))
 
 
 def run_child(args: argparse.Namespace, seconds: float) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from talkinghead.cli import main
 from talkinghead.motion.dreamtalk import DreamTalkDenoiser, StyleAwareLipExpert, StylePredictor
 from talkinghead.training.run import train
-from talkinghead.training.state import load_state
+from talkinghead.training.state import load_state, read_history
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,12 @@ def test_resume_after_interruption_continues_with_identical_state(data: Path, tm
         for k, v in slot.items():
             torch.testing.assert_close(v, b.optimizer["state"][i][k], atol=0, rtol=0)
     np.testing.assert_allclose(full["losses"][10:], rest["losses"], rtol=0, atol=0)
+    # the loss history holds every step once, as the uninterrupted run's (the steps after the cut's save dropped)
+    for run in ("full", "cut2"):
+        logged = read_history(tmp_path / f"{run}.train")
+        assert logged["step"] == list(range(1, 13))
+        np.testing.assert_allclose(logged["loss"], full["losses"], rtol=1e-6)
+        assert set(logged) > {"step", "loss"}
     wa = load_file(str(tmp_path / "full" / "model.safetensors"))
     wb = load_file(str(tmp_path / "cut2" / "model.safetensors"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -123,3 +129,31 @@ def test_two_process_cpu_ddp_run_completes(data: Path, tmp_path: Path) -> None:
     state = load_state(tmp_path / "ddp.train")
     assert state.step == 4 and state.meta["world_size"] == 2
     StyleAwareLipExpert.from_pretrained(tmp_path / "ddp")
+
+
+def test_loss_curves_are_drawn_from_a_state_folder_and_from_logs(data: Path, tmp_path: Path) -> None:
+    import importlib.util
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("plot_losses", root / "scripts" / "plot_losses.py")
+    assert spec is not None and spec.loader is not None
+    plot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plot)
+    first, second = tmp_path / "part1.log", tmp_path / "part2.log"
+    first.write_text("INFO dice.video step step=25 loss=2.5 denoising=0.5\nprogress 3/9\r"
+                     "INFO dice.video step step=50 loss=2.0 denoising=0.4\n")
+    second.write_text("INFO resumed step=25\nINFO dice.video step step=50 loss=1.5 denoising=0.3 cls=0.1\n")
+    run = plot.read_run(f"{first}+{second}")                       # a resumed run: the later step 50 wins
+    assert run["step"].tolist() == [25, 50] and run["loss"].tolist() == [2.5, 1.5]
+    assert np.isnan(run["cls"][0]) and run["cls"][1] == 0.1
+    train("denoiser", data, tmp_path / "d", "tiny", steps=6, tensorboard=False)
+    out = tmp_path / "curves.png"
+    subprocess.run([sys.executable, str(root / "scripts" / "plot_losses.py"), f"state={tmp_path / 'd.train'}",
+                    f"logs={first}+{second}", "-o", str(out), "--smooth", "3", "--metrics", "loss"],
+                   check=True, capture_output=True)
+    with Image.open(out) as image:
+        assert image.size[0] > 300 and len(set(image.convert("L").getdata())) > 10

@@ -287,6 +287,29 @@ def test_the_emotion_reference_is_the_clip_or_a_same_emotion_partner(video: Path
     assert [partner.reference_clip(rng, k) for k in range(2)] == [1, 0]
 
 
+def test_the_reference_image_comes_from_the_clip_or_another_clip_of_its_identity(
+        video: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    own = _build(video, folder).solver.data
+    rng = np.random.default_rng(0)
+    count = len(own.labelled)
+    assert [own.reference_frame_clip(rng, k) for k in range(count)] == list(range(count))
+    solver = _build(video, folder, reference_from="identity", train_overrides={"real_fraction": 0.0}).solver
+    data = solver.data
+    identity = [lab.meta.identity for lab in data.sampler.labels]
+    for k in range(count):
+        j = data.reference_frame_clip(rng, k)
+        assert identity[j] == identity[k] and (j != k or identity.count(identity[k]) == 1)
+    # the batch's reference image is a frame of the chosen clip (made white here), the targets the clip's own
+    monkeypatch.setattr(data, "reference_image", lambda rng, j: np.full((128, 128, 3), 255, np.uint8))
+    monkeypatch.setattr(data, "reference_frame_clip", lambda rng, k: (k + 1) % count)
+    batch = solver.make_batch(np.random.default_rng(0), 3)
+    assert bool((batch["reference"] > 0.999).all()) and not bool((batch["frames"] > 0.999).all())
+    monkeypatch.setattr(data, "reference_frame_clip", lambda rng, k: k)
+    assert not bool((solver.make_batch(np.random.default_rng(0), 3)["reference"] > 0.999).all())
+    with pytest.raises(TalkingHeadError, match="reference image"):
+        _build(video, folder, reference_from="portrait")
+
+
 # ----------------------------------------------------------------------------------------------- generator
 
 def test_the_generator_makes_a_frame_per_audio_frame_pasted_into_the_photo(generator: DICEGenerator,

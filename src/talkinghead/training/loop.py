@@ -7,7 +7,9 @@ the state saved at step ``k`` continues exactly as the uninterrupted run would h
 the last save are lost). Adam (DreamTalk App. C.3: lr 1e-4; a solver may choose another optimizer and
 a learning rate per step), gradient clipping, an EMA of the weights,
 TensorBoard scalars in ``OUT.train/tb`` and a progress bar. Every save writes the training state
-(``OUT.train/state``) and the EMA model as a checkpoint directory ``OUT`` (save_pretrained).
+(``OUT.train/state``), appends the steps since the last save to the loss history ``OUT.train/history.jsonl``
+(every step's loss and metrics; ``scripts/plot_losses.py`` draws it) and writes the EMA model as a checkpoint
+directory ``OUT`` (save_pretrained).
 
 ``batch_size`` is per process (the global batch is ``batch_size * world_size``).
 """
@@ -27,7 +29,7 @@ from talkinghead.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, SEED, Confi
 from talkinghead.errors import TalkingHeadError
 from talkinghead.log import log_event, progress
 from talkinghead.training.ema import EMA
-from talkinghead.training.state import TrainingState, load_state, save_state, state_dir
+from talkinghead.training.state import TrainingState, append_history, load_state, save_state, state_dir
 
 
 @dataclass(frozen=True)
@@ -163,12 +165,17 @@ def fit(solver: Solver, config: TrainConfig, out: str | Path, *, preset: str = "
 
     history: list[float] = []
     metric_history: dict[str, list[float]] = {}
+    unsaved: list[dict[str, float]] = []                 # history rows since the last save
+    if rank == 0:
+        append_history(sdir, [], keep_until=start)       # a fresh run starts a fresh one, a resumed one its own
 
     def save(step: int) -> dict[str, Any] | None:
         report = None
         if rank == 0:
             save_state(sdir, TrainingState(step, model.state_dict(), ema.state_dict(), ema.updates,
                                            optimizer.state_dict(), meta))
+            append_history(sdir, unsaved)
+            unsaved.clear()
             export = solver.build_model()
             ema.copy_to(export)
             export.preset_name = preset  # type: ignore[assignment]
@@ -200,6 +207,7 @@ def fit(solver: Solver, config: TrainConfig, out: str | Path, *, preset: str = "
         history.append(float(loss.detach()))
         for k, v in metrics.items():
             metric_history.setdefault(k, []).append(float(v))
+        unsaved.append({"step": step + 1, "loss": history[-1], **{k: float(v) for k, v in metrics.items()}})
         if (step + 1) % config.log_every == 0 or step + 1 == end:
             fabric.log_dict({f"train/{k}": float(v) for k, v in metrics.items()}, step=step + 1)
             if rank == 0:

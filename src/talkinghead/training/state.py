@@ -5,6 +5,8 @@ A training run with output checkpoint ``OUT`` keeps its state in the sibling fol
     state/state.safetensors   model/<name>, ema/<name>, optim/<path> tensors
     state/state.json          step, EMA update count, the optimizer state's non-tensor structure, configs
     tb/                       TensorBoard event files
+    history.jsonl             every step's loss and metrics (``{"step": k, "loss": ..., name: ...}`` per line),
+                              appended at each save, so it always ends at the saved state's step
 
 Optimizer state dicts are nested dicts/lists of tensors and plain values; :func:`flatten` splits them
 into a tensor table (safetensors) and a JSON skeleton, :func:`unflatten` puts them back. ``state/`` is
@@ -30,6 +32,7 @@ from talkinghead.errors import TalkingHeadError
 
 STATE_VERSION = 1
 _TENSOR = "__tensor__"
+HISTORY = "history.jsonl"
 
 
 def state_dir(out: str | Path) -> Path:
@@ -119,3 +122,35 @@ def load_state(directory: str | Path) -> TrainingState:
     ema = {k[len("ema/"):]: v for k, v in tensors.items() if k.startswith("ema/")}
     return TrainingState(meta["step"], model, ema, meta["ema_updates"], unflatten(meta["optimizer"], tensors),
                          meta.get("meta", {}))
+
+
+def append_history(directory: str | Path, rows: list[dict[str, float]], keep_until: int | None = None) -> None:
+    """Append ``rows`` (one dict per step, with ``step``) to ``directory``'s loss history; with ``keep_until``,
+    first drop the rows after that step (a resumed run repeats the steps after its last save)."""
+    path = Path(directory) / HISTORY
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if keep_until is not None and path.exists():
+        kept = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= keep_until]
+        path.write_text("".join(f"{line}\n" for line in kept))
+    with path.open("a") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+
+
+def read_history(directory: str | Path) -> dict[str, list[float]]:
+    """A run's loss history: ``{"step": [...], "loss": [...], metric: [...]}`` in step order (the last row of a
+    step wins; a metric a step did not log is NaN)."""
+    path = Path(directory) / HISTORY
+    if not path.exists():
+        raise TalkingHeadError(f"{directory} has no loss history ({HISTORY}); runs before 2026-12-02 kept none.")
+    rows: dict[int, dict[str, float]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[int(row["step"])] = row
+    names = sorted({k for row in rows.values() for k in row if k != "step"})
+    steps = sorted(rows)
+    out: dict[str, list[float]] = {"step": [float(k) for k in steps]}
+    for name in names:
+        out[name] = [float(rows[k].get(name, float("nan"))) for k in steps]
+    return out

@@ -61,5 +61,9 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
                         "inference path in training too, no L_vq, random initialisation)", group=ABLATIONS),
                  Option("prior_from", "the clip whose prior conditions a training clip: the clip itself (the paper, "
                         "Sec. 4.5) or another identity's clip with the same emotion", "choice", default="clip",
-                        choices=("clip", "partner"), group=VARIANTS))),
+                        choices=("clip", "partner"), group=VARIANTS),
+                 Option("reference_from", "the reference image of an emotion-labelled training clip: a frame of the "
+                        "clip itself (the paper) or of another clip of the same identity, whose expression does not "
+                        "give the clip's emotion away", "choice", default="clip", choices=("clip", "identity"),
+                        group=VARIANTS))),
 )

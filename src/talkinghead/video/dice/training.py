@@ -20,6 +20,14 @@ A sample (:meth:`DICESolver.make_batch`, windows of :class:`talkinghead.data.vid
   is another person's video or a prompt;
 - the emotion label (the index of the clip's emotion among the embedder's emotions, the discriminator's classes).
 
+**The reference image's emotion** (``--reference-from``, not in the paper): a frame of the same clip (``clip``, the
+paper's SVD-style conditioning) shows the clip's emotion already, so the UNet can copy the expression from the image
+and leave the emotion condition unused. That is what the shipped model did after 500 steps: a happy and an angry
+prompt on the same portrait differed by 2.2 grey levels (docs/dice.md). ``identity`` takes the reference image of a
+labelled clip from a random other clip of the same identity (any emotion; the video corpus has 7-16 clips of each
+emotion per identity), so the expression of the target can only come from the emotion condition, as at inference,
+where the reference is the user's photo with whatever expression it has. Real clips keep their own frame.
+
 Data mix (4.1: the emotion dataset and regular videos "incorporated into the training process at a 1:1 ratio"):
 with ``--real DIR`` each sample comes from the real videos with probability ``real_fraction`` (``paper``: 0.5), less
 the last clip of each real video (held out as EMO and FD2Talk hold it out). Real clips have no emotion label: label
@@ -62,16 +70,20 @@ from talkinghead.video.dice.network import DICEConfig, DICENetwork
 from talkinghead.video.dice.unet import load_svd_unet
 
 PRIOR_SOURCES = ("clip", "partner")
+REFERENCE_SOURCES = ("clip", "identity")
 
 
 @dataclass(frozen=True)
 class DICETrainConfig(TrainConfig):
     """The shared loop's settings plus ``real_fraction`` (share of samples from ``--real``), ``prior_frames`` (the
-    emotion reference window) and ``prior_from`` (``clip``: the paper; ``partner``: a variant)."""
+    emotion reference window), ``prior_from`` (``clip``: the paper; ``partner``: a variant) and ``reference_from``
+    (the reference image of a labelled clip: ``clip``, a frame of the clip itself, the paper; ``identity``, a frame of
+    another clip of the same identity, a variant)."""
 
     real_fraction: float = 0.5
     prior_frames: int = 128
     prior_from: str = "clip"
+    reference_from: str = "clip"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**TrainConfig.presets["tiny"], "batch_size": 2, "prior_frames": 16},
@@ -87,6 +99,8 @@ class DICETrainConfig(TrainConfig):
             raise TalkingHeadError("The emotion reference needs one frame at least.")
         if self.prior_from not in PRIOR_SOURCES:
             raise TalkingHeadError(f"The emotion reference comes from 'clip' or 'partner', not '{self.prior_from}'.")
+        if self.reference_from not in REFERENCE_SOURCES:
+            raise TalkingHeadError(f"The reference image comes from 'clip' or 'identity', not '{self.reference_from}'.")
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -133,6 +147,10 @@ class DICEData:
         self.label = np.array([self.emotions.index(lab.meta.emotion)
                                if lab.source == 0 and lab.meta.emotion in self.emotions else NO_LABEL
                                for lab in labels], np.int64)
+        self._same_identity: dict[str, list[int]] = {}
+        for k, lab in enumerate(labels):
+            if self.labelled[k]:
+                self._same_identity.setdefault(lab.meta.identity, []).append(k)
 
     def audio_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and standard deviation ``[A]`` of the UNet's audio features over the train clips with audio."""
@@ -164,6 +182,19 @@ class DICEData:
             return k
         partners = [j for j in self.sampler.emotion_partners(k, 1, audio=True) if self.labelled[j]]
         return int(rng.choice(partners)) if partners else k
+
+    def reference_frame_clip(self, rng: np.random.Generator, k: int) -> int:
+        """The clip whose frame is sample ``k``'s reference image (``reference_from``): ``k`` itself, or for a
+        labelled clip under ``identity`` another labelled clip of the same identity (``k`` when there is none)."""
+        if self.config.reference_from == "clip" or not self.labelled[k]:
+            return k
+        others = self._same_identity.get(self.sampler.labels[k].meta.identity, [])
+        others = [j for j in others if j != k]
+        return int(rng.choice(others)) if others else k
+
+    def reference_image(self, rng: np.random.Generator, j: int) -> np.ndarray:
+        """A random frame ``[S, S, 3]`` uint8 of clip ``j``."""
+        return self.sampler.clip_frames(j).read([int(rng.integers(len(self.sampler.labels[j].box)))])[0]
 
     def prior_inputs(self, rng: np.random.Generator, clips: list[int]) -> dict[str, torch.Tensor]:
         """The emotion references' windows: ``prior_expression [B, N, E]``, ``prior_audio [B, N, A_e]`` (raw),
@@ -206,7 +237,12 @@ class DICEData:
         the emotion references (:meth:`prior_inputs`)."""
         clips = self.pick(rng, batch, frames)
         w = self.sampler.windows(rng, batch, 0, frames, context, audio=False, clips=clips)
-        return {"frames": frames_to_tensor(w.frames, size), "reference": frames_to_tensor(w.reference, size),
+        reference = np.array(w.reference)
+        for i, k in enumerate(clips):
+            j = self.reference_frame_clip(rng, k)
+            if j != k:
+                reference[i] = self.reference_image(rng, j)
+        return {"frames": frames_to_tensor(w.frames, size), "reference": frames_to_tensor(reference, size),
                 "audio": torch.from_numpy(np.ascontiguousarray(w.audio_features[..., self.unet_columns])),
                 "has_audio": torch.from_numpy(np.asarray(w.has_audio, bool)),
                 "has_emotion": torch.from_numpy(self.labelled[clips]),
@@ -338,9 +374,10 @@ def build_video(data: str | Path, preset: str, *, features: tuple[str, ...] = ()
                 train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
                 vae: str | Path | None = None, embedder: str | Path | None = None, unet: str | Path | None = None,
                 no_bank: bool = False, no_discriminator: bool = False, deterministic_prior: bool = False,
-                learnable_ca: bool = False, prior_from: str = "clip") -> SolverBuild:
+                learnable_ca: bool = False, prior_from: str = "clip", reference_from: str = "clip") -> SolverBuild:
     """The registry's builder of ``dice.video``."""
-    config = DICETrainConfig.preset(preset, **{**(train_overrides or {}), "prior_from": prior_from})
+    config = DICETrainConfig.preset(preset, **{**(train_overrides or {}), "prior_from": prior_from,
+                                               "reference_from": reference_from})
     if vae is None:
         raise TalkingHeadError("DICE-Talk learns in a VAE's latents: pass --vae DIR (talkinghead train emo.vae, or a "
                                "Stable Diffusion VAE folder).")
@@ -358,7 +395,8 @@ def build_video(data: str | Path, preset: str, *, features: tuple[str, ...] = ()
     solver = DICESolver(sampler, LatentVAE.load(vae), emb, model_config, config, unet_names, unet)
     extra = {"crop_scale": float(sampler.dataset.info.crop_scale), "crop_size": int(sampler.size),
              "data": [str(d.root) for d in sampler.datasets], "vae": str(vae), "embedder": str(embedder),
-             "unet": str(unet) if unet else None, "prior_from": prior_from, "real_fraction": config.real_fraction,
+             "unet": str(unet) if unet else None, "prior_from": prior_from, "reference_from": reference_from,
+             "real_fraction": config.real_fraction,
              "prior_frames": config.prior_frames, "emotions": list(emb.emotions),
              "ablations": {"no_bank": no_bank, "no_discriminator": no_discriminator,
                            "deterministic_prior": deterministic_prior, "learnable_ca": learnable_ca}}
