@@ -26,6 +26,7 @@ from talkinghead.training.loop import fit
 from talkinghead.training.run import train
 from talkinghead.video.dice import COMPONENTS
 from talkinghead.video.dice import training as dice_training
+from talkinghead.video.dice.discriminator import LatentEmotionJudge
 from talkinghead.video.dice.embedder import EmotionEmbedder, EmotionPrior
 from talkinghead.video.dice.network import DICEConfig, DICENetwork
 from talkinghead.video.dice.pipeline import DICEGenerator, DICESampling, clip_starts, write_dice_manifest
@@ -179,6 +180,24 @@ def _loss(net: DICENetwork, solver: Any, batch: dict[str, torch.Tensor], seed: i
     lat, ref, prior = _latents(solver, batch)
     return net.training_loss(lat, ref, batch["audio"], prior, batch["label"],
                              generator=torch.Generator().manual_seed(seed), **kw)
+
+
+def test_the_content_variant_judges_the_prediction_and_its_gradient_reaches_the_unet(video: Path, folder: Path) -> None:
+    """``--discriminate prediction``: the discriminator is a latent judge; L_cls's gradient reaches the UNet through
+    the denoised prediction; the emotion-attention offset cannot name the emotion to it (the judge reads latents)."""
+    built = _build(video, folder, discriminate="prediction").solver
+    torch.manual_seed(0)
+    net = built.build_model()
+    assert isinstance(net.discriminator, LatentEmotionJudge) and net.dice_config.discriminate == "prediction"
+    batch = built.make_batch(np.random.default_rng(0), 2)
+    out = _loss(net, built, batch, drop={k: torch.zeros(2, dtype=torch.bool) for k in ("audio", "image", "emotion")})
+    assert out.logits is not None and out.logits.shape == (2, net.dice_config.discriminator.emotions)
+    assert float(out.losses.cls.detach()) > 0
+    out.losses.cls.backward()
+    assert bool(net.unet.unet.conv_out.weight.grad.abs().sum() > 0)               # through D(x; sigma)
+    assert bool(net.discriminator.conv[0].weight.grad.abs().sum() > 0)            # from the clean clips
+    with pytest.raises(TalkingHeadError, match="features"):
+        DICEConfig.preset("tiny", discriminate="pixels")
 
 
 @pytest.mark.parametrize("flag", ["no_bank", "no_discriminator", "deterministic_prior", "learnable_ca"])

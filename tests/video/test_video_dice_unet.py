@@ -17,7 +17,9 @@ from talkinghead.video.dice.discriminator import (
     NO_LABEL,
     DiscriminatorConfig,
     EmotionDiscriminator,
+    LatentEmotionJudge,
     ObjectiveConfig,
+    content_cls_loss,
     emotion_cls_loss,
     total_loss,
 )
@@ -421,3 +423,41 @@ def test_cls_loss_ignores_unlabelled_clips_and_eq15_adds_up() -> None:
                                                                                                 vq_weight=0.25))
     assert float(parts.total) == pytest.approx(1 + 0.5 * 2 + 0.25 * 4)
     assert float(total_loss(torch.tensor(1.5), None, None).total) == 1.5
+
+
+def test_the_content_judge_learns_from_clean_clips_and_trains_only_the_prediction() -> None:
+    """The content variant: the judge's gradient comes from the clean clips alone (a prediction term that moved it
+    could make it read whatever the generator emits), the prediction receives gradient, and an unlabelled prediction
+    adds nothing."""
+    torch.manual_seed(0)
+    judge = LatentEmotionJudge(4, DiscriminatorConfig.preset("tiny", feature_dim=16, emotions=3))
+    clean = torch.randn(3, 2, 4, 8, 8)
+    predicted = torch.randn(3, 2, 4, 8, 8, requires_grad=True)
+    labels = torch.tensor([0, 1, 2])
+    loss, logits = content_cls_loss(judge, clean, predicted, labels, labels)
+    assert logits.shape == (3, 3)
+    loss.backward()
+    combined = {n: p.grad.clone() for n, p in judge.named_parameters() if p.grad is not None}
+    judge.zero_grad()
+    emotion_cls_loss(judge(clean), labels).backward()
+    for name, param in judge.named_parameters():
+        assert param.grad is not None and torch.allclose(combined[name], param.grad, atol=1e-7), name
+    assert predicted.grad is not None and float(predicted.grad.abs().sum()) > 0
+    alone, _ = content_cls_loss(judge, clean, predicted, labels, torch.full((3,), NO_LABEL))
+    assert float(alone.detach()) == pytest.approx(float(emotion_cls_loss(judge(clean), labels).detach()))
+    # trained on clean clips whose emotion is a mean shift of one channel, it names the emotion of a new clip
+    optim = torch.optim.Adam(judge.parameters(), lr=1e-2)
+    shift = torch.zeros(3, 1, 4, 1, 1)
+    shift[:, 0, :3, 0, 0] = torch.eye(3) * 2
+
+    def clips(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.arange(3).repeat(n)
+        return torch.randn(len(y), 2, 4, 8, 8) + shift[y], y
+
+    for _ in range(40):
+        x, y = clips(4)
+        optim.zero_grad()
+        content_cls_loss(judge, x, x, y, torch.full_like(y, NO_LABEL))[0].backward()
+        optim.step()
+    x, y = clips(4)
+    assert bool((judge(x).argmax(1) == y).float().mean() > 0.9)

@@ -62,6 +62,10 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
                  Option("prior_from", "the clip whose prior conditions a training clip: the clip itself (the paper, "
                         "Sec. 4.5) or another identity's clip with the same emotion", "choice", default="clip",
                         choices=("clip", "partner"), group=VARIANTS),
+                 Option("discriminate", "what the emotion discriminator (Eq. 16) reads: the UNet's pooled features "
+                        "(the paper) or the denoised prediction, through a latent classifier trained on the clean "
+                        "clips only, so L_cls asks for the emotion to be drawn", "choice", default="features",
+                        choices=("features", "prediction"), group=VARIANTS),
                  Option("reference_from", "the reference image of an emotion-labelled training clip: a frame of the "
                         "clip itself (the paper) or of another clip of the same identity, whose expression does not "
                         "give the clip's emotion away", "choice", default="clip", choices=("clip", "identity"),

@@ -16,6 +16,15 @@ latent space").
 Eq. 15: ``L = L_denoising + lambda L_cls + L_vq`` (:func:`total_loss`; ``L_vq`` comes from the emotion bank,
 Eq. 17, :mod:`.bank`).
 
+**The content variant** (``discriminate = "prediction"``, ``--discriminate prediction``; not in the paper). The
+pooled mid-block features of Eq. 16 contain the emotion attention's own output: with one emotion token its softmax
+is 1 and it adds ``W_o W_v E_s`` at every position, a per-channel offset that names the prompt. Measured on the
+``cpu`` model (docs/dice.md, "What the denoiser listens to"), the classifier names the prompt it was given, not the
+clip's emotion, so ``L_cls`` falls to 0.02 without the frames changing. :class:`LatentEmotionJudge` classifies a
+clip's *latents* instead, and :func:`content_cls_loss` uses it twice: on the clean target latents (its only
+training signal, so it learns the emotion from real content) and, with its weights held fixed, on the denoiser's
+prediction ``D(x; sigma)`` (whose gradient reaches the UNet only through what it draws).
+
 Deviations and why:
 
 - clips without an emotion label (the paper mixes MEAD with unlabelled HDTF/VoxCeleb2 clips 1:1) carry label ``-1``
@@ -88,6 +97,40 @@ class EmotionDiscriminator(nn.Module):
             raise TalkingHeadError(f"The emotion discriminator takes features of width {self.config.feature_dim}, "
                                    f"got {features.shape[-1]}.")
         return self.mlp(features)  # type: ignore[no-any-return]
+
+
+class LatentEmotionJudge(nn.Module):
+    """The content variant's classifier: clip latents ``[B, F, c, h, w]`` -> emotion logits ``[B, N]``: two stride-2
+    3x3 convolutions with SiLU per frame (to ``feature_dim`` channels), the average over frames and positions, then
+    the MLP ``psi`` of :class:`EmotionDiscriminator`."""
+
+    def __init__(self, latent_channels: int, config: DiscriminatorConfig | None = None) -> None:
+        super().__init__()
+        config = config or DiscriminatorConfig()
+        self.config = config
+        width = config.feature_dim
+        self.conv = nn.Sequential(nn.Conv2d(latent_channels, width // 2, 3, stride=2, padding=1), nn.SiLU(),
+                                  nn.Conv2d(width // 2, width, 3, stride=2, padding=1), nn.SiLU())
+        self.head = EmotionDiscriminator(config)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        if latents.ndim != 5:
+            raise TalkingHeadError(f"The latent emotion judge takes clips [B, F, c, h, w], got {list(latents.shape)}.")
+        b, f = latents.shape[:2]
+        features = self.conv(latents.flatten(0, 1)).mean(dim=(2, 3)).unflatten(0, (b, f)).mean(dim=1)   # [B, C]
+        return self.head(features)  # type: ignore[no-any-return]
+
+
+def content_cls_loss(judge: LatentEmotionJudge, clean: torch.Tensor, predicted: torch.Tensor,
+                     clean_labels: torch.Tensor, predicted_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The content variant's ``L_cls``: ``CE(judge(clean), y)``, which trains the judge only (the clean latents
+    carry no gradient), plus ``CE(judge'(predicted), y)`` with ``judge'`` the judge's weights detached, which trains
+    only what made ``predicted`` (``[B, F, c, h, w]`` each; labels ``[B]``, :data:`NO_LABEL` left out). Returns the
+    loss and the logits on the prediction."""
+    real = emotion_cls_loss(judge(clean.detach()), clean_labels)
+    fixed = {name: value.detach() for name, value in judge.named_parameters()}
+    logits = torch.func.functional_call(judge, fixed, (predicted,))
+    return real + emotion_cls_loss(logits, predicted_labels), logits
 
 
 def emotion_cls_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -67,7 +67,9 @@ from talkinghead.video.dice.discriminator import (
     DICELosses,
     DiscriminatorConfig,
     EmotionDiscriminator,
+    LatentEmotionJudge,
     ObjectiveConfig,
+    content_cls_loss,
     emotion_cls_loss,
     total_loss,
 )
@@ -122,6 +124,7 @@ class DICEConfig(Config):
     discrimination: bool = True
     deterministic_prior: bool = False
     learnable_ca: bool = False
+    discriminate: str = "features"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {name: _preset(name) for name in ("tiny", "cpu", "paper")}
 
@@ -144,6 +147,9 @@ class DICEConfig(Config):
                                    f"{len(self.emotions)} emotion names.")
         if not 0.0 <= self.bank_inference_fraction <= 1.0:
             raise TalkingHeadError("The bank's inference-path fraction must lie in [0, 1].")
+        if self.discriminate not in ("features", "prediction"):
+            raise TalkingHeadError(f"The emotion discriminator reads 'features' (the paper) or 'prediction', not "
+                                   f"'{self.discriminate}'.")
         if self.learnable_ca and not self.emotion_bank:
             raise TalkingHeadError("The learnable-CA ablation attends to the bank's embeddings; it needs the bank.")
 
@@ -207,7 +213,10 @@ class DICENetwork(PretrainedMixin, nn.Module):
         self.audio_features = audio_features
         self.unet = DICEUNet(config.unet)
         self.bank = EmotionBank(config.bank) if config.emotion_bank else None
-        self.discriminator = EmotionDiscriminator(config.discriminator) if config.discrimination else None
+        self.discriminator: EmotionDiscriminator | LatentEmotionJudge | None = None
+        if config.discrimination:
+            self.discriminator = EmotionDiscriminator(config.discriminator) if config.discriminate == "features" \
+                else LatentEmotionJudge(config.unet.latent_channels, config.discriminator)
 
     @property
     def dice_config(self) -> DICEConfig:
@@ -279,8 +288,14 @@ class DICENetwork(PretrainedMixin, nn.Module):
 
         den = edm_loss(network, latents, cfg.edm, generator)
         cls_labels = labels.to(device, torch.long).masked_fill(masks["emotion"], NO_LABEL)
-        logits = None if self.discriminator is None else self.discriminator(den.extra)
-        cls = None if logits is None else emotion_cls_loss(logits, cls_labels)         # Eq. 16
+        logits = cls = None
+        if isinstance(self.discriminator, LatentEmotionJudge):                          # the content variant
+            cls, logits = content_cls_loss(self.discriminator, latents, den.denoised.to(latents.dtype),
+                                           labels.to(device, torch.long).masked_fill(~labelled, NO_LABEL),
+                                           cls_labels)
+        elif self.discriminator is not None:
+            logits = self.discriminator(den.extra)
+            cls = emotion_cls_loss(logits, cls_labels)                                  # Eq. 16
         vq = None
         if self.bank is not None and not cfg.learnable_ca:
             vq = self.bank.vq_loss(s[labelled]) if bool(labelled.any()) else self.bank.prototypes.sum() * 0.0

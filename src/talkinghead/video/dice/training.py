@@ -374,7 +374,8 @@ def build_video(data: str | Path, preset: str, *, features: tuple[str, ...] = ()
                 train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
                 vae: str | Path | None = None, embedder: str | Path | None = None, unet: str | Path | None = None,
                 no_bank: bool = False, no_discriminator: bool = False, deterministic_prior: bool = False,
-                learnable_ca: bool = False, prior_from: str = "clip", reference_from: str = "clip") -> SolverBuild:
+                learnable_ca: bool = False, prior_from: str = "clip", reference_from: str = "clip",
+                discriminate: str = "features") -> SolverBuild:
     """The registry's builder of ``dice.video``."""
     config = DICETrainConfig.preset(preset, **{**(train_overrides or {}), "prior_from": prior_from,
                                                "reference_from": reference_from})
@@ -391,7 +392,8 @@ def build_video(data: str | Path, preset: str, *, features: tuple[str, ...] = ()
     if no_bank and learnable_ca:
         raise TalkingHeadError("--learnable-ca replaces the bank's learning; it cannot go with --no-bank.")
     model_config = DICEConfig.preset(preset, emotion_bank=not no_bank, discrimination=not no_discriminator,
-                                     deterministic_prior=deterministic_prior, learnable_ca=learnable_ca)
+                                     deterministic_prior=deterministic_prior, learnable_ca=learnable_ca,
+                                     discriminate=discriminate)
     solver = DICESolver(sampler, LatentVAE.load(vae), emb, model_config, config, unet_names, unet)
     extra = {"crop_scale": float(sampler.dataset.info.crop_scale), "crop_size": int(sampler.size),
              "data": [str(d.root) for d in sampler.datasets], "vae": str(vae), "embedder": str(embedder),
@@ -399,5 +401,6 @@ def build_video(data: str | Path, preset: str, *, features: tuple[str, ...] = ()
              "real_fraction": config.real_fraction,
              "prior_frames": config.prior_frames, "emotions": list(emb.emotions),
              "ablations": {"no_bank": no_bank, "no_discriminator": no_discriminator,
-                           "deterministic_prior": deterministic_prior, "learnable_ca": learnable_ca}}
+                           "deterministic_prior": deterministic_prior, "learnable_ca": learnable_ca},
+             "discriminate": discriminate}
     return SolverBuild(solver, config, extra)
