@@ -198,6 +198,15 @@ def test_the_content_variant_judges_the_prediction_and_its_gradient_reaches_the_
     assert bool(net.discriminator.conv[0].weight.grad.abs().sum() > 0)            # from the clean clips
     with pytest.raises(TalkingHeadError, match="features"):
         DICEConfig.preset("tiny", discriminate="pixels")
+    # a warm start from the paper-variant network: the UNet and bank copied, the new judge kept
+    warm_solver = _build(video, folder, discriminate="prediction", init=folder / "network").solver
+    torch.manual_seed(0)
+    warm = warm_solver.build_model()
+    shipped = DICENetwork.from_pretrained(folder / "network").state_dict()
+    own = warm.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in shipped.items() if k.startswith(("unet.", "bank.")))
+    assert not any(k.startswith("discriminator.conv") for k in shipped)
+    assert torch.equal(own["discriminator.conv.0.weight"], net.state_dict()["discriminator.conv.0.weight"])
 
 
 @pytest.mark.parametrize("flag", ["no_bank", "no_discriminator", "deterministic_prior", "learnable_ca"])

@@ -52,6 +52,8 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
                         metavar="DIR"),
                  Option("unet", "initialise the UNet from Stable Video Diffusion's in a local folder (diffusers "
                         "UNetSpatioTemporalConditionModel)", "path", metavar="DIR"),
+                 Option("init", "warm start: copy the weights a dice.video checkpoint shares with this network "
+                        "(names and shapes); the parts a variant changes start anew", "path", metavar="DIR"),
                  Option("no_bank", "w/o emotion bank: the prior goes to the emotion attention directly",
                         group=ABLATIONS),
                  Option("no_discriminator", "w/o the emotion discrimination objective (L_cls)", group=ABLATIONS),

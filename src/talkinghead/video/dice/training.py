@@ -281,13 +281,18 @@ class DICESolver(Solver):
     train_config_class: ClassVar[type[TrainConfig]] = DICETrainConfig
 
     def __init__(self, sampler: VideoSampler, vae: LatentVAE, embedder: EmotionEmbedder, config: DICEConfig,
-                 train_config: DICETrainConfig, unet_names: tuple[str, ...], svd_unet: str | Path | None = None
-                 ) -> None:
+                 train_config: DICETrainConfig, unet_names: tuple[str, ...], svd_unet: str | Path | None = None,
+                 init: str | Path | None = None) -> None:
         self.vae = vae.eval().requires_grad_(False)
         self.embedder = embedder.eval().requires_grad_(False)
         self.train_config = train_config
         self.data = DICEData(sampler, unet_names, embedder, train_config)
         self.svd_state: dict[str, torch.Tensor] | None = None
+        self.init_state: dict[str, torch.Tensor] | None = None
+        if init is not None:
+            from talkinghead.checkpoint import read_safetensors, safetensors_file
+
+            self.init_state = read_safetensors(safetensors_file(init, "dice.video checkpoint"))
         vae_config: Any = vae.config
         if svd_unet is not None:
             structure, self.svd_state = load_svd_unet(svd_unet)
@@ -314,6 +319,8 @@ class DICESolver(Solver):
             with torch.no_grad():
                 net.bank.prototypes.copy_(self.data.initial_prototypes(self.embedder, len(net.bank.prototypes),
                                                                        self.train_config.seed))
+        if self.init_state is not None:
+            init_weights(net, self.init_state)
         return net.train()
 
     def wrap(self, model: nn.Module) -> nn.Module:
@@ -327,6 +334,18 @@ class DICESolver(Solver):
     def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         cfg = self.model_config
         return self.data.batch(rng, batch_size, cfg.frames, cfg.context, cfg.image_size)
+
+
+def init_weights(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy the tensors of ``state`` (a ``dice.video`` checkpoint) whose names and shapes ``net`` has (``--init``:
+    a warm start, e.g. a variant from the shipped network; the parts the variant changes keep their new
+    initialisation). Returns the names copied; none is an error."""
+    own = net.state_dict()
+    shared = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not shared:
+        raise TalkingHeadError("The --init checkpoint shares no weights with this DICE network.")
+    net.load_state_dict(shared, strict=False)
+    return sorted(shared)
 
 
 # ------------------------------------------------------------------------------------------------- builder
@@ -375,7 +394,7 @@ def build_video(data: str | Path, preset: str, *, features: tuple[str, ...] = ()
                 vae: str | Path | None = None, embedder: str | Path | None = None, unet: str | Path | None = None,
                 no_bank: bool = False, no_discriminator: bool = False, deterministic_prior: bool = False,
                 learnable_ca: bool = False, prior_from: str = "clip", reference_from: str = "clip",
-                discriminate: str = "features") -> SolverBuild:
+                discriminate: str = "features", init: str | Path | None = None) -> SolverBuild:
     """The registry's builder of ``dice.video``."""
     config = DICETrainConfig.preset(preset, **{**(train_overrides or {}), "prior_from": prior_from,
                                                "reference_from": reference_from})
@@ -394,7 +413,7 @@ def build_video(data: str | Path, preset: str, *, features: tuple[str, ...] = ()
     model_config = DICEConfig.preset(preset, emotion_bank=not no_bank, discrimination=not no_discriminator,
                                      deterministic_prior=deterministic_prior, learnable_ca=learnable_ca,
                                      discriminate=discriminate)
-    solver = DICESolver(sampler, LatentVAE.load(vae), emb, model_config, config, unet_names, unet)
+    solver = DICESolver(sampler, LatentVAE.load(vae), emb, model_config, config, unet_names, unet, init)
     extra = {"crop_scale": float(sampler.dataset.info.crop_scale), "crop_size": int(sampler.size),
              "data": [str(d.root) for d in sampler.datasets], "vae": str(vae), "embedder": str(embedder),
              "unet": str(unet) if unet else None, "prior_from": prior_from, "reference_from": reference_from,
@@ -402,5 +421,5 @@ def build_video(data: str | Path, preset: str, *, features: tuple[str, ...] = ()
              "prior_frames": config.prior_frames, "emotions": list(emb.emotions),
              "ablations": {"no_bank": no_bank, "no_discriminator": no_discriminator,
                            "deterministic_prior": deterministic_prior, "learnable_ca": learnable_ca},
-             "discriminate": discriminate}
+             "discriminate": discriminate, "init": str(init) if init else None}
     return SolverBuild(solver, config, extra)
