@@ -496,3 +496,10 @@ def test_bad_requests_are_one_sentence(generator: DICEGenerator, folder: Path, a
         with pytest.raises(TalkingHeadError) as err:
             call()
         assert words in _one_sentence(err), err.value
+
+
+def test_the_shipped_model_loads() -> None:
+    """weights/dice loads with this version's configs (a field added to DICEConfig must reach the shipped one)."""
+    shipped = Path(__file__).resolve().parents[2] / "weights" / "dice"
+    generator = DICEGenerator.from_pretrained(shipped)
+    assert generator.network.dice_config.discriminate == "features" and generator.image_size == 128
