@@ -7,7 +7,8 @@ fixed seeds), at noise levels ``--sigmas``:
   changes, the others kept: the emotion prompt (happy -> angry, sad, surprised), the emotion dropped, the audio of
   another window, the reference image of another window; beside the RMS error of ``D`` against the clean latents.
   A condition the network ignores changes ``D`` by about nothing;
-- **the discriminator's evidence** (Eq. 16): the emotion classifier on the UNet's pooled mid-block features, for the
+- **the discriminator's evidence** (Eq. 16): the emotion classifier on the UNet's pooled mid-block features (the
+  content variant's: on the denoised prediction), for the
   true emotion prompt, a wrong one (the true emotion's index + 3) and no emotion. If it reads the clip's content,
   it names the true emotion whatever prompt is given; if it reads the injected condition, it names the prompt.
 
@@ -73,9 +74,16 @@ def one_batch(net: Any, tokens: torch.Tensor, emotions: list[str], batch: dict[s
     z = x / math.sqrt(sigma ** 2 + sd ** 2)
     c_noise = torch.full((b,), 0.25 * math.log(sigma))
     wrong = (label + 3) % len(emotions)
-    named = [net.discriminator(net.unet(z, c_noise, ref, audio, tokens[which], drop).features).argmax(-1)
-             for which, drop in ((label, None), (wrong, None),
-                                 (label, {"emotion": torch.ones(b, dtype=torch.bool)}))]
+    from talkinghead.video.dice.discriminator import LatentEmotionJudge
+
+    no_emotion = {"emotion": torch.ones(b, dtype=torch.bool)}
+    cases = ((tokens[label], None), (tokens[wrong], None), (tokens[label], no_emotion))
+    if isinstance(net.discriminator, LatentEmotionJudge):          # the content variant judges the prediction D(x)
+        named = [net.discriminator(net.denoiser(ref, audio, None if drop else emotion, plain)(x, s)).argmax(-1)
+                 for emotion, drop in cases]
+    else:
+        named = [net.discriminator(net.unet(z, c_noise, ref, audio, emotion, drop).features).argmax(-1)
+                 for emotion, drop in cases]
     votes = {"true prompt -> true": int((named[0] == label).sum()),
              "wrong prompt -> the prompt": int((named[1] == wrong).sum()),
              "wrong prompt -> true": int((named[1] == label).sum()),
