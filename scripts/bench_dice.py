@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dimitra import DEFAULT_AUDIO, peak_in_child, print_peak, run_header, speech  # noqa: E402
+from bench_dimitra import DEFAULT_AUDIO, run_header, speech, video_child, video_memory  # noqa: E402
 from bench_fd2talk import portrait  # noqa: E402
 
 
@@ -60,16 +60,6 @@ def emotion_sources(checkpoint: str, audio: Any, video: Path) -> dict[str, float
     return out
 
 
-def child(args: argparse.Namespace) -> None:
-    """One memory run in this process (``--child SECONDS``); prints the peak resident memory."""
-    print_peak(lambda: generate_once(args.checkpoint, speech(args.audio, float(args.child))), float(args.child))
-
-
-def run_child(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
-    return peak_in_child(__file__, ["--checkpoint", args.checkpoint, "--audio", args.audio, "--child", str(seconds)],
-                         f"{seconds:g} s of video")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="weights/dice")
@@ -81,7 +71,7 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args)
+        video_child(generate_once, args)
         return
     results = run_header(args.audio)
     generate_once(args.checkpoint, speech(args.audio, 0.5))                                  # warm-up
@@ -95,7 +85,7 @@ def main() -> None:
         results["emotion_seconds"] = {k: round(v, 3) for k, v in
                                       emotion_sources(args.checkpoint, audio, Path(args.video)).items()}
         print(f"emotion prior: {results['emotion_seconds']}", flush=True)
-    results["memory"] = [run_child(args, s) for s in (2.0, 8.0)]
+    results["memory"] = [video_memory(__file__, args, s) for s in (2.0, 8.0)]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -73,6 +73,18 @@ def print_peak(make: Any, seconds: float) -> None:
                       **result}))
 
 
+def video_child(generate: Any, args: argparse.Namespace) -> None:
+    """A video benchmark's ``--child SECONDS`` mode: ``generate(args.checkpoint, speech)`` under :func:`print_peak`."""
+    seconds = float(args.child)
+    print_peak(lambda: generate(args.checkpoint, speech(args.audio, seconds)), seconds)
+
+
+def video_memory(script: str, args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+    """Run ``script``'s ``--child`` mode for ``seconds`` of video in a fresh process (:func:`peak_in_child`)."""
+    return peak_in_child(script, ["--checkpoint", args.checkpoint, "--audio", args.audio, "--child", str(seconds)],
+                         f"{seconds:g} s of video")
+
+
 def motion_once(checkpoint: str, audio: Any, overlap: int) -> dict[str, float]:
     from skimage import data
 

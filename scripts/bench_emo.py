@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dimitra import DEFAULT_AUDIO, peak_in_child, print_peak, run_header, speech  # noqa: E402
+from bench_dimitra import DEFAULT_AUDIO, run_header, speech, video_child, video_memory  # noqa: E402
 from bench_fd2talk import portrait  # noqa: E402
 
 
@@ -44,16 +44,6 @@ def generate_once(checkpoint: str, audio: Any, steps: int = 0, strength: float |
             "sampling": out.timings["emo_sampling"], "decode": out.timings["emo_decode"]}
 
 
-def child(args: argparse.Namespace) -> None:
-    """One memory run in this process (``--child SECONDS``); prints the peak resident memory."""
-    print_peak(lambda: generate_once(args.checkpoint, speech(args.audio, float(args.child))), float(args.child))
-
-
-def run_child(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
-    return peak_in_child(__file__, ["--checkpoint", args.checkpoint, "--audio", args.audio, "--child", str(seconds)],
-                         f"{seconds:g} s of video")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="weights/emo")
@@ -63,7 +53,7 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args)
+        video_child(generate_once, args)
         return
     results = run_header(args.audio)
     generate_once(args.checkpoint, speech(args.audio, 0.5))                                  # warm-up
@@ -73,7 +63,7 @@ def main() -> None:
         results[name] = {k: round(v, 3) for k, v in row.items()}
         print(f"{name}: {row['seconds']:.1f} s for {row['frames']:.0f} frames ({row['seconds_per_video_second']:.2f} "
               f"s per second of video; sampling {row['sampling']:.1f} s, decode {row['decode']:.1f} s)", flush=True)
-    results["memory"] = [run_child(args, s) for s in (2.0, 8.0)]
+    results["memory"] = [video_memory(__file__, args, s) for s in (2.0, 8.0)]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 

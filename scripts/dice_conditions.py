@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,8 @@ def windows(data: str, vae: str, embedder: str, count: int) -> tuple[Any, list[d
 def one_batch(net: Any, tokens: torch.Tensor, emotions: list[str], batch: dict[str, torch.Tensor], sigma: float,
               seed: int) -> tuple[dict[str, float], dict[str, int]]:
     """One batch at one noise level: the RMS changes of ``D`` and the discriminator's votes (module docstring)."""
-    from talkinghead.video.dice.edm import GuidanceScales
+    from talkinghead.video.dice.discriminator import LatentEmotionJudge
+    from talkinghead.video.dice.edm import GuidanceScales, precondition
 
     lat, ref, audio, label = batch["latents"], batch["reference"], batch["audio"], batch["label"]
     b = len(label)
@@ -70,19 +70,16 @@ def one_batch(net: Any, tokens: torch.Tensor, emotions: list[str], batch: dict[s
                "audio of another window": net.denoiser(ref, audio.roll(1, 0), prompt("happy"), plain)(x, s),
                "reference of another window": net.denoiser(ref.roll(1, 0), audio, prompt("happy"), plain)(x, s)}
     rms = {name: float((other - base).pow(2).mean().sqrt()) for name, other in changed.items()}
-    sd = net.dice_config.edm.sigma_data
-    z = x / math.sqrt(sigma ** 2 + sd ** 2)
-    c_noise = torch.full((b,), 0.25 * math.log(sigma))
     wrong = (label + 3) % len(emotions)
-    from talkinghead.video.dice.discriminator import LatentEmotionJudge
-
     no_emotion = {"emotion": torch.ones(b, dtype=torch.bool)}
     cases = ((tokens[label], None), (tokens[wrong], None), (tokens[label], no_emotion))
     if isinstance(net.discriminator, LatentEmotionJudge):          # the content variant judges the prediction D(x)
         named = [net.discriminator(net.denoiser(ref, audio, None if drop else emotion, plain)(x, s)).argmax(-1)
                  for emotion, drop in cases]
-    else:
-        named = [net.discriminator(net.unet(z, c_noise, ref, audio, emotion, drop).features).argmax(-1)
+    else:                                                          # the paper's: the UNet's pooled features
+        p = precondition(s, net.dice_config.edm.sigma_data)
+        z = x * p.c_in.view(-1, 1, 1, 1, 1)
+        named = [net.discriminator(net.unet(z, p.c_noise, ref, audio, emotion, drop).features).argmax(-1)
                  for emotion, drop in cases]
     votes = {"true prompt -> true": int((named[0] == label).sum()),
              "wrong prompt -> the prompt": int((named[1] == wrong).sum()),

@@ -12,7 +12,6 @@ logged twice keeps the later value). ``--smooth N`` draws a moving mean over N p
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from talkinghead.training.state import read_history  # noqa: E402
+from talkinghead.training.state import history_columns, read_history  # noqa: E402
 
 _STEP = re.compile(r"^INFO \S+ step step=(\d+)((?: \w+=\S+)*)\s*$")
 
@@ -47,10 +46,7 @@ def read_run(spec: str) -> dict[str, np.ndarray]:
         rows.update(read_log(Path(part)))
     if not rows:
         raise SystemExit(f"{spec} has no training step lines.")
-    steps = sorted(rows)
-    names = sorted({k for row in rows.values() for k in row})
-    return {"step": np.asarray(steps, np.float64),
-            **{n: np.asarray([rows[s].get(n, math.nan) for s in steps], np.float64) for n in names}}
+    return {k: np.asarray(v, np.float64) for k, v in history_columns(rows).items()}
 
 
 def moving_mean(values: np.ndarray, n: int) -> np.ndarray:

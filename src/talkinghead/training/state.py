@@ -147,9 +147,14 @@ def read_history(directory: str | Path) -> dict[str, list[float]]:
     for line in path.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
-            rows[int(row["step"])] = row
-    names = sorted({k for row in rows.values() for k in row if k != "step"})
+            rows[int(row["step"])] = {k: v for k, v in row.items() if k != "step"}
+    return history_columns(rows)
+
+
+def history_columns(rows: dict[int, dict[str, float]]) -> dict[str, list[float]]:
+    """``{step: {name: value}}`` -> ``{"step": [...], name: [...]}`` in step order (NaN where a step lacks a name)."""
     steps = sorted(rows)
+    names = sorted({k for row in rows.values() for k in row})
     out: dict[str, list[float]] = {"step": [float(k) for k in steps]}
     for name in names:
         out[name] = [float(rows[k].get(name, float("nan"))) for k in steps]
