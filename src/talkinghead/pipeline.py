@@ -45,7 +45,9 @@ class GenerateConfig(Config):
     ``head_motion`` scales generated head motion (0 = the portrait's pose throughout); ``size`` is the
     face resolution (256 or 512; frames are the whole photo pasted back). ``threads``: torch threads while
     the generator runs (0 = torch's default); the CPU models are small, and on the 2-core machine one
-    thread was faster than two, by far when other work competed for the cores (BENCHMARKS.md)."""
+    thread was faster than two, by far when other work competed for the cores (BENCHMARKS.md).
+    ``render_workers``: processes drawing a long clip's frames (renderers that can) while this one encodes
+    (0: drawn in a thread of this process; :mod:`talkinghead.render.parallel`)."""
 
     steps: int | None = None
     cfg_scale: float | None = None
@@ -54,6 +56,7 @@ class GenerateConfig(Config):
     size: int = 256
     threads: int = 1
     crf: int = 20
+    render_workers: int = 1
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {}, "cpu": {}, "paper": {"size": 512}}
 
@@ -70,6 +73,8 @@ class GenerateConfig(Config):
             raise TalkingHeadError(f"The seed must be a non-negative integer, got {self.seed}.")
         if self.threads < 0:
             raise TalkingHeadError(f"The number of threads must be 0 (torch's default) or more, got {self.threads}.")
+        if not 0 <= self.render_workers <= 16:
+            raise TalkingHeadError(f"The number of render workers must be between 0 and 16, got {self.render_workers}.")
 
 
 @dataclass
@@ -223,11 +228,13 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
     ``renderer``: a renderer or its registry name, for motion generators (default: the generator's own renderer when
     its folder holds one (its ``paired_renderer``), else the registry's).
     """
+    from talkinghead.allocator import keep_freed_blocks
     from talkinghead.generators import load_generator, load_renderer
 
     config = config or GenerateConfig()
     out = Path(output) if output is not None else None
     lap = Laps()
+    keep_freed_blocks()  # large temporaries reused, not mapped afresh: sampling and rendering both faster
 
     # 1. inputs
     image, audio = read_inputs(inputs, out)
@@ -251,16 +258,30 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
     # 3-5. generator, head motion, render + write
     if generator.kind == "video":
         return _video(generator, conditions, out, config, lap)
-    made: MotionOutput = with_threads(config.threads, lambda: generator.generate(conditions))
-    lap.add(made.timings)
-    sequence = placed_motion(made, portrait, config.head_motion)
-    lap("pose")
-    if out is not None:
-        assert frame_renderer is not None
-        frames = progress(frame_renderer.render(portrait, sequence, config.size), "rendering", total=len(sequence))
-        from talkinghead.io.video import RENDER_AHEAD
+    workers = None
+    if out is not None:  # render processes load while the motion is sampled
+        from talkinghead.render.parallel import start_workers
 
-        _write(out, frames, audio, config, made.source, prefetch=RENDER_AHEAD)
+        workers = start_workers(frame_renderer, portrait, config.size, round(audio.duration * conditions.fps),
+                                config.render_workers)
+    try:
+        made: MotionOutput = with_threads(config.threads, lambda: generator.generate(conditions))
+        lap.add(made.timings)
+        sequence = placed_motion(made, portrait, config.head_motion)
+        lap("pose")
+        if out is not None:
+            assert frame_renderer is not None
+            options = {} if workers is None else {"workers": workers}
+            frames = progress(frame_renderer.render(portrait, sequence, config.size, **options), "rendering",
+                              total=len(sequence))
+            from talkinghead.io.video import RENDER_AHEAD
+            from talkinghead.render.parallel import one_blas_thread
+
+            with one_blas_thread():
+                _write(out, frames, audio, config, made.source, prefetch=RENDER_AHEAD)
+    finally:
+        if workers is not None:
+            workers.close()
     lap("render")
     log_event("generated", frames=len(sequence), seconds=round(audio.duration, 2), style=made.source,
               output=str(out) if out else None)

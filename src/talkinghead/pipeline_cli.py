@@ -43,6 +43,9 @@ def register(sub: Any) -> None:
     p.add_argument("--face-region", help="x0,y0,x1,y1: where the face may move, in photo pixels (EMO's face locator)")
     p.add_argument("--threads", type=options.THREADS, default=1,
                    help="torch threads for sampling (0 = torch default; default 1)")
+    p.add_argument("--render-workers", type=options.integer(0, 16), default=1,
+                   help="processes that draw the frames of a clip of 6 s or more while this one draws and "
+                        "encodes too (0 = this process only; default 1)")
     p.add_argument("--save-motion", type=options.output_file(".npz"), help="also write the generated motion (.npz)")
     p.add_argument("-o", "--output", required=True, type=options.output_file(".mp4"), help="output video (.mp4)")
     p.set_defaults(func=run_generate)
@@ -67,7 +70,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from talkinghead.pipeline import GenerateConfig, GenerateInputs, generate
 
     config = GenerateConfig(steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed, head_motion=args.head_motion,
-                            size=args.size, threads=args.threads)
+                            size=args.size, threads=args.threads, render_workers=args.render_workers)
     inputs = GenerateInputs(args.image, args.audio, args.text, args.style_video, args.emotion, args.intensity,
                             None, args.style_mix, args.mix_alpha, args.face_index, args.transcript, args.speed,
                             parse_region(args.face_region))

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from test_serve_api import API, one_sentence, post, wait_done
 
+from talkinghead.allocator import limit_malloc_arenas
 from talkinghead.cli import main
 from talkinghead.errors import TalkingHeadError
 from talkinghead.serve.engine import Engine, Request
-from talkinghead.serve.jobs import JOB_ID, Busy, JobQueue, QueueConfig, UnknownJob, limit_malloc_arenas
+from talkinghead.serve.jobs import JOB_ID, Busy, JobQueue, QueueConfig, UnknownJob
 
 
 def test_full_queue_answers_busy_with_retry_after(engine: Engine, make_server: Any, media: dict[str, Path],

@@ -21,6 +21,7 @@ Stages per frame:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,10 +229,13 @@ class WarpRenderer:
         """One frame: the whole photo with ``paste_back`` (default), else the crop."""
         return self.render_image(vertices) if self.config.paste_back else self.render_crop(vertices)
 
-    def render(self, expression: np.ndarray, pose: np.ndarray, chunk: int = 64) -> Iterator[np.ndarray]:
+    def render(self, expression: np.ndarray, pose: np.ndarray, chunk: int = 64,
+               workers: Any | None = None) -> Iterator[np.ndarray]:
         """Frames ``[H, W, 3]`` (or crops) for ``expression [T, E]`` and ``pose [T, 6]``, lazily.
 
         Vertices are projected ``chunk`` frames at a time, so memory stays bounded for long clips.
+        ``workers``: a :class:`talkinghead.render.parallel.RenderWorkers` over this renderer, which then
+        draws the frames in its processes (the same frames).
         """
         if self.projector is None:
             raise TalkingHeadError("This renderer was built from vertices; build it with from_fit to render motion.")
@@ -240,10 +244,19 @@ class WarpRenderer:
         if expression.ndim != 2 or pose.shape != (len(expression), 6):
             raise TalkingHeadError(f"Motion must be expression [T, E] and pose [T, 6], got "
                                    f"{list(expression.shape)} and {list(pose.shape)}.")
+        vertices = self._vertices(expression, pose, chunk)
+        if workers is not None:
+            if workers.renderer is not self:
+                raise TalkingHeadError("The render workers were started for another renderer.")
+            yield from workers.frames(vertices)
+            return
+        for v in vertices:
+            yield self.render_vertices(v)
+
+    def _vertices(self, expression: np.ndarray, pose: np.ndarray, chunk: int) -> Iterator[np.ndarray]:
+        assert self.projector is not None
         for start in range(0, len(expression), chunk):
-            verts = self.projector(expression[start:start + chunk], pose[start:start + chunk])
-            for v in verts:
-                yield self.render_vertices(v)
+            yield from self.projector(expression[start:start + chunk], pose[start:start + chunk])
 
     # -- helpers ----------------------------------------------------------------------------------------
     @property
@@ -316,8 +329,10 @@ class WarpFrameRenderer:
                                      self.config.replace(size=size))
 
     def render(self, portrait: Any, motion: MotionSequence, size: int,
-               pose_mode: str = "absolute") -> Iterator[np.ndarray]:
+               pose_mode: str = "absolute", workers: Any | None = None) -> Iterator[np.ndarray]:
         """Frames ``[H, W, 3]`` uint8 of ``motion`` on ``portrait``, lazily (see :func:`render_motion`).
+        ``workers``: render processes started for this portrait and size
+        (:func:`talkinghead.render.parallel.start_workers`), else the frames are drawn in this process.
 
         The motion's expression is absolute (relative to the closed rest face): it replaces the
         portrait's own articulation (jaw, lip parting: the lips close where the motion closes them) and
@@ -330,19 +345,21 @@ class WarpFrameRenderer:
             expression = compose_expression(portrait.expression, expression_for_layout(motion, ARKIT_LAYOUT))
             motion = MotionSequence(expression, motion.pose, ARKIT_LAYOUT, motion.fps, motion.identity,
                                     motion.source)
-        return render_motion(self.renderer_for(portrait, size), motion, portrait.pose, pose_mode)
+        renderer = workers.renderer if workers is not None else self.renderer_for(portrait, size)
+        return render_motion(renderer, motion, portrait.pose, pose_mode, workers)
 
 
 def render_motion(renderer: WarpRenderer, motion: MotionSequence, fitted_pose: np.ndarray,
-                  pose_mode: str = "absolute") -> Iterator[np.ndarray]:
-    """Frames of ``motion`` (any layout sharing channels with the face model's ARKit layout), lazily."""
+                  pose_mode: str = "absolute", workers: Any | None = None) -> Iterator[np.ndarray]:
+    """Frames of ``motion`` (any layout sharing channels with the face model's ARKit layout), lazily;
+    ``workers`` as in :meth:`WarpRenderer.render`."""
     from talkinghead.face.model import ARKIT_LAYOUT
 
     if len(motion) == 0:
         raise TalkingHeadError("The motion has no frames.")
     expression = expression_for_layout(motion, ARKIT_LAYOUT)
     pose = pose_for_portrait(motion.pose, np.asarray(fitted_pose, np.float32), pose_mode)
-    return renderer.render(expression, pose)
+    return renderer.render(expression, pose, workers=workers)
 
 
 def render_video(image_path: Path, motion_path: Path, output: Path, audio_path: str | Path | None = None,
@@ -360,9 +377,18 @@ def render_video(image_path: Path, motion_path: Path, output: Path, audio_path: 
     motion = MotionSequence.load(motion_path)
     audio = load_audio(audio_path) if audio_path is not None else None
     image = load_image(image_path)
+    from talkinghead.allocator import keep_freed_blocks
+    from talkinghead.render.parallel import one_blas_thread, start_workers
+
     portrait = Portrait.fit(image, face_index)
     renderer = WarpFrameRenderer(WarpRendererConfig(paste_back=paste_back))
-    frames = progress(renderer.render(portrait, motion, size, pose_mode), "rendering", total=len(motion))
-    write_video(output, frames, motion.fps, audio=audio, prefetch=RENDER_AHEAD)  # rendered while encoding
+    keep_freed_blocks()
+    with contextlib.ExitStack() as stack:
+        workers = start_workers(renderer, portrait, size, len(motion), 1)
+        options = {} if workers is None else {"workers": stack.enter_context(workers)}
+        frames = progress(renderer.render(portrait, motion, size, pose_mode, **options), "rendering",
+                          total=len(motion))
+        with one_blas_thread():
+            write_video(output, frames, motion.fps, audio=audio, prefetch=RENDER_AHEAD)  # rendered while encoding
     log_event("rendered", frames=len(motion), size=size, output=str(output))
     return Path(output)

@@ -142,8 +142,8 @@ class WatchedRenderer:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def render(self, portrait: Any, motion: Any, size: int) -> Iterator[np.ndarray]:
-        return self.watch.frames(self.inner.render(portrait, motion, size), len(motion))
+    def render(self, portrait: Any, motion: Any, size: int, **options: Any) -> Iterator[np.ndarray]:
+        return self.watch.frames(self.inner.render(portrait, motion, size, **options), len(motion))
 
 
 class WatchedGenerator:

@@ -31,8 +31,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
 from talkinghead import __version__
+from talkinghead.allocator import limit_malloc_arenas
 from talkinghead.errors import TalkingHeadError, first_line
-from talkinghead.serve.jobs import Busy, JobQueue, JobStatus, limit_malloc_arenas
+from talkinghead.serve.jobs import Busy, JobQueue, JobStatus
 from talkinghead.serve.uploads import FIELDS, FILE_FIELDS, MB, Refusal, Submission, UploadLimits, accept
 
 API = "/api/v1"

@@ -18,8 +18,6 @@ The queue knows nothing of models: it calls ``runner.run(request, folder, on_pro
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import logging
 import re
 import secrets
@@ -33,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
+from talkinghead.allocator import give_back_memory
 from talkinghead.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.log import log_event
@@ -124,41 +123,6 @@ class Job:
     @property
     def inputs(self) -> Path:
         return self.folder / "inputs"
-
-
-#: glibc's ``mallopt`` parameter for the number of malloc arenas
-M_ARENA_MAX = -8
-#: malloc arenas the server allows itself (glibc's default is 8 per core)
-SERVER_ARENAS = 2
-
-
-def limit_malloc_arenas(arenas: int = SERVER_ARENAS) -> bool:
-    """Let glibc's malloc use at most ``arenas`` arenas from now on (``mallopt(M_ARENA_MAX)``); call it before the
-    server starts its threads. With the default (8 per core) each thread that allocates (job workers, the renderer's
-    and encoder's threads, the HTTP server's) may get its own arena, and every arena keeps the pages of the frames
-    and uploads it once held: the load test's resident memory stayed about 60 MB above its baseline after the jobs
-    were cleaned up, 12 MB with two arenas, and its peak fell by about 90 MB, at the same throughput (BENCHMARKS.md).
-    False where there is no glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    mallopt = getattr(libc, "mallopt", None)
-    return mallopt is not None and bool(mallopt(M_ARENA_MAX, int(arenas)))
-
-
-def give_back_memory() -> None:
-    """Hand the memory freed by finished jobs back to the system once the queue is idle: a garbage collection, then
-    glibc's ``malloc_trim(0)`` (its arenas otherwise keep the pages of many concurrent jobs' frames and uploads, and
-    the server's resident memory stays on a plateau above its baseline). A no-op where there is no glibc."""
-    gc.collect()
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    trim = getattr(libc, "malloc_trim", None)
-    if trim is not None:
-        trim(0)
 
 
 class JobQueue:
