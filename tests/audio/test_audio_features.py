@@ -141,3 +141,35 @@ def test_bad_inputs_raise_clear_errors() -> None:
         extract_features(Audio(np.zeros(100, np.float32), 22_050), NORM)
     out = extract_features(Audio(np.zeros(SR, np.float32)), NORM)  # digital silence is valid input
     assert out.shape == (25, NORM.dims) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 16_000, 22_050])
+@pytest.mark.parametrize("n_mels", [13, 26, 40, 80])
+@pytest.mark.parametrize("htk", [False, True])
+def test_mel_filters_are_librosas_to_the_last_bit(sample_rate: int, n_mels: int, htk: bool) -> None:
+    """Our mel filterbank (importing librosa cost every generate call about a second) equals librosa's."""
+    import warnings
+
+    from talkinghead.audio.features import N_FFT, _mel_matrix
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa warns about empty bands at 8 kHz with 80 mels
+        ref = librosa.filters.mel(sr=sample_rate, n_fft=N_FFT, n_mels=n_mels, fmin=20.0, fmax=sample_rate / 2,
+                                  htk=htk, norm=None if htk else "slaney").astype(np.float32)
+    np.testing.assert_array_equal(_mel_matrix(sample_rate, n_mels, htk), ref)
+
+
+def test_the_generate_path_imports_neither_librosa_nor_diffusers() -> None:
+    """Features, the DreamTalk networks and their DDIM sampling load without librosa (numba) and diffusers
+    (torch._dynamo): together about 3 s of every CLI call (BENCHMARKS.md)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from talkinghead.audio.features import lowlevel_features; "
+            "from talkinghead.audio.spec import AudioFeatureSpec; "
+            "import talkinghead.motion.dreamtalk.generator, talkinghead.motion.dreamtalk.denoiser, "
+            "talkinghead.motion.dreamtalk.windowed, talkinghead.pipeline; "
+            "lowlevel_features([np.zeros(16000, np.float32)], AudioFeatureSpec()); "
+            "print(sorted(m for m in ('librosa', 'numba', 'diffusers', 'torch._dynamo') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -68,13 +68,40 @@ PREEMPHASIS = 0.97
 EPS = 1e-10
 CHUNK_SECONDS = 20.0
 
+def hz_to_mel(hz: np.ndarray | float, htk: bool) -> np.ndarray:
+    """Mel of ``hz``: HTK's ``2595 log10(1 + f / 700)``, or Slaney's (linear below 1 kHz at 3 mel / 200 Hz,
+    logarithmic above at 27 mel per factor 6.4)."""
+    hz = np.asarray(hz, np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    mel = hz / (200.0 / 3)
+    above = hz >= 1000.0
+    return np.where(above, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), mel)
+
+
+def mel_to_hz(mel: np.ndarray | float, htk: bool) -> np.ndarray:
+    """The inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    hz = (200.0 / 3) * mel
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), hz)
+
+
 @lru_cache(maxsize=8)
 def _mel_matrix(sample_rate: int, n_mels: int, htk: bool) -> np.ndarray:
-    import librosa
-
-    fmax = sample_rate / 2
-    return librosa.filters.mel(sr=sample_rate, n_fft=N_FFT, n_mels=n_mels, fmin=20.0, fmax=fmax,
-                               htk=htk, norm=None if htk else "slaney").astype(np.float32)
+    """``[n_mels, N_FFT / 2 + 1]`` triangular mel filters from 20 Hz to Nyquist, centres equally spaced in mel;
+    Slaney's filters have unit area (2 / bandwidth), HTK's a peak of 1. The same numbers as
+    ``librosa.filters.mel`` (tested), without importing librosa (and numba) on every call's path."""
+    fft_hz = np.fft.rfftfreq(N_FFT, 1.0 / sample_rate)
+    edges = mel_to_hz(np.linspace(hz_to_mel(20.0, htk), hz_to_mel(sample_rate / 2, htk), n_mels + 2), htk)
+    width = np.diff(edges)
+    ramps = edges[:, None] - fft_hz[None, :]
+    weights = np.maximum(0.0, np.minimum(-ramps[:-2] / width[:-1, None], ramps[2:] / width[1:, None]))
+    weights = weights.astype(np.float32)
+    if not htk:
+        weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]  # (scaled after the cast, as librosa does)
+    return weights
 
 
 @lru_cache(maxsize=2)

@@ -45,7 +45,7 @@ def sample(denoise: Denoise, shape: tuple[int, ...], scheduler: Scheduler, num_i
         if len(steps) == 0:
             return start.to(device)
         x = scheduler.add_noise(start.to(device), x, steps[:1].expand(shape[0]))
-    options = {"eta": eta} if type(scheduler).__name__ == "DDIMScheduler" else {}
+    options = {"eta": eta} if getattr(scheduler, "takes_eta", False) else {}
     for t in progress(steps, description) if description else steps:
         t_batch = t.reshape(1).expand(shape[0]).to(device)
         prediction = denoise(scheduler.scale_model_input(x, t), t_batch)

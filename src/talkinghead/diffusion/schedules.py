@@ -1,7 +1,9 @@
 """Noise schedules through diffusers schedulers (DreamTalk 3.2 Eq. 1, App. C.3: 1000 diffusion steps).
 
-Every scheduler here is a diffusers scheduler (or the one-step :class:`RegressionScheduler`) driven by
-the one loop of :mod:`.samplers`. What the network predicts is the scheduler's ``prediction_type``:
+Every scheduler here is a diffusers scheduler, our :class:`~.ddim.DDIMSampler` (diffusers' DDIM to the last bit,
+without the 2 s of importing diffusers on every motion generator's default path) or the one-step
+:class:`RegressionScheduler`, driven by the one loop of :mod:`.samplers`. diffusers is imported only when one of
+its schedulers is asked for. What the network predicts is the scheduler's ``prediction_type``:
 
 - ``sample`` (x0; DreamTalk Eq. 2, Dimitra, FD2Talk Eq. 3): DDIM, DDPM and Euler;
 - ``epsilon`` (EMO Eq. 1, Stable Diffusion) and ``v_prediction``: DDIM, DDPM, Euler and EDM (DICE-Talk
@@ -17,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, EDMEulerScheduler, EulerDiscreteScheduler
 
 from talkinghead.config import Config
+from talkinghead.diffusion.ddim import DDIMSampler
 from talkinghead.errors import TalkingHeadError
 
 #: a diffusers scheduler or a :class:`RegressionScheduler` (diffusers ships no precise type stubs)
@@ -77,22 +79,23 @@ def make_scheduler(config: ScheduleConfig, sampler: str | None = None) -> Schedu
     prediction = config.prediction_type
     if prediction not in PREDICTIONS:
         raise TalkingHeadError(f"Unknown prediction type '{prediction}'; use one of {', '.join(PREDICTIONS)}.")
-    betas = dict(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule,
+    betas: dict[str, Any] = dict(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule,
                  beta_start=config.beta_start, beta_end=config.beta_end, prediction_type=prediction)
-    if kind == "ddim":
-        return DDIMScheduler(**betas, clip_sample=False, set_alpha_to_one=True, steps_offset=0,
-                             timestep_spacing="leading")
-    if kind == "ddpm":
-        return DDPMScheduler(**betas, clip_sample=False, variance_type="fixed_small")
-    if kind in ("euler", "euler-karras"):
-        return EulerDiscreteScheduler(**betas, use_karras_sigmas=kind == "euler-karras")
-    if kind == "edm":
-        if prediction == "sample":
-            raise TalkingHeadError("The EDM sampler needs epsilon or v prediction, not x0 ('sample').")
-        return EDMEulerScheduler(prediction_type=prediction)
+    if kind == "ddim":  # diffusers' DDIMScheduler with clip_sample=False, set_alpha_to_one=True, leading spacing
+        return DDIMSampler(**betas)
     if kind == "regression":
         return RegressionScheduler()
-    raise TalkingHeadError(f"Unknown sampler '{kind}'; use one of {', '.join(SAMPLERS)}.")
+    if kind not in SAMPLERS:
+        raise TalkingHeadError(f"Unknown sampler '{kind}'; use one of {', '.join(SAMPLERS)}.")
+    if kind == "edm" and prediction == "sample":
+        raise TalkingHeadError("The EDM sampler needs epsilon or v prediction, not x0 ('sample').")
+    import diffusers
+
+    if kind == "ddpm":
+        return diffusers.DDPMScheduler(**betas, clip_sample=False, variance_type="fixed_small")
+    if kind in ("euler", "euler-karras"):
+        return diffusers.EulerDiscreteScheduler(**betas, use_karras_sigmas=kind == "euler-karras")
+    return diffusers.EDMEulerScheduler(prediction_type=prediction)
 
 
 def sample_timesteps(batch: int, num_train_timesteps: int, generator: torch.Generator | None = None,
