@@ -343,3 +343,32 @@ def test_cached_audio_adapter_matches_the_denoiser(models: DreamTalkGenerator) -
     torch.testing.assert_close(tight(0, x, torch.tensor([3, 3]), audio, style),
                                den(x, torch.tensor([3, 3]), audio, style), atol=1e-5, rtol=1e-5)
     assert not tight.cache
+
+
+def test_a_render_worker_writes_the_same_video(models: DreamTalkGenerator, image_path: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clip long enough for the render worker (talkinghead.render.parallel) gives the file that rendering in this
+    process gives, byte for byte (FFmpeg's deterministic mpeg4 encoder stands in for libx264 here)."""
+    from talkinghead.io import video as video_io
+    from talkinghead.pipeline import GenerateConfig
+    from talkinghead.render import parallel
+
+    monkeypatch.setattr(video_io, "_VIDEO_CODEC", "mpeg4")
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 2)
+    started: list[object] = []
+    start = parallel.start_workers
+
+    def spy(*args: object, **kwargs: object) -> object:
+        started.append(pool := start(*args, **kwargs))  # type: ignore[arg-type]
+        return pool
+
+    monkeypatch.setattr(parallel, "start_workers", spy)
+    speech = save_wav(tmp_path / "long.wav", speechlike(parallel.PARALLEL_FROM / 25 + 0.2, seed=3))
+    files = {}
+    for workers in (0, 1):
+        out = tmp_path / f"w{workers}.mp4"
+        generate(GenerateInputs(image_path, speech), out, GenerateConfig(render_workers=workers),
+                 models=models)
+        files[workers] = out.read_bytes()
+    assert started[0] is None and started[1] is not None  # in this process, then with a worker
+    assert files[0] == files[1]
