@@ -37,8 +37,9 @@ def _motion(t: int, seed: int = 0) -> MotionSequence:
     return MotionSequence(expression, pose, ARKIT_LAYOUT, 25.0)
 
 
-def _shm_names() -> set[str]:
-    return {n for n in os.listdir("/dev/shm") if n.startswith("psm_")} if Path("/dev/shm").is_dir() else set()
+def _ring_exists(name: str) -> bool:
+    """Whether the shared-memory segment ``name`` is still there (Linux keeps them under /dev/shm)."""
+    return (Path("/dev/shm") / name.lstrip("/")).exists()
 
 
 @pytest.mark.parametrize(("workers", "local"), [(1, True), (2, False)])
@@ -47,30 +48,31 @@ def test_worker_frames_are_the_renderers_frames_in_order(astronaut_portrait: obj
     renderer = WarpFrameRenderer(WarpRendererConfig())
     motion = _motion(23)  # not a multiple of the batch: a short last batch
     expected = list(renderer.render(astronaut_portrait, motion, 128))
-    before = _shm_names()
     with RenderWorkers(renderer.renderer_for(astronaut_portrait, 128), workers, local) as pool:
         got = list(renderer.render(astronaut_portrait, motion, 128, workers=pool))
         again = list(renderer.render(astronaut_portrait, _motion(5, seed=1), 128, workers=pool))  # reused
         procs = list(pool._procs)
+        ring = pool._shm.name  # type: ignore[union-attr]
+        assert _ring_exists(ring)
     assert len(got) == len(expected)
     for i, (a, b) in enumerate(zip(got, expected, strict=True)):
         np.testing.assert_array_equal(a, b, err_msg=f"frame {i}")
     np.testing.assert_array_equal(again[0], next(renderer.render(astronaut_portrait, _motion(5, seed=1), 128)))
     assert not any(p.is_alive() for p in procs)
-    assert _shm_names() <= before  # the ring is unlinked
+    assert not _ring_exists(ring)  # the ring is unlinked
 
 
 def test_a_reader_that_stops_early_leaves_nothing_behind(astronaut_portrait: object) -> None:
     renderer = WarpFrameRenderer(WarpRendererConfig())
-    before = _shm_names()
     with RenderWorkers(renderer.renderer_for(astronaut_portrait, 128), 1) as pool:
         frames = renderer.render(astronaut_portrait, _motion(40), 128, workers=pool)
         first = next(frames)
         frames.close()  # type: ignore[attr-defined]
         procs = list(pool._procs)
+        ring = pool._shm.name  # type: ignore[union-attr]
     assert first.shape == astronaut_portrait.image.shape  # type: ignore[attr-defined]
     assert not any(p.is_alive() for p in procs)
-    assert _shm_names() <= before
+    assert not _ring_exists(ring)
 
 
 def test_an_error_in_a_worker_is_one_sentence(astronaut_portrait: object) -> None:

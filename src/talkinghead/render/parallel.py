@@ -22,10 +22,8 @@ Ctrl-C, and the shared memory is released.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import queue
-import sys
 from collections.abc import Iterable, Iterator
 from multiprocessing import shared_memory
 from typing import Any
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from talkinghead.errors import TalkingHeadError
+from talkinghead.processes import CONTEXT, start_process
 from talkinghead.render.warp_renderer import WarpRenderer, WarpRendererConfig
 
 #: Frames waiting in shared memory take at most this many bytes (at least two slots a worker).
@@ -105,19 +104,16 @@ class RenderWorkers:
         shm = shared_memory.SharedMemory(create=True, size=self.slots * frame_bytes)
         self._shm: shared_memory.SharedMemory | None = shm
         self._ring: np.ndarray | None = np.ndarray((self.slots, *self.shape), np.uint8, buffer=shm.buf)
-        ctx = multiprocessing.get_context("spawn")  # safe in a process with threads (the server)
-        self._tasks: Any = ctx.Queue()
-        self._done: Any = ctx.Queue()
+        self._tasks: Any = CONTEXT.Queue()
+        self._done: Any = CONTEXT.Queue()
         spec = (renderer.image, renderer.source, renderer.config)
         saved = {k: os.environ.get(k) for k in _THREAD_ENV}
         os.environ.update({k: "1" for k in _THREAD_ENV})  # one BLAS thread each: the workers are the parallelism
         try:
-            self._procs = [ctx.Process(target=_work, args=(spec, self._shm.name, self.slots, self.shape,
-                                                           self._tasks, self._done),
-                                       name=f"talkinghead-render-{i}", daemon=True) for i in range(workers)]
-            with _main_not_imported():
-                for proc in self._procs:
-                    proc.start()
+            self._procs = []
+            for i in range(workers):
+                self._procs.append(start_process(_work, (spec, shm.name, self.slots, self.shape, self._tasks,
+                                                         self._done), f"talkinghead-render-{i}"))
         except BaseException:
             self.close()
             raise
@@ -224,23 +220,6 @@ class RenderWorkers:
             shm.close()
             shm.unlink()
             self._shm = None
-
-
-@contextlib.contextmanager
-def _main_not_imported() -> Iterator[None]:
-    """Spawned processes import the parent's main script before they run their target (it may define the
-    target); ours is in this module, and the user's script may import torch or start work at the top, so
-    the workers are started with the main module's file and spec hidden (restored at once)."""
-    main = sys.modules.get("__main__")
-    names = ("__file__", "__spec__") if main is not None else ()
-    hidden: dict[str, Any] = {k: main.__dict__.pop(k) for k in names if k in main.__dict__}  # type: ignore[union-attr]
-    if main is not None and "__spec__" in hidden:
-        main.__spec__ = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        if main is not None:
-            main.__dict__.update(hidden)
 
 
 def _work(spec: tuple[np.ndarray, np.ndarray, WarpRendererConfig], shm_name: str, slots: int,
