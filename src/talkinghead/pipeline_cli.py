@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
     p.add_argument("--threads", type=options.THREADS, default=1,
                    help="torch threads for sampling (0 = torch default; default 1)")
     p.add_argument("--render-workers", type=options.integer(0, 16), default=1,
-                   help="processes that draw the frames of a clip of 6 s or more while this one draws and "
+                   help="processes that draw the frames of a clip of 16 s or more while this one draws and "
                         "encodes too (0 = this process only; default 1)")
     p.add_argument("--save-motion", type=options.output_file(".npz"), help="also write the generated motion (.npz)")
     p.add_argument("-o", "--output", required=True, type=options.output_file(".mp4"), help="output video (.mp4)")

@@ -355,6 +355,7 @@ def test_a_render_worker_writes_the_same_video(models: DreamTalkGenerator, image
 
     monkeypatch.setattr(video_io, "_VIDEO_CODEC", "mpeg4")
     monkeypatch.setattr(parallel.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 150)  # a shorter clip than the default threshold: a faster test
     started: list[object] = []
     start = parallel.start_workers
 

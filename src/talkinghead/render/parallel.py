@@ -53,8 +53,10 @@ def one_blas_thread() -> Iterator[None]:
         yield
 
 
-#: Clips of fewer frames are rendered in the calling process (starting workers costs about half a second).
-PARALLEL_FROM = 150
+#: Clips of fewer frames are rendered in the calling process: a worker costs about 1.2 CPU-s to start, which a short
+#: clip's motion does not hide (warm, 30 s of speech: 6.2 s 1.5 vs 1.8 s with a worker, 13-16 s equal, 20 s 4.3 vs
+#: 4.1 s, 24 s 5.4 vs 5.1 s, 30 s 6.9 vs 6.0 s; BENCHMARKS.md).
+PARALLEL_FROM = 400
 
 
 def start_workers(frame_renderer: Any, portrait: Any, size: int, num_frames: int,
