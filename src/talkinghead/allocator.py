@@ -34,14 +34,16 @@ def _libc() -> Any | None:
         return None
 
 
+def _mallopt(param: int, value: int) -> bool:
+    """glibc's ``mallopt(param, value)``; False where there is no glibc or it refused."""
+    mallopt = getattr(_libc(), "mallopt", None)
+    return mallopt is not None and bool(mallopt(param, int(value)))
+
+
 def keep_freed_blocks() -> bool:
     """Serve blocks up to :data:`MMAP_THRESHOLD` from the heap and keep up to :data:`TRIM_THRESHOLD` of freed memory
     for reuse, for the rest of the process (see the module docstring). False where there is no glibc."""
-    libc = _libc()
-    mallopt = getattr(libc, "mallopt", None)
-    if mallopt is None:
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return _mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and _mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
 
 
 def limit_malloc_arenas(arenas: int = SERVER_ARENAS) -> bool:
@@ -51,8 +53,7 @@ def limit_malloc_arenas(arenas: int = SERVER_ARENAS) -> bool:
     and uploads it once held: the load test's resident memory stayed about 60 MB above its baseline after the jobs
     were cleaned up, 12 MB with two arenas, and its peak fell by about 90 MB, at the same throughput (BENCHMARKS.md).
     False where there is no glibc."""
-    mallopt = getattr(_libc(), "mallopt", None)
-    return mallopt is not None and bool(mallopt(M_ARENA_MAX, int(arenas)))
+    return _mallopt(M_ARENA_MAX, arenas)
 
 
 def give_back_memory() -> None:

@@ -262,8 +262,7 @@ def generate(inputs: GenerateInputs, output: str | Path | None, config: Generate
     if out is not None:  # render processes load while the motion is sampled
         from talkinghead.render.parallel import start_workers
 
-        workers = start_workers(frame_renderer, portrait, config.size, round(audio.duration * conditions.fps),
-                                config.render_workers)
+        workers = start_workers(frame_renderer, portrait, config.size, conditions.num_frames, config.render_workers)
     try:
         made: MotionOutput = with_threads(config.threads, lambda: generator.generate(conditions))
         lap.add(made.timings)

@@ -39,7 +39,6 @@ RING_BYTES = 32 * 2**20
 #: Vertices handed to a worker at once, at most (fewer messages; small enough to keep the workers even).
 BATCH = 4
 _POLL_S = 0.5  # how often a waiting reader checks that the workers are alive
-_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @contextlib.contextmanager
@@ -73,10 +72,25 @@ def start_workers(frame_renderer: Any, portrait: Any, size: int, num_frames: int
             or (os.cpu_count() or 1) < 2 or portrait.image is None:
         return None
     renderer = frame_renderer.renderer_for(portrait, size)
-    h, w = renderer.image.shape[:2] if renderer.config.paste_back else (size, size)
-    if not shared_memory_fits(2 * n * h * w * 3):
+    slots, _ = ring_layout(frame_shape(renderer), n)
+    if not shared_memory_fits(slots * int(np.prod(frame_shape(renderer)))):
         return None
     return RenderWorkers(renderer, n)
+
+
+def frame_shape(renderer: WarpRenderer) -> tuple[int, int, int]:
+    """``(H, W, 3)`` of ``renderer``'s frames: the photo with paste-back, else the crop."""
+    if renderer.config.paste_back:
+        h, w = renderer.image.shape[:2]
+        return h, w, 3
+    return renderer.config.size, renderer.config.size, 3
+
+
+def ring_layout(shape: tuple[int, int, int], workers: int) -> tuple[int, int]:
+    """``(slots, batch)`` of the ring for frames of ``shape``: at most :data:`RING_BYTES` but at least two slots a
+    worker (at most 16), and batches of at most :data:`BATCH` frames, two a worker fitting in the ring."""
+    slots = max(2 * workers, min(16 * workers, RING_BYTES // max(int(np.prod(shape)), 1)))
+    return slots, max(1, min(BATCH, slots // (2 * workers)))
 
 
 def shared_memory_fits(nbytes: int) -> bool:
@@ -97,10 +111,9 @@ class RenderWorkers:
             raise TalkingHeadError(f"The number of render workers must be at least 1, got {workers}.")
         self.renderer = renderer
         self.local = local
-        self.shape = self._frame_shape(renderer)
+        self.shape = frame_shape(renderer)
         frame_bytes = int(np.prod(self.shape))
-        self.slots = max(2 * workers, min(16 * workers, RING_BYTES // max(frame_bytes, 1)))
-        self.batch = max(1, min(BATCH, self.slots // (2 * workers)))
+        self.slots, self.batch = ring_layout(self.shape, workers)
         if not shared_memory_fits(self.slots * frame_bytes):
             raise TalkingHeadError("There is not enough shared memory (/dev/shm) for the render workers.")
         shm = shared_memory.SharedMemory(create=True, size=self.slots * frame_bytes)
@@ -109,29 +122,14 @@ class RenderWorkers:
         self._tasks: Any = CONTEXT.Queue()
         self._done: Any = CONTEXT.Queue()
         spec = (renderer.image, renderer.source, renderer.config)
-        saved = {k: os.environ.get(k) for k in _THREAD_ENV}
-        os.environ.update({k: "1" for k in _THREAD_ENV})  # one BLAS thread each: the workers are the parallelism
+        self._procs = []
         try:
-            self._procs = []
             for i in range(workers):
                 self._procs.append(start_process(_work, (spec, shm.name, self.slots, self.shape, self._tasks,
                                                          self._done), f"talkinghead-render-{i}"))
         except BaseException:
             self.close()
             raise
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-
-    @staticmethod
-    def _frame_shape(renderer: WarpRenderer) -> tuple[int, int, int]:
-        if renderer.config.paste_back:
-            h, w = renderer.image.shape[:2]
-            return h, w, 3
-        return renderer.config.size, renderer.config.size, 3
 
     def __enter__(self) -> RenderWorkers:
         return self
@@ -228,11 +226,13 @@ def _work(spec: tuple[np.ndarray, np.ndarray, WarpRendererConfig], shm_name: str
           shape: tuple[int, int, int], tasks: Any, done: Any) -> None:
     """A worker: render each ``(index, slot, vertices)`` of the batches it takes into its shared-memory slot."""
     import cv2
+    from threadpoolctl import threadpool_limits
 
     from talkinghead.allocator import keep_freed_blocks
 
     keep_freed_blocks()
-    cv2.setNumThreads(1)
+    cv2.setNumThreads(1)  # one thread each for OpenCV and BLAS: the workers are the parallelism
+    threadpool_limits(1, user_api="blas")
     shm = shared_memory.SharedMemory(name=shm_name)  # (registered with the parent's resource tracker: a no-op)
     try:
         ring: np.ndarray = np.ndarray((slots, *shape), np.uint8, buffer=shm.buf)

@@ -366,27 +366,27 @@ def render_video(image_path: Path, motion_path: Path, output: Path, audio_path: 
                  size: int = 256, paste_back: bool = True, pose_mode: str = "absolute",
                  face_index: int | None = None) -> Path:
     """Fit the portrait, render the motion file over it and write an mp4 (the ``render`` command)."""
+    from talkinghead.allocator import keep_freed_blocks
     from talkinghead.generators import Portrait
     from talkinghead.io.audio import load_audio
     from talkinghead.io.image import load_image
     from talkinghead.io.video import RENDER_AHEAD, write_video
     from talkinghead.log import log_event, progress
+    from talkinghead.render.parallel import one_blas_thread, start_workers
 
     if Path(output).suffix.lower() != ".mp4":
         raise TalkingHeadError(f"The output {output} should end in .mp4.")
     motion = MotionSequence.load(motion_path)
     audio = load_audio(audio_path) if audio_path is not None else None
     image = load_image(image_path)
-    from talkinghead.allocator import keep_freed_blocks
-    from talkinghead.render.parallel import one_blas_thread, start_workers
-
     portrait = Portrait.fit(image, face_index)
     renderer = WarpFrameRenderer(WarpRendererConfig(paste_back=paste_back))
     keep_freed_blocks()
     with contextlib.ExitStack() as stack:
         workers = start_workers(renderer, portrait, size, len(motion), 1)
-        options = {} if workers is None else {"workers": stack.enter_context(workers)}
-        frames = progress(renderer.render(portrait, motion, size, pose_mode, **options), "rendering",
+        if workers is not None:
+            stack.enter_context(workers)
+        frames = progress(renderer.render(portrait, motion, size, pose_mode, workers=workers), "rendering",
                           total=len(motion))
         with one_blas_thread():
             write_video(output, frames, motion.fps, audio=audio, prefetch=RENDER_AHEAD)  # rendered while encoding
