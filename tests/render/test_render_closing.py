@@ -11,7 +11,7 @@ from talkinghead.face.model import ARKIT_LAYOUT, compose_expression, fit_image
 from talkinghead.render import WarpRenderer, WarpRendererConfig
 from talkinghead.render.mesh import MOUTH_LOWER, MOUTH_UPPER, mouth_region
 from talkinghead.render.synthesis import chain_gaps
-from talkinghead.render.warp import signed_areas, untangle
+from talkinghead.render.warp import held_vertices, signed_areas, untangle
 
 TEETH = np.array([250, 250, 245], np.uint8)
 CAVITY = np.array([12, 8, 8], np.uint8)
@@ -131,6 +131,11 @@ def test_untangle_repairs_folds_and_keeps_the_lips():
     assert (signed_areas(fixed, tris) * sign < -tiny).sum() == 0
     lips = list(MOUTH_UPPER) + list(MOUTH_LOWER)
     np.testing.assert_allclose(fixed[lips], target[lips], atol=1e-9)  # the articulation is kept
+    held = held_vertices()
+    assert held.sum() >= len(set(lips)) + 15  # the lips' bodies too, not only the inner chains
+    np.testing.assert_allclose(fixed[held], target[held], atol=1e-9)  # the lips keep their shape
+    assert not held[[61, 291]].any()  # the corners give way where the closing lips fold
+    assert np.abs(fixed[~held] - target[~held]).max() > 0.1 * width  # the skin took the repair
     far = [10, 151, 33, 263, 1]
     np.testing.assert_array_equal(fixed[far], target[far])  # nothing outside the lower face moves
     # with a cache of factorised systems (as the renderer keeps one per portrait): the same repair, and a

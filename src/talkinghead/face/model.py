@@ -152,7 +152,7 @@ def mesh_regions() -> dict[str, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=1)
-def _lip_body_masks() -> tuple[np.ndarray, np.ndarray]:
+def lip_body_masks() -> tuple[np.ndarray, np.ndarray]:
     """Vertex masks ``[468]`` of the upper and lower lip, from the mesh's connectivity alone: the vertices
     inside the outer lip contour, each given to the lip whose inner contour is fewer mesh edges away (ties
     to the lower lip; the four corners to both). On MediaPipe's mesh this is the same split as the
@@ -201,8 +201,8 @@ def _lip_body_masks() -> tuple[np.ndarray, np.ndarray]:
 
 def _lip_bodies(neutral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vertex masks ``[468]`` of the upper and lower lip (contour chains plus the vertices between; fixed by
-    the mesh's topology, so the same for every face, open or closed; see :func:`_lip_body_masks`)."""
-    up, low = _lip_body_masks()
+    the mesh's topology, so the same for every face, open or closed; see :func:`lip_body_masks`)."""
+    up, low = lip_body_masks()
     return up.copy(), low.copy()
 
 
