@@ -42,12 +42,12 @@ TARGETS = {"r_lag0": 0.7, "range_5_95": 0.08, "pause_gap": 0.02}
 _models: Any = None
 
 
-def _init_worker(model: str | None = None) -> None:
+def _init_worker(model: str | None = None, checkpoint: str | None = None) -> None:
     global _models
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from talkinghead import api
 
-    _models = api.load_models(model=model)
+    _models = api.load_models(checkpoint=checkpoint, model=model)
 
 
 def _portrait_gap(path: str) -> float:
@@ -122,6 +122,7 @@ def write_table(stem: Path, report: dict[str, Any]) -> None:
     style = f"--emotion {s['emotion']}" + (f" --intensity {s['intensity']}" if s["intensity"] else "") \
         if s["emotion"] else "default (style predicted from the speech and the portrait)"
     model = f" with `--model {s['model']}`" if s.get("model") else ""
+    model += f" and `--checkpoint {s['checkpoint']}`" if s.get("checkpoint") else ""
     model += " and each voice's transcript (`--transcripts`)" if s.get("transcripts") else ""
     closed = [p for p in per if math.isfinite(p["pause_gap"]) and p["pause_gap"] <= TARGETS["pause_gap"]]
     with_pauses = [p for p in per if math.isfinite(p["pause_gap"])]
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--emotion", default=None, help="generate with this emotion style (default: predicted style)")
     p.add_argument("--intensity", type=int, default=None, help="emotion intensity 1-3")
     p.add_argument("--model", default=None, help="the motion generator (default: generate's default)")
+    p.add_argument("--checkpoint", default=None,
+                   help="a checkpoint folder of that generator (default: its shipped weights)")
     p.add_argument("--out", type=Path, default=ROOT / "out" / "mouth", help="folder for the generated videos")
     p.add_argument("--table", type=Path, default=ROOT / "docs" / "mouth" / "measurements",
                    help="where the .md and .json go (path without suffix)")
@@ -231,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     refs: list[dict[str, Any]] = []
     failures: list[str] = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=get_context("spawn"),
-                             initializer=_init_worker, initargs=(args.model,)) as pool:
+                             initializer=_init_worker, initargs=(args.model, args.checkpoint)) as pool:
         futures = {pool.submit(_reference, str(v)): ("reference", v.stem) for v in videos}
         futures.update({pool.submit(_generated, str(f), str(v), str(args.out), args.emotion, args.intensity,
                                     said.get(v.stem)):
@@ -255,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "command": command, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_s": time.perf_counter() - start, "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}",
-        "settings": {"model": args.model, "emotion": args.emotion, "intensity": args.intensity, "jobs": args.jobs,
+        "settings": {"model": args.model, "checkpoint": args.checkpoint,
+                     "emotion": args.emotion, "intensity": args.intensity, "jobs": args.jobs,
                      "transcripts": args.transcripts,
                      "portraits": [f.stem for f in faces], "voices": [v.stem for v in voices],
                      "pause_level": PAUSE_LEVEL, "pause_seconds": PAUSE_SECONDS, "max_lag": MAX_LAG},
