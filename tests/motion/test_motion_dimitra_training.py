@@ -206,7 +206,8 @@ def test_the_pose_loss_adds_l_first_and_no_first_loss_removes_it(data: Path, tra
     assert pose_net.layout is not None and pose_net.layout["channels"] == list(POSE_NAMES)
     info = _extra(tmp_path / "pose")
     assert info["command"] == "talkinghead train dimitra.pose --preset tiny --no-first-loss"
-    assert info["variant"] == ["no_first_loss"] and info["losses"] == {"lambda_diff": 6.0, "lambda_first": 0.0}
+    assert info["variant"] == ["no_first_loss"]
+    assert info["losses"] == {"lambda_diff": 6.0, "lambda_first": 0.0, "lambda_sync": 0.0}
 
 
 def test_resume_continues_from_the_saved_step(data: Path, tmp_path: Path) -> None:

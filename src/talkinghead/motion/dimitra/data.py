@@ -42,6 +42,12 @@ preset's ``audio_dim``). ``--features`` names them explicitly. The model's ``aud
 Normalisation statistics (:meth:`DimitraCorpus.stats`) are per-channel means and standard deviations over every
 frame of the corpus's clips, which is the training split (all clips only when the dataset has no ``train``
 split, as :class:`talkinghead.training.data.MotionCorpus` does).
+
+The lips model's optional sync loss (an extension beyond the paper, :mod:`.training.motion`) reads more than a
+window of the lip channels: :class:`LipSyncCorpus` gives each window the same frames' full expression ``[N, E]``
+(the lip expert reads every channel), the lip expert's audio features, the clip identity's mouth basis and a
+style reference, taken from FD2Talk's corpus of the same dataset and split
+(:class:`talkinghead.motion.fd2talk.data.FD2TalkCorpus`, which its Expression Transformer's sync loss reads).
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from talkinghead.audio.phonemes import SILENCE_ID, frame_tokens
 from talkinghead.errors import TalkingHeadError
 from talkinghead.log import log_event
 from talkinghead.motion.dimitra.model import transcript_tokens
+from talkinghead.motion.fd2talk.data import FD2TalkCorpus, FD2TalkWindow
 from talkinghead.sequence import POSE_NAMES, ChannelLayout
 from talkinghead.training.data import (
     choose_features,
@@ -139,6 +146,7 @@ class DimitraCorpus:
     def __init__(self, root: str | Path, part: str, features: tuple[str, ...] = (), split: str = "train",
                  phonemes: bool = True) -> None:
         self.dataset, ids = training_split(root, split)
+        self.root, self.split = Path(root), split
         self.layout = self.dataset.info.layout
         self.fps = self.dataset.info.fps
         self.part = part
@@ -214,6 +222,29 @@ class DimitraCorpus:
             start = int(rng.integers(0, max(1, len(self.clips[index]) - frames + 1)))
             out.append(self.window(index, start, frames))
         return out
+
+
+class LipSyncCorpus:
+    """What the lips model's sync loss reads beside its windows (see the module docstring): FD2Talk's expression
+    corpus of the same dataset and split (:class:`FD2TalkCorpus`, ``lip_features`` the lip expert's audio
+    features, ``identity_mouth`` whether each identity gets its own mouth basis), matched to the lips corpus's
+    clips by id."""
+
+    def __init__(self, lips: DimitraCorpus, lip_features: tuple[str, ...], identity_mouth: bool) -> None:
+        if lips.part != "lips":
+            raise TalkingHeadError(f"The sync loss trains the lips model only, not the {lips.part} model.")
+        self.corpus = FD2TalkCorpus(lips.root, "expression", lips.feature_names, lip_features, identity_mouth,
+                                    lips.split)
+        self._index = {c.id: i for i, c in enumerate(self.corpus.clips)}
+        missing = [c.id for c in lips.clips if c.id not in self._index]
+        if missing:
+            raise TalkingHeadError(f"The lip expert's inputs lack the clip(s) {', '.join(missing)} of the lips "
+                                   "corpus.")
+
+    def windows(self, windows: Sequence[DimitraWindow]) -> list[FD2TalkWindow]:
+        """The same frames of the same clips as ``windows``, with their full ``expression [N, E]``, the expert's
+        ``lip_audio [N, A_e]`` and ``mouth`` (the basis index in ``corpus.mouth_bases``, -1: the expert's own)."""
+        return [self.corpus.window(self._index[w.clip], w.start, len(w.motion)) for w in windows]
 
 
 def collate(windows: Sequence[DimitraWindow], max_text_length: int) -> dict[str, torch.Tensor]:

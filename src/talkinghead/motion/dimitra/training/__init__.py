@@ -4,7 +4,9 @@ Dimitra trains three cMDTs with the same architecture on different channels (III
 channels), the rest of the face and the head pose; one solver module serves all three:
 
 - :mod:`.motion` the ``dimitra.lips``, ``dimitra.face`` and ``dimitra.pose`` solvers (``L_G = lambda * L_diff``,
-  plus the first-pose loss ``L_first`` for the pose model);
+  plus the first-pose loss ``L_first`` for the pose model); ``dimitra.lips --sync-loss [--lip-expert DIR]`` adds
+  DreamTalk's frozen lip expert's sync loss, as FD2Talk's Expression Transformer has it (an extension: the paper
+  has no such loss);
 - :mod:`.phonemes` the frame-level phoneme recogniser ``dimitra.phonemes``, which gives audio without a
   transcript its phoneme stream (III-B.2 uses a forced aligner, which needs the transcript).
 
@@ -24,11 +26,18 @@ _NO_TRANSCRIPT = Option("no_transcript", "no transcript condition: the null toke
 _NO_FIRST_LOSS = Option("no_first_loss", "without the first-pose loss L_first (III-B.4): lambda * L_diff only "
                         "(the pose jump at window joins should grow)", group=ABLATIONS)
 
+EXTENSIONS = "extensions (not in the paper)"
+_SYNC_LOSS = Option("sync_loss", "add the frozen lip expert's sync loss lambda_sync * -log P_sync on the predicted "
+                    "mouth, as FD2Talk's expression model has it (lips should follow the voice better)",
+                    group=EXTENSIONS)
+_LIP_EXPERT = Option("lip_expert", "the frozen lip expert of --sync-loss (default: the shipped "
+                     "weights/dreamtalk/lip_expert)", "path", metavar="DIR", group=EXTENSIONS)
+
 COMPONENTS = (
     ComponentSpec(
         "dimitra.lips", "talkinghead.motion.dimitra.training.motion:build_lips",
         "Dimitra's lip model: a cMDT over the layout's mouth channels (13 in ARKit)",
-        options=(_NO_PHONEMES, _NO_TRANSCRIPT)),
+        options=(_NO_PHONEMES, _NO_TRANSCRIPT, _SYNC_LOSS, _LIP_EXPERT)),
     ComponentSpec(
         "dimitra.face", "talkinghead.motion.dimitra.training.motion:build_face",
         "Dimitra's facial-expression model: a cMDT over the other expression channels (27 in ARKit)",

@@ -28,6 +28,21 @@ Losses (III-B.4):
 The transcript is dropped at random (:meth:`CMDT.text_dropout`, ``text_drop_prob``; issue 13, not the paper) so
 that generation without a transcript is a supported mode.
 
+Extension beyond the paper, the lip-sync loss (``--sync-loss``, lips only, off by default): the paper trains
+the lips cMDT with ``lambda * L_diff`` alone and has no such loss. Dimitra's lips follow real voices less well
+than DreamTalk's, whose denoiser is trained with its frozen lip expert (docs/mouth/dimitra/README.md: r 0.54
+against 0.71), so the lips model may be trained the way FD2Talk's Expression Transformer is
+(:mod:`talkinghead.motion.fd2talk.training.motion`): ``L_G = lambda * L_diff + lambda_sync * L_sync`` with
+``L_sync = -log P_sync`` and ``lambda_sync = 0.1`` (FD2Talk's weight, the project's DreamTalk ``cpu``
+denoiser's). The cMDT's predicted ``x_0`` of the mouth channels is denormalised and put into the window's
+ground-truth full expression (the other channels from the data), and ``P_sync`` is the frozen
+:class:`talkinghead.motion.dreamtalk.lip_expert.StyleAwareLipExpert` (default ``weights/dreamtalk/lip_expert``,
+``--lip-expert DIR``) on ``n`` consecutive frames of it (the expert's clip length, 5) at a random offset in the
+window, exactly as FD2Talk's: mouth vertices from the clip identity's basis, the style reference a random
+segment of the same clip's expression, the expert's own audio features
+(:class:`talkinghead.motion.dimitra.data.LipSyncCorpus`). The checkpoint records ``losses.lambda_sync`` (0
+without the loss), ``lip_expert`` and ``mouth``, and ``sync_loss`` in ``variant``.
+
 Ablations (issue 13 item 5; recorded in the checkpoint's ``extra["conditions"]`` and ``extra["variant"]``, so a
 generator feeds the model what it was trained with): ``--no-phonemes`` gives every frame the ``<pad>`` token
 (the phoneme encoder then sees one constant sequence and carries no information; the architecture is
@@ -55,8 +70,10 @@ from torch import nn
 from talkinghead.audio.phonemes import PAD_ID
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
 from talkinghead.errors import TalkingHeadError
-from talkinghead.motion.dimitra.data import DimitraCorpus, collate
+from talkinghead.motion.dimitra.data import DimitraCorpus, DimitraWindow, LipSyncCorpus, collate
 from talkinghead.motion.dimitra.model import CMDT, CMDTConditions, CMDTConfig
+from talkinghead.motion.dreamtalk.lip_expert import StyleAwareLipExpert, sync_loss
+from talkinghead.motion.fd2talk.training.motion import LIP_EXPERT, check_lip_expert, load_lip_expert, sync_probability
 from talkinghead.training.loop import Solver, TrainConfig
 from talkinghead.training.registry import SolverBuild
 
@@ -67,7 +84,9 @@ LAMBDA_DIFF = 6.0
 @dataclass(frozen=True)
 class DimitraTrainConfig(TrainConfig):
     """The shared loop's settings plus Dimitra's: ``window_frames`` ``N``, the loss weights (III-B.4) and the
-    trained conditions. ``first_loss`` adds ``L_first`` (the pose model's builder turns it on)."""
+    trained conditions. ``first_loss`` adds ``L_first`` (the pose model's builder turns it on); ``sync_loss``
+    adds the lip expert's ``lambda_sync * L_sync`` (lips only, not in the paper), whose style reference is
+    ``style_min_frames .. style_max_frames`` frames long (FD2Talk's lengths)."""
 
     window_frames: int = 100
     lambda_diff: float = LAMBDA_DIFF
@@ -75,10 +94,15 @@ class DimitraTrainConfig(TrainConfig):
     first_loss: bool = False
     phonemes: bool = True
     transcript: bool = True
+    sync_loss: bool = False
+    lambda_sync: float = 0.1
+    style_min_frames: int = 64
+    style_max_frames: int = 256
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {**TrainConfig.presets["tiny"], "window_frames": 12},
-        "cpu": {**TrainConfig.presets["cpu"], "steps": 2000, "batch_size": 16, "window_frames": 50},
+        "tiny": {**TrainConfig.presets["tiny"], "window_frames": 12, "style_min_frames": 8, "style_max_frames": 16},
+        "cpu": {**TrainConfig.presets["cpu"], "steps": 2000, "batch_size": 16, "window_frames": 50,
+                "style_min_frames": 32, "style_max_frames": 64},
         "paper": {"window_frames": 100},
     }
 
@@ -86,11 +110,14 @@ class DimitraTrainConfig(TrainConfig):
 class _CMDTStep(nn.Module):
     """One training step's loss: ``forward(batch) -> (L_G, metrics)`` (see the module docstring)."""
 
-    def __init__(self, net: CMDT, schedule: ScheduleConfig, config: DimitraTrainConfig) -> None:
+    def __init__(self, net: CMDT, schedule: ScheduleConfig, config: DimitraTrainConfig,
+                 expert: StyleAwareLipExpert | None = None, columns: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.net = net
         self.scheduler = make_scheduler(schedule, "ddpm")
         self.config = config
+        self._expert = [expert]  # a frozen helper, not a submodule: not trained, not saved, not DDP-synced
+        self.columns = columns   # where the model's channels lie in the full expression (the sync loss's)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         net, cfg = self.net, self.config
@@ -109,6 +136,14 @@ class _CMDTStep(nn.Module):
             first = F.mse_loss(pred[:, 0], x0[:, 0])                              # L_first: frame 1 only
             loss = loss + cfg.lambda_first * first
             metrics["first"] = first.detach()
+        expert = self._expert[0]
+        if expert is not None and cfg.sync_loss:                                 # the extension, lips only
+            columns = torch.as_tensor(self.columns, device=pred.device)
+            expression = batch["expression"].index_copy(2, columns, net.motion_norm.inverse(pred))   # [B, N, E]
+            p = sync_probability(expert, expression, batch)
+            sync = sync_loss(p)
+            loss = loss + cfg.lambda_sync * sync
+            metrics.update(sync=sync.detach(), p_sync=p.mean().detach())
         metrics["loss"] = loss.detach()
         return loss, metrics
 
@@ -120,7 +155,7 @@ class CMDTSolver(Solver):
     train_config_class: ClassVar[type[TrainConfig]] = DimitraTrainConfig
 
     def __init__(self, corpus: DimitraCorpus, model_config: CMDTConfig, train_config: DimitraTrainConfig,
-                 schedule: ScheduleConfig | None = None) -> None:
+                 schedule: ScheduleConfig | None = None, lip_expert: StyleAwareLipExpert | None = None) -> None:
         if corpus.part != self.part:
             raise TalkingHeadError(f"The {self.component} solver needs the {self.part} corpus, not {corpus.part}.")
         if train_config.window_frames < 1:
@@ -132,6 +167,18 @@ class CMDTSolver(Solver):
             raise TalkingHeadError("The cMDT predicts the clean motion; its schedule needs prediction_type "
                                    "'sample'.")
         self.model_config = model_config.replace(motion_dim=corpus.motion_dim, audio_dim=corpus.audio_dim)
+        self.sync: LipSyncCorpus | None = None
+        if train_config.sync_loss:
+            if self.part != "lips":
+                raise TalkingHeadError(f"The sync loss trains the lips model only, not the {self.part} model.")
+            if lip_expert is None:
+                raise TalkingHeadError("The sync loss needs a lip expert; give one or train without the sync loss.")
+            self.sync = LipSyncCorpus(corpus, lip_features(lip_expert), _identity_mouth(lip_expert))
+            check_lip_expert(lip_expert, self.sync.corpus, train_config.window_frames)
+            lip_expert.eval().requires_grad_(False)
+        self.lip_expert = lip_expert if train_config.sync_loss else None
+        #: the expert's own (mean-face) mouth basis [E, M, 3], for clips without an identity basis
+        self._expert_basis = None if self.lip_expert is None else self.lip_expert.mouth_basis.detach().cpu().numpy()
 
     def build_model(self) -> CMDT:
         model = CMDT(self.model_config, layout=self.corpus.part_layout().to_dict(),
@@ -142,7 +189,11 @@ class CMDTSolver(Solver):
 
     def wrap(self, model: nn.Module) -> nn.Module:
         assert isinstance(model, CMDT)
-        return _CMDTStep(model, self.schedule, self.train_config)
+        return _CMDTStep(model, self.schedule, self.train_config, self.lip_expert, self.corpus.columns)
+
+    def to_device(self, device: torch.device) -> None:
+        if self.lip_expert is not None:
+            self.lip_expert.to(device)
 
     def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         cfg = self.train_config
@@ -154,7 +205,26 @@ class CMDTSolver(Solver):
             del batch["text_tokens"], batch["text_mask"]
         batch["t"] = sample_timesteps(batch_size, self.schedule.num_train_timesteps)
         batch["noise"] = torch.randn(batch["motion"].shape)
+        if self.lip_expert is not None:
+            batch.update(self._sync_inputs(rng, windows))
         return batch
+
+    def _sync_inputs(self, rng: np.random.Generator, windows: list[DimitraWindow]) -> dict[str, torch.Tensor]:
+        """What :func:`sync_probability` reads, as FD2Talk's solver makes it: the windows' full ``expression
+        [B, N, E]``, ``lip_start [B]``, ``lip_audio [B, n, A_e]``, ``mouth_basis [B, E, M, 3]`` and the style
+        reference ``style [B, S, E]``, ``style_valid [B, S]``."""
+        assert self.lip_expert is not None and self.sync is not None and self._expert_basis is not None
+        cfg, n, corpus = self.train_config, self.lip_expert.config.clip_frames, self.sync.corpus
+        full = self.sync.windows(windows)
+        starts = rng.integers(0, cfg.window_frames - n + 1, size=len(full))
+        bases = [corpus.mouth_bases[w.mouth] if w.mouth >= 0 else self._expert_basis for w in full]
+        style, valid = corpus.style_segments(rng, full, cfg.style_min_frames, cfg.style_max_frames)
+        lip_audio = [w.lip_audio[s:s + n] for w, s in zip(full, starts, strict=True) if w.lip_audio is not None]
+        return {"expression": torch.from_numpy(np.stack([w.expression for w in full])),
+                "lip_start": torch.from_numpy(starts.astype(np.int64)),
+                "lip_audio": torch.from_numpy(np.stack(lip_audio)),
+                "mouth_basis": torch.from_numpy(np.stack(bases).astype(np.float32)),
+                "style": torch.from_numpy(style), "style_valid": torch.from_numpy(valid)}
 
 
 class LipsSolver(CMDTSolver):
@@ -175,34 +245,74 @@ class PoseSolver(CMDTSolver):
 SOLVERS: dict[str, type[CMDTSolver]] = {s.part: s for s in (LipsSolver, FaceSolver, PoseSolver)}
 
 
+def lip_features(expert: StyleAwareLipExpert) -> tuple[str, ...]:
+    """The audio features the lip expert reads (its checkpoint records them)."""
+    names = tuple((expert.audio_features or {}).get("names", ()))
+    if not names:
+        raise TalkingHeadError("The lip expert does not record its audio features.")
+    return names
+
+
+def _identity_mouth(expert: StyleAwareLipExpert) -> bool:
+    """Whether the expert's mouth is the face model's, so each identity's mouth basis applies (as FD2Talk's)."""
+    return str((expert.audio_features or {}).get("mouth_source", "")).startswith("face_model")
+
+
+def _load_expert(directory: str | Path | None) -> tuple[StyleAwareLipExpert, Path]:
+    """The lip expert in ``directory`` (default: the shipped ``weights/dreamtalk/lip_expert``) and its path."""
+    from talkinghead.generators import weights_root
+
+    path = weights_root().joinpath(*LIP_EXPERT)
+    if directory is None and not path.is_dir():
+        raise TalkingHeadError(f"The sync loss needs a trained lip expert and {path} is missing; pass --lip-expert "
+                               "DIR (talkinghead train dreamtalk.lip_expert) or train without --sync-loss.")
+    return load_lip_expert(path if directory is None else directory)
+
+
 def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                train_overrides: dict[str, Any] | None = None, no_phonemes: bool = False,
-               no_transcript: bool = False, no_first_loss: bool = False) -> SolverBuild:
+               no_transcript: bool = False, no_first_loss: bool = False, sync_loss: bool = False,
+               lip_expert: str | Path | None = None) -> SolverBuild:
     """The solver of ``part`` on ``data``, its training config and the checkpoint's ``extra``: the part and its
     channels, the dataset's full layout (to put the parts back together), the window length, the first-frame
-    convention, the trained conditions and losses."""
+    convention, the trained conditions and losses, the lip expert of the sync loss (lips only)."""
     if part not in SOLVERS:
         raise TalkingHeadError(f"Unknown Dimitra part '{part}'; choose one of {', '.join(SOLVERS)}.")
-    config = DimitraTrainConfig.preset(preset, **(train_overrides or {})).replace(
-        phonemes=not no_phonemes, transcript=not no_transcript, first_loss=part == "pose" and not no_first_loss)
+    config = DimitraTrainConfig.preset(preset, **(train_overrides or {}))
+    config = config.replace(phonemes=not no_phonemes, transcript=not no_transcript,
+                            first_loss=part == "pose" and not no_first_loss, sync_loss=sync_loss or config.sync_loss)
+    if config.sync_loss and part != "lips":
+        raise TalkingHeadError(f"The sync loss trains the lips model only, not the {part} model.")
+    if lip_expert is not None and not config.sync_loss:
+        raise TalkingHeadError("A lip expert is only used by the sync loss; add --sync-loss or leave out "
+                               "--lip-expert.")
+    expert, expert_path = _load_expert(lip_expert) if config.sync_loss else (None, None)
     corpus = DimitraCorpus(data, part, features, phonemes=config.phonemes)
-    solver = SOLVERS[part](corpus, CMDTConfig.preset(preset), config)
-    variant = {"no_phonemes": no_phonemes, "no_transcript": no_transcript, "no_first_loss": no_first_loss}
+    solver = SOLVERS[part](corpus, CMDTConfig.preset(preset), config, lip_expert=expert)
+    variant = {"no_phonemes": no_phonemes, "no_transcript": no_transcript, "no_first_loss": no_first_loss,
+               "sync_loss": config.sync_loss}
+    mouth = None
+    if solver.sync is not None:
+        mouth = "identity" if any(c.mouth >= 0 for c in solver.sync.corpus.clips) else "lip_expert"
     extra = {"part": part, "channels": list(corpus.channels), "dataset_layout": corpus.layout.to_dict(),
              "window_frames": config.window_frames, "first_frame": "previous",
              "conditions": {"phonemes": config.phonemes, "transcript": config.transcript},
              "losses": {"lambda_diff": config.lambda_diff,
-                        "lambda_first": config.lambda_first if config.first_loss else 0.0},
+                        "lambda_first": config.lambda_first if config.first_loss else 0.0,
+                        "lambda_sync": config.lambda_sync if config.sync_loss else 0.0},
+             "lip_expert": str(expert_path) if expert_path else None, "mouth": mouth,
              "variant": sorted(k for k, v in variant.items() if v)}
     return SolverBuild(solver, config, extra)
 
 
 def build_lips(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                train_overrides: dict[str, Any] | None = None, no_phonemes: bool = False,
-               no_transcript: bool = False) -> SolverBuild:
-    """The registry's builder of ``dimitra.lips``."""
+               no_transcript: bool = False, sync_loss: bool = False,
+               lip_expert: str | Path | None = None) -> SolverBuild:
+    """The registry's builder of ``dimitra.lips`` (``sync_loss``: the lip expert's loss, an extension)."""
     return build_part("lips", data, preset, features=features, train_overrides=train_overrides,
-                      no_phonemes=no_phonemes, no_transcript=no_transcript)
+                      no_phonemes=no_phonemes, no_transcript=no_transcript, sync_loss=sync_loss,
+                      lip_expert=lip_expert)
 
 
 def build_face(data: str | Path, preset: str, *, features: tuple[str, ...] = (),

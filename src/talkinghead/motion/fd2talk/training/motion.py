@@ -121,26 +121,26 @@ class _DiTStep(nn.Module):
             metrics[name] = term.detach()
         expert = self._expert[0]
         if expert is not None and cfg.sync_loss:
-            p = self.sync_probability(expert, net.motion_norm.inverse(pred)[..., self.groups["exp"]], batch)
+            p = sync_probability(expert, net.motion_norm.inverse(pred)[..., self.groups["exp"]], batch)
             sync = sync_loss(p)                                                 # Eq. 11
             loss = loss + cfg.lambda_sync * sync
             metrics.update(sync=sync.detach(), p_sync=p.mean().detach())
         metrics["loss"] = loss.detach()
         return loss, metrics
 
-    @staticmethod
-    def sync_probability(expert: StyleAwareLipExpert, expression: torch.Tensor,
-                         batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Eq. 10 on ``n`` frames of the predicted raw expression ``[B, N, E]`` from ``batch["lip_start"]``:
-        ``P_sync [B]``. Mouth vertices ``mean_mouth + beta @ basis_id`` (``batch["mouth_basis"]: [B, E, M, 3]``)."""
-        n = expert.config.clip_frames
-        index = batch["lip_start"][:, None] + torch.arange(n, device=expression.device)     # [B, n]
-        clip = torch.gather(expression, 1, index[..., None].expand(-1, -1, expression.shape[-1]))   # [B, n, E]
-        vertices = expert.mouth_neutral + torch.einsum("bne,bemk->bnmk", clip, batch["mouth_basis"])   # [B, n, M, 3]
-        with torch.no_grad():                                                   # the reference is not trained
-            style = expert.encode_style(batch["style"], batch["style_valid"])
-        e_a, e_m = expert.embed(batch["lip_audio"], vertices, style)
-        return F.cosine_similarity(e_a, e_m, dim=-1, eps=EPS)
+
+def sync_probability(expert: StyleAwareLipExpert, expression: torch.Tensor,
+                     batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Eq. 10 on ``n`` frames of the predicted raw expression ``[B, N, E]`` from ``batch["lip_start"]``:
+    ``P_sync [B]``. Mouth vertices ``mean_mouth + beta @ basis_id`` (``batch["mouth_basis"]: [B, E, M, 3]``)."""
+    n = expert.config.clip_frames
+    index = batch["lip_start"][:, None] + torch.arange(n, device=expression.device)     # [B, n]
+    clip = torch.gather(expression, 1, index[..., None].expand(-1, -1, expression.shape[-1]))   # [B, n, E]
+    vertices = expert.mouth_neutral + torch.einsum("bne,bemk->bnmk", clip, batch["mouth_basis"])   # [B, n, M, 3]
+    with torch.no_grad():                                                   # the reference is not trained
+        style = expert.encode_style(batch["style"], batch["style_valid"])
+    e_a, e_m = expert.embed(batch["lip_audio"], vertices, style)
+    return F.cosine_similarity(e_a, e_m, dim=-1, eps=EPS)
 
 
 class DiTSolver(Solver):
@@ -200,7 +200,7 @@ class DiTSolver(Solver):
         return batch
 
     def _sync_inputs(self, rng: np.random.Generator, windows: list[FD2TalkWindow]) -> dict[str, torch.Tensor]:
-        """What :meth:`_DiTStep.sync_probability` reads: ``lip_start [B]``, ``lip_audio [B, n, A_e]``,
+        """What :func:`sync_probability` reads: ``lip_start [B]``, ``lip_audio [B, n, A_e]``,
         ``mouth_basis [B, E, M, 3]`` and the style reference ``style [B, S, E]``, ``style_valid [B, S]``."""
         assert self.lip_expert is not None and self._expert_basis is not None
         cfg, n = self.train_config, self.lip_expert.config.clip_frames
