@@ -173,6 +173,31 @@ def test_first_frame_and_frame_aligned_audio_condition_the_output() -> None:
     assert change[5] > 3 * others.mean()
 
 
+def test_audio_context_reaches_the_neighbouring_frames_only_through_the_convolution() -> None:
+    from talkinghead.motion.dimitra.model import SpeechEncoder
+
+    torch.manual_seed(0)
+    plain, local = SpeechEncoder(A, 16, 2, 0, 32, 0.0), SpeechEncoder(A, 16, 2, 0, 32, 0.0, context=2)
+    assert plain.context is None and local.context is not None and local.context.kernel_size == (5,)
+    audio = torch.randn(1, N, A)
+    moved = audio.clone()
+    moved[:, 5] += 3.0
+    for encoder, reach in ((plain, {5}), (local, {3, 4, 5, 6, 7})):  # no transformer layers: only the front end
+        change = (encoder(moved) - encoder(audio)).abs().sum(-1)[0]  # [N]
+        assert {int(i) for i in torch.nonzero(change > 1e-6)} == reach
+    # in the whole model, saved and loaded with the option
+    model = _model(audio_context=2)
+    assert model.config.audio_context == 2
+    x, t = torch.randn(B, N, C), torch.tensor([10, 700])
+    assert model(x, t, _conditions()).shape == (B, N, C)
+    assert CMDTConfig.preset("cpu").audio_context == 0 and CMDTConfig().audio_context == 0
+    # a checkpoint config written before the option existed loads without it (the shipped weights' do)
+    older = {k: v for k, v in CMDTConfig.preset("cpu").to_dict().items() if k != "audio_context"}
+    assert CMDTConfig.from_dict(older) == CMDTConfig.preset("cpu")
+    with pytest.raises(TalkingHeadError, match="lacks the key"):
+        CMDTConfig.from_dict({k: v for k, v in older.items() if k != "dim"})
+
+
 def test_text_dropout_probability_and_transcript_tokens() -> None:
     g = torch.Generator().manual_seed(0)
     assert not _model(text_drop_prob=0.0).text_dropout(64, g).any()

@@ -64,8 +64,8 @@ def _step(corpus: Path, expert: Path | None, seed: int = 5, **overrides: Any) ->
 
 
 def test_the_registry_gives_the_lips_model_alone_the_sync_loss() -> None:
-    assert [o.name for o in get_component("dimitra.lips").options] == ["no_phonemes", "no_transcript", "sync_loss",
-                                                                       "lip_expert"]
+    assert [o.name for o in get_component("dimitra.lips").options] == [
+        "no_phonemes", "no_transcript", "sync_loss", "lip_expert", "audio_context", "phoneme_noise_percent"]
     for part in ("face", "pose"):
         assert "sync_loss" not in [o.name for o in get_component(f"dimitra.{part}").options]
         with pytest.raises(TalkingHeadError, match=f"--sync-loss applies to dimitra.lips, not dimitra.{part}"):
@@ -190,3 +190,16 @@ def test_bad_sync_inputs_fail_with_one_sentence(corpus: Path, expert: Path) -> N
     with pytest.raises(TalkingHeadError, match="lip expert reads the audio feature") as err:
         build_part("lips", corpus, "tiny", sync_loss=True)           # the shipped expert: 122-d features
     _one_sentence(err)
+
+
+def test_phoneme_noise_replaces_that_share_of_the_training_tokens(corpus: Path) -> None:
+    clean = build_part("lips", corpus, "tiny").solver.make_batch(np.random.default_rng(3), 8)
+    build = build_part("lips", corpus, "tiny", phoneme_noise=0.5)
+    noisy = build.solver.make_batch(np.random.default_rng(3), 8)
+    assert build.extra["phoneme_noise"] == 0.5
+    torch.testing.assert_close(noisy["motion"], clean["motion"])  # the same windows
+    changed = (noisy["phonemes"] != clean["phonemes"]).float().mean()
+    assert 0.35 < changed < 0.6  # half replaced, a few by the token they had
+    assert (noisy["phonemes"] > 0).all()  # never the padding token
+    with pytest.raises(TalkingHeadError, match="between 0 and 1"):
+        build_part("lips", corpus, "tiny", phoneme_noise=1.5)

@@ -73,12 +73,14 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, cast
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dimitra.attention import EfficientDecoderLayer, EfficientEncoder
+from talkinghead.motion.dreamtalk.variants import with_added_defaults
 from talkinghead.nn.embeddings import StepEmbedding, sinusoidal_positions
 from talkinghead.nn.normalize import Normalizer
 
@@ -114,7 +116,9 @@ def transcript_tokens(texts: Sequence[str], max_length: int) -> tuple[torch.Tens
 class CMDTConfig(Config):
     """Sizes of the cMDT. The defaults are the ``paper`` preset; the paper gives none of the network sizes, so
     they are our choice (MDM's, see the module docstring). ``external_text_dim``: width of precomputed text
-    features (512 for CLIP ViT-B/32) or ``None`` for the small character-level transcript encoder."""
+    features (512 for CLIP ViT-B/32) or ``None`` for the small character-level transcript encoder.
+    ``audio_context``: the speech encoder's local context ``k`` (a temporal convolution over ``2k + 1`` frames
+    before its transformer; 0: none, the paper's wav2vec features carry their own context)."""
 
     motion_dim: int = 13
     dim: int = 512
@@ -129,6 +133,7 @@ class CMDTConfig(Config):
     external_text_dim: int | None = 512
     condition_layers: int = 2
     text_drop_prob: float = 0.1
+    audio_context: int = 0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"dim": 32, "layers": 2, "heads": 2, "ff_dim": 64, "dropout": 0.0, "audio_dim": 8,
@@ -137,6 +142,12 @@ class CMDTConfig(Config):
                 "max_text_length": 128, "external_text_dim": None, "condition_layers": 2},
         "paper": {},
     }
+    #: fields added after checkpoints were shipped: absent in an older config.json, they take their defaults
+    added_fields: ClassVar[tuple[str, ...]] = ("audio_context",)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], partial: bool = False) -> CMDTConfig:
+        return super().from_dict(with_added_defaults(cls, data, cls.added_fields), partial)
 
 
 @dataclass(frozen=True)
@@ -184,16 +195,24 @@ class EncodedConditions:
 
 
 class SpeechEncoder(nn.Module):
-    """III-B.3, the speech-feature encoder: ``a^{1:N}`` -> tokens (linear, sinusoidal positions, transformer)."""
+    """III-B.3, the speech-feature encoder: ``a^{1:N}`` -> tokens (linear, sinusoidal positions, transformer).
 
-    def __init__(self, audio_dim: int, dim: int, heads: int, layers: int, ff_dim: int, dropout: float) -> None:
+    ``context = k > 0`` adds a residual temporal convolution over ``2k + 1`` frames (replicate padding, GELU)
+    after the projection, so each frame's token sees its neighbours' sound (see the module docstring)."""
+
+    def __init__(self, audio_dim: int, dim: int, heads: int, layers: int, ff_dim: int, dropout: float,
+                 context: int = 0) -> None:
         super().__init__()
         self.project = nn.Linear(audio_dim, dim)
+        self.context = (nn.Conv1d(dim, dim, 2 * context + 1, padding=context, padding_mode="replicate")
+                        if context > 0 else None)
         self.encoder = EfficientEncoder(dim, heads, layers, ff_dim, dropout)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """``audio: [B, N, audio_dim]`` normalised -> ``[B, N, dim]``."""
         x = self.project(audio)
+        if self.context is not None:
+            x = x + F.gelu(self.context(x.transpose(1, 2))).transpose(1, 2)                   # [B, N, dim]
         return self.encoder(x + sinusoidal_positions(x.shape[1], x.shape[2], x.device))
 
 
@@ -263,7 +282,7 @@ class CMDT(PretrainedMixin, nn.Module):
         encoder_args = (d, c.heads, c.condition_layers, c.ff_dim, c.dropout)
         self.audio_norm = Normalizer(c.audio_dim)
         self.motion_norm = Normalizer(c.motion_dim)
-        self.speech_encoder = SpeechEncoder(c.audio_dim, *encoder_args)
+        self.speech_encoder = SpeechEncoder(c.audio_dim, *encoder_args, context=c.audio_context)
         self.phoneme_encoder = PhonemeEncoder(c.phoneme_vocab, *encoder_args)
         self.text_encoder: TranscriptEncoder | TextFeatureProjection
         if c.external_text_dim is None:

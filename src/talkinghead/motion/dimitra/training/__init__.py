@@ -30,6 +30,11 @@ EXTENSIONS = "extensions (not in the paper)"
 _SYNC_LOSS = Option("sync_loss", "add the frozen lip expert's sync loss lambda_sync * -log P_sync on the predicted "
                     "mouth, as FD2Talk's expression model has it (lips should follow the voice better)",
                     group=EXTENSIONS)
+_AUDIO_CONTEXT = Option("audio_context", "the speech encoder's local context K: a temporal convolution over 2K+1 "
+                        "frames of the speech features before its transformer (default: the preset's; frame "
+                        "features carry no context, wav2vec's do)", "int", metavar="K", group=EXTENSIONS)
+_PHONEME_NOISE = Option("phoneme_noise_percent", "replace this percentage of the training phonemes by random ones, as "
+                        "the recogniser's errors on real speech (default 0)", "int", metavar="P", group=EXTENSIONS)
 _LIP_EXPERT = Option("lip_expert", "the frozen lip expert of --sync-loss (default: the shipped "
                      "weights/dreamtalk/lip_expert)", "path", metavar="DIR", group=EXTENSIONS)
 
@@ -37,7 +42,7 @@ COMPONENTS = (
     ComponentSpec(
         "dimitra.lips", "talkinghead.motion.dimitra.training.motion:build_lips",
         "Dimitra's lip model: a cMDT over the layout's mouth channels (13 in ARKit)",
-        options=(_NO_PHONEMES, _NO_TRANSCRIPT, _SYNC_LOSS, _LIP_EXPERT)),
+        options=(_NO_PHONEMES, _NO_TRANSCRIPT, _SYNC_LOSS, _LIP_EXPERT, _AUDIO_CONTEXT, _PHONEME_NOISE)),
     ComponentSpec(
         "dimitra.face", "talkinghead.motion.dimitra.training.motion:build_face",
         "Dimitra's facial-expression model: a cMDT over the other expression channels (27 in ARKit)",

@@ -71,7 +71,7 @@ from talkinghead.audio.phonemes import PAD_ID
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dimitra.data import DimitraCorpus, DimitraWindow, LipSyncCorpus, collate
-from talkinghead.motion.dimitra.model import CMDT, CMDTConditions, CMDTConfig
+from talkinghead.motion.dimitra.model import CMDT, PHONEME_VOCAB_SIZE, CMDTConditions, CMDTConfig
 from talkinghead.motion.dreamtalk.lip_expert import StyleAwareLipExpert, sync_loss
 from talkinghead.motion.fd2talk.training.motion import LIP_EXPERT, check_lip_expert, load_lip_expert, sync_probability
 from talkinghead.training.loop import Solver, TrainConfig
@@ -96,6 +96,7 @@ class DimitraTrainConfig(TrainConfig):
     transcript: bool = True
     sync_loss: bool = False
     lambda_sync: float = 0.1
+    phoneme_noise: float = 0.0
     style_min_frames: int = 64
     style_max_frames: int = 256
 
@@ -201,6 +202,10 @@ class CMDTSolver(Solver):
         batch = collate(windows, self.model_config.max_text_length)
         if not cfg.phonemes:
             batch["phonemes"] = torch.full_like(batch["phonemes"], PAD_ID)
+        elif cfg.phoneme_noise > 0:  # the extension: tokens replaced at random, as a recogniser's errors
+            wrong = torch.from_numpy(rng.random(tuple(batch["phonemes"].shape)) < cfg.phoneme_noise)
+            tokens = torch.from_numpy(rng.integers(PAD_ID + 1, PHONEME_VOCAB_SIZE, tuple(batch["phonemes"].shape)))
+            batch["phonemes"] = torch.where(wrong, tokens, batch["phonemes"])
         if not cfg.transcript:
             del batch["text_tokens"], batch["text_mask"]
         batch["t"] = sample_timesteps(batch_size, self.schedule.num_train_timesteps)
@@ -272,7 +277,8 @@ def _load_expert(directory: str | Path | None) -> tuple[StyleAwareLipExpert, Pat
 def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                train_overrides: dict[str, Any] | None = None, no_phonemes: bool = False,
                no_transcript: bool = False, no_first_loss: bool = False, sync_loss: bool = False,
-               lip_expert: str | Path | None = None) -> SolverBuild:
+               lip_expert: str | Path | None = None, audio_context: int | None = None,
+               phoneme_noise: float | None = None) -> SolverBuild:
     """The solver of ``part`` on ``data``, its training config and the checkpoint's ``extra``: the part and its
     channels, the dataset's full layout (to put the parts back together), the window length, the first-frame
     convention, the trained conditions and losses, the lip expert of the sync loss (lips only)."""
@@ -281,6 +287,10 @@ def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str,
     config = DimitraTrainConfig.preset(preset, **(train_overrides or {}))
     config = config.replace(phonemes=not no_phonemes, transcript=not no_transcript,
                             first_loss=part == "pose" and not no_first_loss, sync_loss=sync_loss or config.sync_loss)
+    if phoneme_noise is not None:
+        if not 0.0 <= phoneme_noise <= 1.0:
+            raise TalkingHeadError(f"The phoneme noise must be a fraction between 0 and 1, got {phoneme_noise}.")
+        config = config.replace(phoneme_noise=phoneme_noise)
     if config.sync_loss and part != "lips":
         raise TalkingHeadError(f"The sync loss trains the lips model only, not the {part} model.")
     if lip_expert is not None and not config.sync_loss:
@@ -288,7 +298,12 @@ def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str,
                                "--lip-expert.")
     expert, expert_path = _load_expert(lip_expert) if config.sync_loss else (None, None)
     corpus = DimitraCorpus(data, part, features, phonemes=config.phonemes)
-    solver = SOLVERS[part](corpus, CMDTConfig.preset(preset), config, lip_expert=expert)
+    model_config = CMDTConfig.preset(preset)
+    if audio_context is not None:
+        if audio_context < 0:
+            raise TalkingHeadError(f"The audio context must be 0 or more frames, got {audio_context}.")
+        model_config = model_config.replace(audio_context=audio_context)
+    solver = SOLVERS[part](corpus, model_config, config, lip_expert=expert)
     variant = {"no_phonemes": no_phonemes, "no_transcript": no_transcript, "no_first_loss": no_first_loss,
                "sync_loss": config.sync_loss}
     mouth = None
@@ -301,6 +316,7 @@ def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str,
                         "lambda_first": config.lambda_first if config.first_loss else 0.0,
                         "lambda_sync": config.lambda_sync if config.sync_loss else 0.0},
              "lip_expert": str(expert_path) if expert_path else None, "mouth": mouth,
+             "audio_context": model_config.audio_context, "phoneme_noise": config.phoneme_noise,
              "variant": sorted(k for k, v in variant.items() if v)}
     return SolverBuild(solver, config, extra)
 
@@ -308,11 +324,14 @@ def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str,
 def build_lips(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                train_overrides: dict[str, Any] | None = None, no_phonemes: bool = False,
                no_transcript: bool = False, sync_loss: bool = False,
-               lip_expert: str | Path | None = None) -> SolverBuild:
-    """The registry's builder of ``dimitra.lips`` (``sync_loss``: the lip expert's loss, an extension)."""
+               lip_expert: str | Path | None = None, audio_context: int | None = None,
+               phoneme_noise_percent: int | None = None) -> SolverBuild:
+    """The registry's builder of ``dimitra.lips`` (``sync_loss``: the lip expert's loss, an extension;
+    ``audio_context``: the speech encoder's local context, an extension)."""
     return build_part("lips", data, preset, features=features, train_overrides=train_overrides,
                       no_phonemes=no_phonemes, no_transcript=no_transcript, sync_loss=sync_loss,
-                      lip_expert=lip_expert)
+                      lip_expert=lip_expert, audio_context=audio_context,
+                      phoneme_noise=None if phoneme_noise_percent is None else phoneme_noise_percent / 100)
 
 
 def build_face(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
