@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from talkinghead.face.topology import NUM_VERTICES, STABLE_VERTICES
+from talkinghead.face.topology import MOUTH_CORNER_L, MOUTH_CORNER_R, NUM_VERTICES, STABLE_VERTICES
 from talkinghead.render.mesh import (
     EYES,
     MOUTH_LOWER,
@@ -128,6 +128,8 @@ def mean_value_weights(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 SOLVER_CACHE = 32
 #: Lip-body vertices within this many mesh edges of a mouth corner may move in the fold repair (untangle).
 CORNER_HOPS = 3
+#: Folds smaller than this fraction of the squared mouth width are left alone (see untangle).
+TINY_FOLD = 1e-3
 
 
 @functools.lru_cache(maxsize=1)
@@ -146,15 +148,13 @@ def held_vertices() -> np.ndarray:
     held = upper | lower
     _, _, (e_from, e_to) = mouth_region()
     near = np.zeros(NUM_VERTICES, dtype=bool)
-    near[[MOUTH_UPPER[0], MOUTH_UPPER[-1], 61, 291]] = True  # inner and outer corners
+    near[[MOUTH_UPPER[0], MOUTH_UPPER[-1], MOUTH_CORNER_R, MOUTH_CORNER_L]] = True  # inner and outer corners
     for _ in range(CORNER_HOPS):
         near[e_to[near[e_from]]] = True
     held &= ~near
     held[list(MOUTH_UPPER) + list(MOUTH_LOWER)] = True
     held.flags.writeable = False
     return held
-#: Folds smaller than this fraction of the squared mouth width are left alone (see untangle).
-TINY_FOLD = 1e-3
 
 
 def untangle(face_target: np.ndarray, face_source: np.ndarray, rounds: int = 6,

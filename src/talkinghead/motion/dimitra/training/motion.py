@@ -73,7 +73,13 @@ from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dimitra.data import DimitraCorpus, DimitraWindow, LipSyncCorpus, collate
 from talkinghead.motion.dimitra.model import CMDT, PHONEME_VOCAB_SIZE, CMDTConditions, CMDTConfig
 from talkinghead.motion.dreamtalk.lip_expert import StyleAwareLipExpert, sync_loss
-from talkinghead.motion.fd2talk.training.motion import LIP_EXPERT, check_lip_expert, load_lip_expert, sync_probability
+from talkinghead.motion.fd2talk.training.motion import (
+    check_lip_expert,
+    expert_inputs,
+    load_lip_expert,
+    sync_inputs,
+    sync_probability,
+)
 from talkinghead.training.loop import Solver, TrainConfig
 from talkinghead.training.registry import SolverBuild
 
@@ -174,7 +180,7 @@ class CMDTSolver(Solver):
                 raise TalkingHeadError(f"The sync loss trains the lips model only, not the {self.part} model.")
             if lip_expert is None:
                 raise TalkingHeadError("The sync loss needs a lip expert; give one or train without the sync loss.")
-            self.sync = LipSyncCorpus(corpus, lip_features(lip_expert), _identity_mouth(lip_expert))
+            self.sync = LipSyncCorpus(corpus, *expert_inputs(lip_expert))
             check_lip_expert(lip_expert, self.sync.corpus, train_config.window_frames)
             lip_expert.eval().requires_grad_(False)
         self.lip_expert = lip_expert if train_config.sync_loss else None
@@ -215,21 +221,13 @@ class CMDTSolver(Solver):
         return batch
 
     def _sync_inputs(self, rng: np.random.Generator, windows: list[DimitraWindow]) -> dict[str, torch.Tensor]:
-        """What :func:`sync_probability` reads, as FD2Talk's solver makes it: the windows' full ``expression
-        [B, N, E]``, ``lip_start [B]``, ``lip_audio [B, n, A_e]``, ``mouth_basis [B, E, M, 3]`` and the style
-        reference ``style [B, S, E]``, ``style_valid [B, S]``."""
+        """What :func:`sync_probability` reads (FD2Talk's :func:`sync_inputs` on the same frames of its corpus),
+        with the windows' full ``expression [B, N, E]``, into which the step puts the predicted mouth."""
         assert self.lip_expert is not None and self.sync is not None and self._expert_basis is not None
-        cfg, n, corpus = self.train_config, self.lip_expert.config.clip_frames, self.sync.corpus
-        full = self.sync.windows(windows)
-        starts = rng.integers(0, cfg.window_frames - n + 1, size=len(full))
-        bases = [corpus.mouth_bases[w.mouth] if w.mouth >= 0 else self._expert_basis for w in full]
-        style, valid = corpus.style_segments(rng, full, cfg.style_min_frames, cfg.style_max_frames)
-        lip_audio = [w.lip_audio[s:s + n] for w, s in zip(full, starts, strict=True) if w.lip_audio is not None]
-        return {"expression": torch.from_numpy(np.stack([w.expression for w in full])),
-                "lip_start": torch.from_numpy(starts.astype(np.int64)),
-                "lip_audio": torch.from_numpy(np.stack(lip_audio)),
-                "mouth_basis": torch.from_numpy(np.stack(bases).astype(np.float32)),
-                "style": torch.from_numpy(style), "style_valid": torch.from_numpy(valid)}
+        cfg, full = self.train_config, self.sync.windows(windows)
+        inputs = sync_inputs(self.lip_expert, self.sync.corpus, full, rng, cfg.window_frames,
+                             (cfg.style_min_frames, cfg.style_max_frames), self._expert_basis)
+        return {"expression": torch.from_numpy(np.stack([w.expression for w in full])), **inputs}
 
 
 class LipsSolver(CMDTSolver):
@@ -248,30 +246,6 @@ class PoseSolver(CMDTSolver):
 
 
 SOLVERS: dict[str, type[CMDTSolver]] = {s.part: s for s in (LipsSolver, FaceSolver, PoseSolver)}
-
-
-def lip_features(expert: StyleAwareLipExpert) -> tuple[str, ...]:
-    """The audio features the lip expert reads (its checkpoint records them)."""
-    names = tuple((expert.audio_features or {}).get("names", ()))
-    if not names:
-        raise TalkingHeadError("The lip expert does not record its audio features.")
-    return names
-
-
-def _identity_mouth(expert: StyleAwareLipExpert) -> bool:
-    """Whether the expert's mouth is the face model's, so each identity's mouth basis applies (as FD2Talk's)."""
-    return str((expert.audio_features or {}).get("mouth_source", "")).startswith("face_model")
-
-
-def _load_expert(directory: str | Path | None) -> tuple[StyleAwareLipExpert, Path]:
-    """The lip expert in ``directory`` (default: the shipped ``weights/dreamtalk/lip_expert``) and its path."""
-    from talkinghead.generators import weights_root
-
-    path = weights_root().joinpath(*LIP_EXPERT)
-    if directory is None and not path.is_dir():
-        raise TalkingHeadError(f"The sync loss needs a trained lip expert and {path} is missing; pass --lip-expert "
-                               "DIR (talkinghead train dreamtalk.lip_expert) or train without --sync-loss.")
-    return load_lip_expert(path if directory is None else directory)
 
 
 def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str, ...] = (),
@@ -296,7 +270,8 @@ def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str,
     if lip_expert is not None and not config.sync_loss:
         raise TalkingHeadError("A lip expert is only used by the sync loss; add --sync-loss or leave out "
                                "--lip-expert.")
-    expert, expert_path = _load_expert(lip_expert) if config.sync_loss else (None, None)
+    expert, expert_path = (load_lip_expert(lip_expert, "The sync loss", "train without --sync-loss")
+                           if config.sync_loss else (None, None))
     corpus = DimitraCorpus(data, part, features, phonemes=config.phonemes)
     model_config = CMDTConfig.preset(preset)
     if audio_context is not None:

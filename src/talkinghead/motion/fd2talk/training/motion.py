@@ -52,6 +52,7 @@ Deviations from the paper, and why:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -200,18 +201,28 @@ class DiTSolver(Solver):
         return batch
 
     def _sync_inputs(self, rng: np.random.Generator, windows: list[FD2TalkWindow]) -> dict[str, torch.Tensor]:
-        """What :func:`sync_probability` reads: ``lip_start [B]``, ``lip_audio [B, n, A_e]``,
-        ``mouth_basis [B, E, M, 3]`` and the style reference ``style [B, S, E]``, ``style_valid [B, S]``."""
         assert self.lip_expert is not None and self._expert_basis is not None
-        cfg, n = self.train_config, self.lip_expert.config.clip_frames
-        starts = rng.integers(0, cfg.window_frames - n + 1, size=len(windows))
-        bases = [self.corpus.mouth_bases[w.mouth] if w.mouth >= 0 else self._expert_basis for w in windows]
-        style, valid = self.corpus.style_segments(rng, windows, cfg.style_min_frames, cfg.style_max_frames)
-        lip_audio = [w.lip_audio[s:s + n] for w, s in zip(windows, starts, strict=True) if w.lip_audio is not None]
-        return {"lip_start": torch.from_numpy(starts.astype(np.int64)),
-                "lip_audio": torch.from_numpy(np.stack(lip_audio)),
-                "mouth_basis": torch.from_numpy(np.stack(bases).astype(np.float32)),
-                "style": torch.from_numpy(style), "style_valid": torch.from_numpy(valid)}
+        cfg = self.train_config
+        return sync_inputs(self.lip_expert, self.corpus, windows, rng, cfg.window_frames,
+                           (cfg.style_min_frames, cfg.style_max_frames), self._expert_basis)
+
+
+def sync_inputs(expert: StyleAwareLipExpert, corpus: FD2TalkCorpus, windows: Sequence[FD2TalkWindow],
+                rng: np.random.Generator, window_frames: int, style_frames: tuple[int, int],
+                expert_basis: np.ndarray) -> dict[str, torch.Tensor]:
+    """What :func:`sync_probability` reads about ``windows`` of ``corpus``: ``lip_start [B]`` (a random clip of the
+    expert's ``n`` frames in each window), ``lip_audio [B, n, A_e]``, ``mouth_basis [B, E, M, 3]`` (the identity's,
+    else ``expert_basis``, the expert's own) and the style reference ``style [B, S, E]``, ``style_valid [B, S]``
+    (``style_frames``: its shortest and longest length)."""
+    n = expert.config.clip_frames
+    starts = rng.integers(0, window_frames - n + 1, size=len(windows))
+    bases = [corpus.mouth_bases[w.mouth] if w.mouth >= 0 else expert_basis for w in windows]
+    style, valid = corpus.style_segments(rng, list(windows), *style_frames)
+    lip_audio = [w.lip_audio[s:s + n] for w, s in zip(windows, starts, strict=True) if w.lip_audio is not None]
+    return {"lip_start": torch.from_numpy(starts.astype(np.int64)),
+            "lip_audio": torch.from_numpy(np.stack(lip_audio)),
+            "mouth_basis": torch.from_numpy(np.stack(bases).astype(np.float32)),
+            "style": torch.from_numpy(style), "style_valid": torch.from_numpy(valid)}
 
 
 class ExpressionSolver(DiTSolver):
@@ -241,16 +252,29 @@ def check_lip_expert(expert: StyleAwareLipExpert, corpus: FD2TalkCorpus, window_
                                "model's mouth has another number.")
 
 
-def load_lip_expert(directory: str | Path | None) -> tuple[StyleAwareLipExpert, Path]:
-    """The lip expert in ``directory`` (default: the shipped ``weights/dreamtalk/lip_expert``) and its path."""
+def load_lip_expert(directory: str | Path | None, loss: str = "FD2Talk's sync loss",
+                    without: str = "train with --no-sync-loss") -> tuple[StyleAwareLipExpert, Path]:
+    """The lip expert in ``directory`` (default: the shipped ``weights/dreamtalk/lip_expert``) and its path;
+    ``loss`` and ``without`` word the refusal when the default is missing (the loss that needs it, how to train
+    without it)."""
     from talkinghead.generators import weights_root
 
     path = Path(directory) if directory is not None else weights_root().joinpath(*LIP_EXPERT)
     if directory is None and not path.is_dir():
-        raise TalkingHeadError(f"FD2Talk's sync loss needs a trained lip expert and {path} is missing; pass "
-                               "--lip-expert DIR (talkinghead train dreamtalk.lip_expert) or train with "
-                               "--no-sync-loss.")
+        raise TalkingHeadError(f"{loss} needs a trained lip expert and {path} is missing; pass "
+                               f"--lip-expert DIR (talkinghead train dreamtalk.lip_expert) or {without}.")
     return StyleAwareLipExpert.from_pretrained(path), path
+
+
+def expert_inputs(expert: StyleAwareLipExpert, path: Path | None = None) -> tuple[tuple[str, ...], bool]:
+    """What a corpus must give the lip expert (loaded from ``path``, if known): its audio features' names (its
+    checkpoint records them) and whether its mouth is the face model's, so each identity's own mouth basis
+    applies."""
+    features = tuple((expert.audio_features or {}).get("names", ()))
+    if not features:
+        where = f" in {path}" if path is not None else ""
+        raise TalkingHeadError(f"The lip expert{where} does not record its audio features.")
+    return features, str((expert.audio_features or {}).get("mouth_source", "")).startswith("face_model")
 
 
 def build_dit(part: str, data: str | Path, preset: str, *, features: tuple[str, ...] = (),
@@ -262,11 +286,7 @@ def build_dit(part: str, data: str | Path, preset: str, *, features: tuple[str, 
     sync = part != "pose" and not no_sync_loss
     config = FD2TalkTrainConfig.preset(preset, **(train_overrides or {})).replace(sync_loss=sync)
     expert, expert_path = load_lip_expert(lip_expert) if sync else (None, None)
-    lip_features = tuple((expert.audio_features or {}).get("names", ())) if expert is not None else ()
-    if expert is not None and not lip_features:
-        raise TalkingHeadError(f"The lip expert in {expert_path} does not record its audio features.")
-    identity_mouth = expert is not None and \
-        str((expert.audio_features or {}).get("mouth_source", "")).startswith("face_model")
+    lip_features, identity_mouth = expert_inputs(expert, expert_path) if expert is not None else ((), False)
     corpus = FD2TalkCorpus(data, part, features, lip_features, identity_mouth)
     solver_class = PoseSolver if part == "pose" else ExpressionSolver
     solver = solver_class(corpus, DiTConfig.preset(preset, alignment_mask=not no_alignment_mask), config, expert)
