@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from error_helpers import one_sentence
 from talkinghead.audio.phonemes import PAD_ID
 from talkinghead.data.dataset import Dataset
 from talkinghead.errors import TalkingHeadError
@@ -100,12 +101,6 @@ def speech(corpus: Path) -> dict[str, Any]:
             "long": Audio(np.concatenate([clips["neutral"].audio, clips["happy"].audio]))}
 
 
-def _one_sentence(err: pytest.ExceptionInfo[TalkingHeadError]) -> str:
-    text = str(err.value)
-    assert "\n" not in text and text.endswith(".") and ". " not in text.rstrip("."), text
-    return text
-
-
 # ---------------------------------------------------------------------------------------------- loading
 
 def test_the_registry_loads_a_dimitra_folder(folder: Path, generator: DimitraGenerator, tmp_path: Path) -> None:
@@ -124,22 +119,22 @@ def test_the_registry_loads_a_dimitra_folder(folder: Path, generator: DimitraGen
     if shipped_weights("dimitra") is None:
         with pytest.raises(TalkingHeadError) as err:
             load_generator(name="dimitra")
-        assert "not shipped yet" in _one_sentence(err)
+        assert "not shipped yet" in one_sentence(err)
 
 
 def test_missing_or_misplaced_parts_give_one_sentence(folder: Path, tmp_path: Path) -> None:
     no_face = shutil.copytree(folder, tmp_path / "no_face", ignore=shutil.ignore_patterns("face"))
     with pytest.raises(TalkingHeadError) as err:
         DimitraGenerator.from_pretrained(no_face)
-    assert "lacks Dimitra's face model (face/)" in _one_sentence(err)
+    assert "lacks Dimitra's face model (face/)" in one_sentence(err)
     with pytest.raises(TalkingHeadError) as err:
         load_generator(tmp_path / "nowhere")
-    _one_sentence(err)
+    one_sentence(err)
     swapped = shutil.copytree(folder, tmp_path / "swapped", ignore=shutil.ignore_patterns("lips"))
     shutil.copytree(folder / "face", swapped / "lips")
     with pytest.raises(TalkingHeadError) as err:
         DimitraGenerator.from_pretrained(swapped)
-    assert "holds Dimitra's face model, not the lips model" in _one_sentence(err)
+    assert "holds Dimitra's face model, not the lips model" in one_sentence(err)
 
 
 # ------------------------------------------------------------------------------------------- generation
@@ -168,7 +163,7 @@ def test_generate_with_and_without_a_transcript(generator: DimitraGenerator, fac
         DimitraSampling.preset("tiny", steps=2, guidance=3.0)
     with pytest.raises(TalkingHeadError) as err:
         generator.generate(Conditions(speech["audio"], face, StyleRequest(emotion="happy")))
-    _one_sentence(err)
+    one_sentence(err)
 
 
 @pytest.mark.parametrize("overlap", [0, 4])
@@ -253,7 +248,7 @@ def test_a_model_without_phonemes_needs_no_transcript_or_recogniser(bare: Path, 
                                                             ignore=shutil.ignore_patterns("phonemes")))
     with pytest.raises(TalkingHeadError) as err:
         deaf.generate(conditions)
-    assert "transcript" in _one_sentence(err) and "recogniser" in str(err.value)
+    assert "transcript" in one_sentence(err) and "recogniser" in str(err.value)
 
 
 # ---------------------------------------------------------------------------------------------- seams

@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from error_helpers import one_sentence
 from talkinghead.checkpoint import read_checkpoint_info
 from talkinghead.diffusion import add_noise
 from talkinghead.errors import TalkingHeadError
@@ -29,12 +30,6 @@ BASE_KEYS = {"motion", "first_frame", "audio", "phonemes", "text_tokens", "text_
 SYNC_KEYS = {"expression", "lip_start", "lip_audio", "mouth_basis", "style", "style_valid"}
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny models run single-threaded
-
-
-def _one_sentence(err: pytest.ExceptionInfo[TalkingHeadError]) -> str:
-    text = str(err.value)
-    assert "\n" not in text and text.endswith(".") and ". " not in text.rstrip("."), text
-    return text
 
 
 @pytest.fixture(scope="module")
@@ -180,16 +175,16 @@ def test_a_tiny_run_with_the_sync_loss_trains_and_is_recorded(corpus: Path, expe
 def test_bad_sync_inputs_fail_with_one_sentence(corpus: Path, expert: Path) -> None:
     with pytest.raises(TalkingHeadError, match="lips model only, not the face model") as err:
         build_part("face", corpus, "tiny", sync_loss=True, lip_expert=expert)
-    _one_sentence(err)
+    one_sentence(err)
     with pytest.raises(TalkingHeadError, match="only used by the sync loss") as err:
         build_part("lips", corpus, "tiny", lip_expert=expert)
-    _one_sentence(err)
+    one_sentence(err)
     with pytest.raises(TalkingHeadError, match="at least the lip expert's clip length") as err:
         build_part("lips", corpus, "tiny", train_overrides={"window_frames": 4}, sync_loss=True, lip_expert=expert)
-    _one_sentence(err)
+    one_sentence(err)
     with pytest.raises(TalkingHeadError, match="lip expert reads the audio feature") as err:
         build_part("lips", corpus, "tiny", sync_loss=True)           # the shipped expert: 122-d features
-    _one_sentence(err)
+    one_sentence(err)
 
 
 def test_phoneme_noise_replaces_that_share_of_the_training_tokens(corpus: Path) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from error_helpers import one_sentence
 from talkinghead.checkpoint import read_checkpoint_info
 from talkinghead.diffusion import ScheduleConfig, make_scheduler, sample
 from talkinghead.errors import TalkingHeadError
@@ -26,12 +27,6 @@ from talkinghead.training.run import build_solver, train
 E = ARKIT_LAYOUT.size
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny models run single-threaded
-
-
-def _one_sentence(err: pytest.ExceptionInfo[TalkingHeadError]) -> str:
-    text = str(err.value)
-    assert "\n" not in text and text.endswith(".") and ". " not in text.rstrip("."), text
-    return text
 
 
 def _tiny(**changes: Any) -> MotionDiT:
@@ -145,11 +140,11 @@ def test_bad_inputs_fail_with_one_sentence() -> None:
                 (x, torch.tensor([1]), audio)):
         with pytest.raises(TalkingHeadError) as err:
             net(*bad)
-        _one_sentence(err)
+        one_sentence(err)
     for changes in ({"heads": 3}, {"align_k": -1}, {"layers": 0}):
         with pytest.raises(TalkingHeadError) as err:
             DiTConfig.preset("tiny", **changes)
-        _one_sentence(err)
+        one_sentence(err)
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
@@ -275,10 +270,10 @@ def test_the_checkpoint_holds_the_trained_model(corpus: Path, trained: dict[str,
 def test_bad_training_inputs_fail_with_one_sentence(corpus: Path, expert: Path) -> None:
     with pytest.raises(TalkingHeadError, match="lip expert reads the audio feature") as err:
         build_solver("fd2talk.expression", corpus, "tiny")              # the shipped expert: 122-d features
-    _one_sentence(err)
+    one_sentence(err)
     with pytest.raises(TalkingHeadError, match="at least the lip expert's clip length") as err:
         build_solver("fd2talk.expression", corpus, "tiny", train_overrides={"window_frames": 4}, lip_expert=expert)
-    _one_sentence(err)
+    one_sentence(err)
     with pytest.raises(TalkingHeadError) as err:
         build_solver("fd2talk.expression", corpus, "tiny", lip_expert=corpus / "nowhere")
-    _one_sentence(err)
+    one_sentence(err)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from error_helpers import one_sentence
 from talkinghead.data.dataset import Dataset
 from talkinghead.diffusion import make_scheduler, sample
 from talkinghead.errors import TalkingHeadError
@@ -45,12 +46,6 @@ from talkinghead.training.run import train
 E, WINDOW = ARKIT_LAYOUT.size, 12          # the tiny preset's window length N
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny models run single-threaded
-
-
-def _one_sentence(err: pytest.ExceptionInfo[TalkingHeadError]) -> str:
-    text = str(err.value)
-    assert "\n" not in text and text.endswith(".") and ". " not in text.rstrip("."), text
-    return text
 
 
 @pytest.fixture(scope="module")
@@ -113,19 +108,19 @@ def test_missing_or_misplaced_dits_give_one_sentence(folders: dict[str, Path], t
     no_pose = shutil.copytree(folders["full"], tmp_path / "no_pose", ignore=shutil.ignore_patterns("pose", MANIFEST))
     with pytest.raises(TalkingHeadError) as err:
         FD2TalkGenerator.from_pretrained(no_pose)
-    assert "lacks FD2Talk's pose DiT" in _one_sentence(err)
+    assert "lacks FD2Talk's pose DiT" in one_sentence(err)
     swapped = shutil.copytree(folders["full"], tmp_path / "swapped", ignore=shutil.ignore_patterns("expression"))
     shutil.copytree(folders["full"] / "pose", swapped / "expression")
     with pytest.raises(TalkingHeadError) as err:
         FD2TalkGenerator.from_pretrained(swapped)
-    assert "holds FD2Talk's pose DiT, not the expression DiT" in _one_sentence(err)
+    assert "holds FD2Talk's pose DiT, not the expression DiT" in one_sentence(err)
     with pytest.raises(TalkingHeadError) as err:
         load_generator(tmp_path / "nowhere")
-    _one_sentence(err)
+    one_sentence(err)
     monkeypatch.setattr("talkinghead.motion.fd2talk.generator.weights_root", lambda: tmp_path)
     with pytest.raises(TalkingHeadError) as err:
         FD2TalkGenerator.from_pretrained()
-    assert "not shipped yet" in _one_sentence(err)
+    assert "not shipped yet" in one_sentence(err)
 
 
 # ------------------------------------------------------------------------------------------- generation
@@ -191,10 +186,10 @@ def test_a_portrait_and_speech(generator: FD2TalkGenerator, clip: Any) -> None:
     assert made.motion.identity is face.identity
     with pytest.raises(TalkingHeadError) as err:
         generator.generate(Conditions(conditions.audio, face, StyleRequest(emotion="happy")))
-    _one_sentence(err)
+    one_sentence(err)
     with pytest.raises(TalkingHeadError) as err:
         generator.generate(Conditions(conditions.audio, face, guidance=2.0))
-    _one_sentence(err)
+    one_sentence(err)
 
 
 def test_the_single_dit_variant_is_split_into_expression_and_pose(folders: dict[str, Path], clip: Any) -> None:
