@@ -85,6 +85,10 @@ class Config:
     """Base class of every component config (frozen dataclass with presets)."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: fields added after checkpoints were shipped: a complete config written before one existed lacks its
+    #: key, and :meth:`from_dict` gives exactly these their defaults (the behaviour such a checkpoint was
+    #: trained with); any other missing key is still refused
+    added_fields: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def preset(cls: type[C], name: str, **overrides: Any) -> C:
@@ -108,9 +112,17 @@ class Config:
         """Build from a dict; unknown keys, wrong types and values out of range raise ``TalkingHeadError``.
 
         With ``partial`` missing keys take their defaults; otherwise every field must be present
-        (a checkpoint's config must be complete).
+        (a checkpoint's config must be complete) except those named in ``added_fields``.
         """
-        return build_record(cls, data, cls.__name__, partial=partial)
+        return build_record(cls, with_added_defaults(cls, data), cls.__name__, partial=partial)
+
+
+def with_added_defaults(cls: type[Config], data: Any) -> Any:
+    """``data`` with the fields named in ``cls.added_fields`` set to their dataclass defaults where absent."""
+    if not isinstance(data, dict) or not cls.added_fields:
+        return data
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name in cls.added_fields}
+    return {**{k: v for k, v in defaults.items() if k not in data}, **data}
 
 
 def build_record(cls: type[T], data: Any, where: str, partial: bool = True) -> T:

@@ -65,6 +65,21 @@ def test_config_round_trip_and_strictness() -> None:
         TinyNetConfig.from_dict({**data, "width": "wide"})
 
 
+@dataclass(frozen=True)
+class GrownConfig(TinyNetConfig):
+    gate: bool = True  # a field added after checkpoints without it were shipped
+    added_fields: ClassVar[tuple[str, ...]] = ("gate",)
+
+
+def test_a_config_written_before_an_added_field_loads_with_its_default() -> None:
+    old = TinyNetConfig(width=7).to_dict()  # complete, but without "gate"
+    assert GrownConfig.from_dict(old) == GrownConfig(width=7, gate=True)
+    assert GrownConfig.from_dict({**old, "gate": False}).gate is False
+    del old["depth"]  # any other missing key is still refused
+    with pytest.raises(TalkingHeadError, match=r"lacks the key\(s\) depth;"):
+        GrownConfig.from_dict(old)
+
+
 def test_save_and_load_pretrained(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = TinyNet(TinyNetConfig.preset("tiny"))

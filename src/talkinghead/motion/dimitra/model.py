@@ -80,7 +80,6 @@ from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dimitra.attention import EfficientDecoderLayer, EfficientEncoder
-from talkinghead.motion.dreamtalk.variants import with_added_defaults
 from talkinghead.nn.embeddings import StepEmbedding, sinusoidal_positions
 from talkinghead.nn.normalize import Normalizer
 
@@ -145,9 +144,6 @@ class CMDTConfig(Config):
     #: fields added after checkpoints were shipped: absent in an older config.json, they take their defaults
     added_fields: ClassVar[tuple[str, ...]] = ("audio_context",)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], partial: bool = False) -> CMDTConfig:
-        return super().from_dict(with_added_defaults(cls, data, cls.added_fields), partial)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,6 @@ from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dreamtalk.audio_encoder import AudioWindowEncoder
 from talkinghead.motion.dreamtalk.style_encoder import StyleEncoder
-from talkinghead.motion.dreamtalk.variants import with_added_defaults
 from talkinghead.nn.embeddings import StepEmbedding
 from talkinghead.nn.normalize import Normalizer
 
@@ -83,9 +82,6 @@ class DenoiserConfig(Config):
     def motion_dim(self) -> int:
         return self.expression_dim + (6 if self.generate_pose else 0)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], partial: bool = False) -> DenoiserConfig:
-        return super().from_dict(with_added_defaults(cls, data, cls.added_fields), partial)
 
 
 def sliding_windows(x: torch.Tensor, length: int, window: int) -> torch.Tensor:

@@ -39,7 +39,6 @@ from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dreamtalk.style_encoder import StyleEncoder
-from talkinghead.motion.dreamtalk.variants import with_added_defaults
 from talkinghead.nn.normalize import Normalizer
 
 EPS = 1e-6
@@ -71,9 +70,6 @@ class LipExpertConfig(Config):
         "paper": {},
     }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], partial: bool = False) -> LipExpertConfig:
-        return super().from_dict(with_added_defaults(cls, data, cls.added_fields), partial)
 
 
 class ConvBlock(nn.Module):

@@ -37,7 +37,6 @@ from torch import nn
 from talkinghead.checkpoint import PretrainedMixin
 from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
-from talkinghead.motion.dreamtalk.variants import with_added_defaults
 from talkinghead.nn.attention import transformer_encoder
 from talkinghead.nn.embeddings import StepEmbedding, sinusoidal_positions
 from talkinghead.nn.normalize import Normalizer
@@ -70,9 +69,6 @@ class StylePredictorConfig(Config):
         "paper": {},
     }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], partial: bool = False) -> StylePredictorConfig:
-        return super().from_dict(with_added_defaults(cls, data, cls.added_fields), partial)
 
 
 class StylePredictor(PretrainedMixin, nn.Module):

@@ -18,24 +18,13 @@ Each variant is a field of its component's config (chosen when building, never a
 - Tab. 4 "w/o cross-ID training" is a training choice (``StylePredictorTrainConfig.cross_identity``,
   recorded in the checkpoint's ``extra``), not an architecture.
 
-Backward compatibility: :meth:`Config.from_dict` insists on a complete config for a checkpoint. A
-checkpoint saved before a variant field existed lacks its key; :func:`with_added_defaults` fills exactly
-the keys named in a config's ``added_fields`` with their defaults (the behaviour those checkpoints were
-trained with), so old checkpoints load while any other missing key is still refused.
+Backward compatibility: each variant field is named in its config's ``added_fields``, so a checkpoint
+saved before the field existed loads with its default (:meth:`talkinghead.config.Config.from_dict`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
-
-
-def with_added_defaults(cls: type, data: Any, added: tuple[str, ...]) -> Any:
-    """``data`` with the fields named in ``added`` set to their dataclass defaults where absent."""
-    if not isinstance(data, dict):
-        return data
-    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name in added}
-    return {**{k: v for k, v in defaults.items() if k not in data}, **data}
 
 
 def variant_names(config: Any) -> list[str]:
