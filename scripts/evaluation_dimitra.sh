@@ -18,11 +18,13 @@ A=$WORK/dimitra
 mkdir -p "$A"
 [ -f "$D/dataset.json" ] || $TH corpus --out "$D" --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0 --text emotional
 
-train() {  # NAME PART FLAG: one ablated part, skipped when it is already trained
-    [ -f "$A/$1/talkinghead.json" ] || [ -f "$A/$1/config.json" ] && return 0
-    $TH train "dimitra.$2" --data "$D" --out "$A/$1" --preset cpu --seed 0 "$3" > "$A/$1.log" 2>&1
+train() {  # NAME PART FLAG...: one ablated part, skipped when it is already trained
+    local name=$1 part=$2; shift 2
+    [ -f "$A/$name/talkinghead.json" ] || [ -f "$A/$name/config.json" ] && return 0
+    $TH train "dimitra.$part" --data "$D" --out "$A/$name" --preset cpu --seed 0 "$@" > "$A/$name.log" 2>&1
 }
-{ train lips_nophon lips --no-phonemes; train lips_notext lips --no-transcript; } &
+# the ablated lips models keep the shipped lips' training flags (scripts/train_dimitra.sh): sync loss, phoneme noise
+{ train lips_nophon lips --no-phonemes --sync-loss; train lips_notext lips --no-transcript --sync-loss --phoneme-noise-percent 50; } &
 { train pose_nofirst pose --no-first-loss; train face_notext face --no-transcript; train pose_notext pose --no-transcript; } &
 wait %1 && wait %2
 

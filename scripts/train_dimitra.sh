@@ -2,7 +2,10 @@
 # Re-makes the shipped Dimitra checkpoints in weights/dimitra/ (cpu preset) from the synthetic corpus with
 # emotional text (sentences that say the clip's emotion, so the transcript condition has something to learn):
 # the frame-level phoneme recogniser and the three cMDTs (lips, face, head pose), with the exact
-# commands and seeds behind the committed weights. One thread per training, two side by side.
+# commands and seeds behind the committed weights. One thread per training, two side by side. The lips model is
+# trained with two extensions (docs/dimitra.md, "Extensions for the lips model"): DreamTalk's frozen lip expert's
+# sync loss and half of the phoneme tokens replaced at random, so it follows real voices whose recognised
+# phonemes are often wrong (docs/mouth/dimitra/README.md).
 # Intermediate files go to ${WORK:-/tmp/talkinghead-dimitra}; CORPUS may point at an existing corpus
 # made by the same command.
 set -euo pipefail
@@ -15,9 +18,13 @@ CORPUS=${CORPUS:-$WORK/corpus}
 mkdir -p "$WORK"
 [ -f "$CORPUS/dataset.json" ] || $TH corpus --out "$CORPUS" --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0 \
     --text emotional
-train() { $TH train "dimitra.$1" --data "$CORPUS" --out "$WORK/$1" --preset cpu --seed 0 > "$WORK/$1.log" 2>&1; }
+LIPS=(--sync-loss --phoneme-noise-percent 50)
+train() {  # PART [FLAG...]
+    local part=$1; shift
+    $TH train "dimitra.$part" --data "$CORPUS" --out "$WORK/$part" --preset cpu --seed 0 "$@" > "$WORK/$part.log" 2>&1
+}
 { train phonemes; train pose; } &
-{ train lips; train face; } &
+{ train lips "${LIPS[@]}"; train face; } &
 wait %1 && wait %2
 rm -rf weights/dimitra.new && mkdir -p weights/dimitra.new
 cp -r "$WORK/phonemes" "$WORK/lips" "$WORK/face" "$WORK/pose" weights/dimitra.new/
@@ -31,6 +38,7 @@ write_dimitra_manifest("weights/dimitra.new", seed=0, preset="cpu",
                        # "Transcript guidance"): no effect without a transcript
                        sampling={"guidance": 3.0},
                        commands=[f"talkinghead train dimitra.{p} --data CORPUS --out {p} --preset cpu --seed 0"
+                                 + (" --sync-loss --phoneme-noise-percent 50" if p == "lips" else "")
                                  for p in ("phonemes", "lips", "face", "pose")])
 PY
 rm -rf weights/dimitra && mv weights/dimitra.new weights/dimitra
