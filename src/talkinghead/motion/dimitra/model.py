@@ -70,14 +70,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, cast
+from typing import Annotated, Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from talkinghead.checkpoint import PretrainedMixin
-from talkinghead.config import Config
+from talkinghead.config import NON_NEGATIVE, Config
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dimitra.attention import EfficientDecoderLayer, EfficientEncoder
 from talkinghead.nn.embeddings import StepEmbedding, sinusoidal_positions
@@ -132,7 +132,7 @@ class CMDTConfig(Config):
     external_text_dim: int | None = 512
     condition_layers: int = 2
     text_drop_prob: float = 0.1
-    audio_context: int = 0
+    audio_context: Annotated[int, NON_NEGATIVE] = 0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"dim": 32, "layers": 2, "heads": 2, "ff_dim": 64, "dropout": 0.0, "audio_dim": 8,
@@ -143,7 +143,6 @@ class CMDTConfig(Config):
     }
     #: fields added after checkpoints were shipped: absent in an older config.json, they take their defaults
     added_fields: ClassVar[tuple[str, ...]] = ("audio_context",)
-
 
 
 @dataclass(frozen=True)

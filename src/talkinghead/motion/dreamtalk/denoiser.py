@@ -83,7 +83,6 @@ class DenoiserConfig(Config):
         return self.expression_dim + (6 if self.generate_pose else 0)
 
 
-
 def sliding_windows(x: torch.Tensor, length: int, window: int) -> torch.Tensor:
     """Windows ``[B, length, 2w+1, D]`` centred on each of ``length`` frames.
 

@@ -71,7 +71,6 @@ class LipExpertConfig(Config):
     }
 
 
-
 class ConvBlock(nn.Module):
     """Conv1d + BatchNorm (+ ReLU); ``residual`` makes it a ConvRBlock (Fig. 15)."""
 

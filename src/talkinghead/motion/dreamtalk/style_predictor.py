@@ -70,7 +70,6 @@ class StylePredictorConfig(Config):
     }
 
 
-
 class StylePredictor(PretrainedMixin, nn.Module):
     """``S_phi``: noised style code, step, audio and speaker identity -> clean style code (Eq. 4)."""
 

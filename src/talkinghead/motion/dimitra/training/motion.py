@@ -60,7 +60,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import torch
@@ -68,6 +68,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from talkinghead.audio.phonemes import PAD_ID
+from talkinghead.config import Range
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dimitra.data import DimitraCorpus, DimitraWindow, LipSyncCorpus, collate
@@ -102,7 +103,7 @@ class DimitraTrainConfig(TrainConfig):
     transcript: bool = True
     sync_loss: bool = False
     lambda_sync: float = 0.1
-    phoneme_noise: float = 0.0
+    phoneme_noise: Annotated[float, Range(0, 1)] = 0.0  # share of training phoneme tokens made random
     style_min_frames: int = 64
     style_max_frames: int = 256
 
@@ -258,13 +259,10 @@ def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str,
     convention, the trained conditions and losses, the lip expert of the sync loss (lips only)."""
     if part not in SOLVERS:
         raise TalkingHeadError(f"Unknown Dimitra part '{part}'; choose one of {', '.join(SOLVERS)}.")
-    config = DimitraTrainConfig.preset(preset, **(train_overrides or {}))
+    noise = {} if phoneme_noise is None else {"phoneme_noise": phoneme_noise}  # range-checked by the config
+    config = DimitraTrainConfig.preset(preset, **{**(train_overrides or {}), **noise})
     config = config.replace(phonemes=not no_phonemes, transcript=not no_transcript,
                             first_loss=part == "pose" and not no_first_loss, sync_loss=sync_loss or config.sync_loss)
-    if phoneme_noise is not None:
-        if not 0.0 <= phoneme_noise <= 1.0:
-            raise TalkingHeadError(f"The phoneme noise must be a fraction between 0 and 1, got {phoneme_noise}.")
-        config = config.replace(phoneme_noise=phoneme_noise)
     if config.sync_loss and part != "lips":
         raise TalkingHeadError(f"The sync loss trains the lips model only, not the {part} model.")
     if lip_expert is not None and not config.sync_loss:
@@ -273,11 +271,7 @@ def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str,
     expert, expert_path = (load_lip_expert(lip_expert, "The sync loss", "train without --sync-loss")
                            if config.sync_loss else (None, None))
     corpus = DimitraCorpus(data, part, features, phonemes=config.phonemes)
-    model_config = CMDTConfig.preset(preset)
-    if audio_context is not None:
-        if audio_context < 0:
-            raise TalkingHeadError(f"The audio context must be 0 or more frames, got {audio_context}.")
-        model_config = model_config.replace(audio_context=audio_context)
+    model_config = CMDTConfig.preset(preset, **({} if audio_context is None else {"audio_context": audio_context}))
     solver = SOLVERS[part](corpus, model_config, config, lip_expert=expert)
     variant = {"no_phonemes": no_phonemes, "no_transcript": no_transcript, "no_first_loss": no_first_loss,
                "sync_loss": config.sync_loss}
