@@ -28,8 +28,12 @@ train() {  # PART [FLAG...]
 wait %1 && wait %2
 rm -rf weights/dimitra.new && mkdir -p weights/dimitra.new
 cp -r "$WORK/phonemes" "$WORK/lips" "$WORK/face" "$WORK/pose" weights/dimitra.new/
-.venv/bin/python - <<'PY'
+LIPS_FLAGS="${LIPS[*]}" .venv/bin/python - <<'PY'
+import os
+
 from talkinghead.motion.dimitra.generator import write_dimitra_manifest
+
+flags = {"lips": " " + os.environ["LIPS_FLAGS"]}  # the manifest records exactly what ran above
 
 write_dimitra_manifest("weights/dimitra.new", seed=0, preset="cpu",
                        corpus="talkinghead corpus --out CORPUS --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0 "
@@ -38,7 +42,7 @@ write_dimitra_manifest("weights/dimitra.new", seed=0, preset="cpu",
                        # "Transcript guidance"): no effect without a transcript
                        sampling={"guidance": 3.0},
                        commands=[f"talkinghead train dimitra.{p} --data CORPUS --out {p} --preset cpu --seed 0"
-                                 + (" --sync-loss --phoneme-noise-percent 50" if p == "lips" else "")
+                                 + flags.get(p, "")
                                  for p in ("phonemes", "lips", "face", "pose")])
 PY
 rm -rf weights/dimitra && mv weights/dimitra.new weights/dimitra
