@@ -234,7 +234,8 @@ def main() -> None:
     parser.add_argument("--one-warm", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--warm", action="store_true", help="warm runs (models loaded once, second call timed)")
     parser.add_argument("--cold", action="store_true", help="cold runs of the CLI in a fresh process")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "generate.json"))
+    parser.add_argument("--out", help="the report (default bench/generate.json, bench/generate_warm.json, "
+                                      "bench/generate_cold_compare.json, ... by mode)")
     parser.add_argument("--compare-src", help="another checkout's src/ folder: time it against this one")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each side (--compare-src, --warm, --cold)")
     args = parser.parse_args()
@@ -246,14 +247,15 @@ def main() -> None:
         mode = "warm" if args.warm else "cold"
         old = Path(args.compare_src).resolve() if args.compare_src else None
         name = f"generate_{mode}{'_compare' if old else ''}.json"
-        compare_modes(mode, old, args.repeats, ROOT / "bench" / name)
+        compare_modes(mode, old, args.repeats, Path(args.out) if args.out else ROOT / "bench" / name)
         return
     if args.one:
         image, wav, ckpt, size, out, threads = args.one
         print(json.dumps(run_one(image, wav, ckpt, int(size), out, int(threads))))
         return
     if args.compare_src:
-        compare(Path(args.compare_src).resolve(), args.repeats, ROOT / "bench" / "generate_compare.json")
+        compare(Path(args.compare_src).resolve(), args.repeats,
+                Path(args.out) if args.out else ROOT / "bench" / "generate_compare.json")
         return
     import os
 
@@ -272,9 +274,10 @@ def main() -> None:
     report = {"speech_seconds": SECONDS, "cold_cli_256_s": round(cold, 2), "checkpoints": kind,
               "cpu_count": os.cpu_count(),
               "load_average": [round(x, 1) for x in os.getloadavg()], "runs": runs}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    out = Path(args.out) if args.out else ROOT / "bench" / "generate.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -60,3 +60,20 @@ def test_the_train_parser_dispatches_per_component_without_torch() -> None:
             "print(a.component, a.regression, a.lip_expert, a.option_names, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["denoiser", "True", "None", "('lip_expert',", "'regression')", "False"]
+
+
+
+def test_integer_options_take_their_own_range_on_the_command_line() -> None:
+    """A count refuses 0; an option declared from 0 takes it; a percentage refuses 101 (one sentence, exit 2)."""
+    code = ("from talkinghead.cli import build_parser; p = build_parser(); "
+            "a = p.parse_args(['train', 'dimitra.lips', '--data', 'D', '--out', 'O', '--audio-context', '0', "
+            "'--phoneme-noise-percent', '0']); print(a.audio_context, a.phoneme_noise_percent)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0", "0"]
+    for component, flags, message in (("dimitra.lips", ("--phoneme-noise-percent", "101"), "between 0 and 100"),
+                                      ("dimitra.lips", ("--audio-context", "-1"), "at least 0"),
+                                      ("judge.sync", ("--max-clips", "0"), "at least 1")):
+        proc = subprocess.run([sys.executable, "-m", "talkinghead", "train", component, "--data", "D", "--out", "O",
+                               *flags], capture_output=True, text=True)
+        assert proc.returncode == 2, proc.stderr
+        assert message in proc.stderr and "Traceback" not in proc.stderr

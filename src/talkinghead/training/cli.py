@@ -55,8 +55,8 @@ def _add_option(group: Any, option: Option) -> None:
     if option.kind == "flag":
         group.add_argument(option.flag, action="store_true", help=option.help)
     elif option.kind == "int":
-        group.add_argument(option.flag, type=options.COUNT, default=option.default, metavar=option.metavar,
-                           help=option.help)
+        group.add_argument(option.flag, type=options.integer(option.low, option.high), default=option.default,
+                           metavar=option.metavar, help=option.help)
     elif option.kind == "choice":
         group.add_argument(option.flag, choices=option.choices, default=option.default, help=option.help)
     else:

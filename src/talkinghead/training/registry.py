@@ -37,8 +37,9 @@ OPTION_KINDS = ("flag", "path", "int", "choice")
 class Option:
     """One option of a component: ``--name-with-dashes`` on the command line, ``name`` as a keyword.
 
-    ``kind``: ``flag`` (on/off, default off), ``path`` (a file or folder), ``int`` or ``choice``
-    (one of ``choices``). ``group`` titles the option's section in ``--help``.
+    ``kind``: ``flag`` (on/off, default off), ``path`` (a file or folder), ``int`` (in ``low .. high``;
+    a count by default, at least 1) or ``choice`` (one of ``choices``). ``group`` titles the option's section
+    in ``--help``.
     """
 
     name: str
@@ -48,10 +49,14 @@ class Option:
     choices: tuple[str, ...] = ()
     metavar: str | None = None
     group: str = ""
+    low: int = 1
+    high: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in OPTION_KINDS:
             raise TalkingHeadError(f"Option kind '{self.kind}' is not one of {', '.join(OPTION_KINDS)}.")
+        if self.high is not None and self.high < self.low:
+            raise TalkingHeadError(f"Option {self.name}'s range {self.low}..{self.high} is empty.")
 
     @property
     def flag(self) -> str:

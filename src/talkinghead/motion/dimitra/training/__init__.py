@@ -32,9 +32,10 @@ _SYNC_LOSS = Option("sync_loss", "add the frozen lip expert's sync loss lambda_s
                     group=EXTENSIONS)
 _AUDIO_CONTEXT = Option("audio_context", "the speech encoder's local context K: a temporal convolution over 2K+1 "
                         "frames of the speech features before its transformer (default: the preset's; frame "
-                        "features carry no context, wav2vec's do)", "int", metavar="K", group=EXTENSIONS)
+                        "features carry no context, wav2vec's do)", "int", metavar="K", group=EXTENSIONS, low=0)
 _PHONEME_NOISE = Option("phoneme_noise_percent", "replace this percentage of the training phonemes by random ones, as "
-                        "the recogniser's errors on real speech (default 0)", "int", metavar="P", group=EXTENSIONS)
+                        "the recogniser's errors on real speech (default 0)", "int", metavar="P", group=EXTENSIONS,
+                        low=0, high=100)
 _LIP_EXPERT = Option("lip_expert", "the frozen lip expert of --sync-loss (default: the shipped "
                      "weights/dreamtalk/lip_expert)", "path", metavar="DIR", group=EXTENSIONS)
 
