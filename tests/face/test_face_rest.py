@@ -138,3 +138,27 @@ def test_open_mouth_photos_close_in_the_picture() -> None:
         closed = compose_expression(fit.expression, np.zeros((1, ARKIT_LAYOUT.size), np.float32))
         p = project(fit.identity, closed, fit.pose[None])[0]
         assert np.linalg.norm(p[13] - p[14]) / np.linalg.norm(p[33] - p[263]) < 0.01, name
+
+
+def test_bounded_least_squares_is_scipys_bvls_without_its_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rest fit's solver (written here so a portrait fit does not import scipy.optimize) gives the
+    unique bounded minimum scipy's BVLS gives, on problems of the fit's shape, with no call to scipy."""
+    import scipy.optimize
+
+    from talkinghead.face.model import bounded_least_squares
+
+    reference = scipy.optimize.lsq_linear
+    monkeypatch.setattr(scipy.optimize, "lsq_linear", lambda *a, **k: pytest.fail("fell back to scipy"))
+    rng = np.random.default_rng(0)
+    at_bounds = 0
+    for _ in range(300):
+        n = int(rng.integers(1, 14))
+        a = np.concatenate([rng.standard_normal((n + int(rng.integers(0, 25)), n)) * rng.uniform(0.1, 100),
+                            np.diag(rng.uniform(0.3, 3.0, n))])          # the prior rows: full column rank
+        b = rng.standard_normal(len(a)) * rng.uniform(0.1, 100)
+        upper = rng.uniform(0.1, 3.0, n)
+        x = bounded_least_squares(a, b, upper)
+        expected = reference(a, b, bounds=(np.zeros(n), upper), method="bvls").x
+        np.testing.assert_allclose(x, expected, rtol=0, atol=1e-12)
+        at_bounds += int(np.any((x == 0) | (x == upper)))
+    assert at_bounds > 100  # the bounds were active in many of them

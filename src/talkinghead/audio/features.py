@@ -104,11 +104,22 @@ def _mel_matrix(sample_rate: int, n_mels: int, htk: bool) -> np.ndarray:
     return weights
 
 
+def periodic_hann(length: int) -> np.ndarray:
+    """The periodic ("DFT-even") Hann window ``[length]`` float64, computed exactly as
+    ``scipy.signal.get_window("hann", length, fftbins=True)`` does (a symmetric window of ``length + 1``
+    points, its last dropped; tested equal to the bit), without importing ``scipy.signal`` (0.4-0.8 s)."""
+    if length <= 1:
+        return np.ones(max(length, 0), dtype=np.float64)
+    fac = np.linspace(-np.pi, np.pi, length + 1, dtype=np.float64)
+    w = np.zeros(length + 1, dtype=np.float64)
+    for k, a in enumerate((0.5, 1.0 - 0.5)):
+        w += a * np.cos(k * fac)
+    return w[:-1]
+
+
 @lru_cache(maxsize=2)
 def _window() -> np.ndarray:
-    import scipy.signal
-
-    w = scipy.signal.get_window("hann", WIN, fftbins=True).astype(np.float32)
+    w = periodic_hann(WIN).astype(np.float32)
     left = (N_FFT - WIN) // 2
     return np.pad(w, (left, N_FFT - WIN - left))
 

@@ -380,6 +380,41 @@ class _Relaxation:
         return current + self.rate[:, None] * step
 
 
+def bounded_least_squares(a: np.ndarray, b: np.ndarray, upper: np.ndarray, max_rounds: int = 100) -> np.ndarray:
+    """``argmin ||a x - b||`` subject to ``0 <= x <= upper`` for ``a [K, n]`` of full column rank (a unique
+    minimum): the same solution as ``scipy.optimize.lsq_linear(..., method="bvls")`` (to float64 rounding,
+    tested), without importing ``scipy.optimize`` (0.3-0.4 s of every call that fits a portrait).
+
+    Primal-dual active sets: free channels are solved by least squares with the others held at their
+    bounds; a free channel past a bound joins that bound, a held one whose gradient points inside is freed,
+    until nothing changes; the result is then checked against the optimality conditions. Should that fail
+    (the method can cycle on badly conditioned problems), scipy's bounded solver answers instead.
+    """
+    n = a.shape[1]
+    lower = np.zeros(n)
+    at_low = np.zeros(n, dtype=bool)
+    at_up = np.zeros(n, dtype=bool)
+    scale = float(np.abs(a).max() * max(np.abs(b).max(), 1.0))
+    for _ in range(max_rounds):
+        free = ~(at_low | at_up)
+        x = np.where(at_up, upper, lower)
+        if free.any():
+            x[free] = np.linalg.lstsq(a[:, free], b - a[:, ~free] @ x[~free], rcond=None)[0]
+        grad = a.T @ (a @ x - b)                                   # d/dx of ||a x - b||^2 / 2
+        new_low = (free & (x < lower)) | (at_low & (grad >= 0))
+        new_up = (free & (x > upper)) | (at_up & (grad <= 0))
+        if (new_low == at_low).all() and (new_up == at_up).all():
+            tol = 1e-9 * scale * n
+            inside = bool(((x >= lower) & (x <= upper)).all())
+            if inside and (np.abs(grad[free]) <= tol).all():
+                return x
+            break
+        at_low, at_up = new_low & ~new_up, new_up
+    from scipy.optimize import lsq_linear  # the fallback only
+
+    return np.asarray(lsq_linear(a, b, bounds=(lower, upper), method="bvls").x)
+
+
 def estimate_rest(shape: np.ndarray, iterations: int = 12, exact: bool = True,
                   camera: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Split a face shape ``[468, 3]`` (model units) into a rest face with closed, relaxed lips and the
@@ -401,8 +436,6 @@ def estimate_rest(shape: np.ndarray, iterations: int = 12, exact: bool = True,
     makes the split exact for the float32 model that :func:`project` uses (the costly part: skip it where
     only an estimate is needed).
     """
-    from scipy.optimize import lsq_linear
-
     target = np.asarray(shape, dtype=np.float64)
     if target.shape != (NUM_VERTICES, 3):
         raise TalkingHeadError(f"A face shape must be [468, 3], got {list(target.shape)}.")
@@ -453,7 +486,7 @@ def estimate_rest(shape: np.ndarray, iterations: int = 12, exact: bool = True,
         b = (flat_m @ target.ravel() - goal) * weight
         a = np.concatenate([a, np.diag(1.0 / prior)])
         b = np.concatenate([b, np.zeros(len(idx))])
-        sol = lsq_linear(a, b, bounds=(np.zeros(len(idx)), upper), method="bvls").x
+        sol = bounded_least_squares(a, b, upper)
         coeff = np.zeros(e)
         coeff[idx] = sol
         neutral = relax(neutral, target - np.tensordot(sol, basis[idx], axes=1))
