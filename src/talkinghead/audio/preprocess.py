@@ -33,7 +33,8 @@ TARGET_RMS_DB = -23.0  # dBFS of the active speech after normalize_gain
 PEAK_LIMIT = 0.99
 
 
-#: samples per block of :class:`DCBlocker`'s closed-form recursion (the growth ``p**-BLOCK`` stays below 10)
+#: samples per block of :class:`DCBlocker`'s closed-form recursion (its weights ``p**-i`` grow to 7.5 at 16 kHz, 55
+#: at 8 kHz: far from costing float64 precision)
 DC_BLOCK = 256
 
 
