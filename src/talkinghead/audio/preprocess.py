@@ -64,6 +64,7 @@ class DCBlocker:
         i = np.arange(DC_BLOCK, dtype=np.float64)
         self._rise = self.pole ** i                     # p^i
         self._fall = self.pole ** -i                    # p^-i
+        self._lift = self._rise * self.pole             # p^(i+1): the weight of y[s-1]
         self._carry = self.pole ** DC_BLOCK             # p^L
         self.block_u = np.zeros(0)                      # u of the block not yet complete
         self.y_before = 0.0                             # y just before that block
@@ -96,12 +97,12 @@ class DCBlocker:
             for j in range(len(blocks)):                # one scalar step a block
                 starts[j] = carry
                 carry = self._carry * carry + last[j]
-            y[:full] = (sums + self._rise * self.pole * starts[:, None]).reshape(-1)
+            y[:full] = (sums + self._lift * starts[:, None]).reshape(-1)
             self.y_before = carry
         rest = u[full:]
         if rest.size:
             n = rest.size
-            y[full:] = np.cumsum(rest * self._fall[:n]) * self._rise[:n] + self._rise[:n] * self.pole * self.y_before
+            y[full:] = np.cumsum(rest * self._fall[:n]) * self._rise[:n] + self._lift[:n] * self.y_before
         self.block_u = rest
         return y[done:].astype(np.float32)
 
