@@ -169,3 +169,34 @@ def test_folded_chin_stays_skin(open_portrait):
     chin = chroma(at(out, crop[[199, 175, 200]]))
     # the chin under the lower lip keeps the skin's hue, not the lip's
     assert (np.abs(chin - skin).sum(1) < 0.5 * np.abs(lip - skin).sum()).all(), (chin, skin, lip)
+
+
+def test_shut_lips_are_redrawn_from_inside_the_photos_lips(open_portrait):
+    """The margin of lip drawn either side of shut lips comes from inside the photo's lips, not from its inner
+    edge, which in a laughing photo carries the blurred edges of its teeth (read as a sliver of teeth, an open
+    mouth). Painter only: a lip-coloured photo whose lip edges are white for half the inset."""
+    from talkinghead.render.synthesis import SHUT_INSET, paint_mouth
+
+    image, fit = open_portrait
+    r = WarpRenderer.from_fit(image, fit.identity, fit.expression, fit.pose,
+                              WarpRendererConfig(size=256, paste_back=False))
+    source, lip = r.crop_source, np.array([170, 80, 85], np.uint8)
+    width = float(np.linalg.norm(source[MOUTH_UPPER[-1]] - source[MOUTH_UPPER[0]]))
+    assert chain_gaps(source, MOUTH_UPPER, MOUTH_LOWER).max() > 0.05 * width  # lips parted in the photo
+    photo = np.empty_like(r.crop)
+    photo[:] = lip
+    edge = 0.5 * SHUT_INSET * width
+    up, lo = source[list(MOUTH_UPPER)], source[list(MOUTH_LOWER)]
+    for x in range(int(np.ceil(up[:, 0].min())), int(np.floor(up[:, 0].max())) + 1):
+        yu = np.interp(x, *up[np.argsort(up[:, 0])].T)
+        yl = np.interp(x, *lo[np.argsort(lo[:, 0])].T)
+        photo[int(np.floor(yu - edge)):int(np.ceil(yu)) + 1, x] = TEETH  # the lip edges carry teeth
+        photo[int(np.floor(yl)):int(np.ceil(yl + edge)) + 1, x] = TEETH
+    target = r.box.to_crop(r._target(r.projector(closed(fit), fit.pose[None])[0]))
+    assert chain_gaps(target, MOUTH_UPPER, MOUTH_LOWER).max() < 0.015 * width  # shut
+    frame = np.empty_like(photo)
+    frame[:] = lip
+    paint_mouth(frame, target, source, photo=photo, margin=1.5)
+    px = seam_pixels(frame, target, 1.5).astype(int)
+    assert (px.min(1) > lip.min() + 30).mean() == 0.0  # no teeth (nor lip paled by them) between the shut lips
+    assert (px[:, 0] - px[:, 2]).mean() > 15  # lip, darkened by the seam

@@ -53,6 +53,7 @@ SKIN_VERTICES = (50, 280, 101, 330, 205, 425, 117, 346, 199, 175)
 LUMA = np.array([0.299, 0.587, 0.114])
 TOOTH_ANGLE = 0.34  # radians of dental arch per upper tooth (central incisor ~ 0.16 mouth widths)
 LOWER_TOOTH_ANGLE = 0.26
+SHUT_INSET = 0.04  # shut lips drawn from this fraction of the mouth width inside the photo's lips
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,9 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
     edge = max(0.6, 0.01 * width)  # soft edge (pixels)
     inside = np.clip((v - v_up) / edge + 0.5, 0, 1) * np.clip((v_lo - v) / edge + 0.5, 0, 1)
     inside *= (u > 0) & (u < 1)
+    shut = None
     if closing > 0.0:  # the gap and a margin of lip either side (redrawn from the photo below)
+        shut = 1.0 - _smoothstep(gap / width, 0.015, 0.05)  # how far the lips are shut (1 at 1.5% of the width)
         pad = np.float32(max(margin, 0.0))
         band = np.clip((v - v_up + pad) / edge + 0.5, 0, 1) * np.clip((v_lo - v + pad) / edge + 0.5, 0, 1)
         band *= (u > 0) & (u < 1)
@@ -347,13 +350,13 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
     colour *= 0.6 + 0.4 * _smoothstep(open_frac, 0.02, 0.2)
 
     if src_cols is not None and photo is not None and photo_col.any():
-        colour = _blend_photo(colour, photo, src, src_cols, u, depth, rise, gap, width, photo_col)
-        if closing > 0.0:
-            # lips closing over the photo's open mouth: a narrow gap reads as the soft dark seam of closed
-            # lips (a sliver of the photo's teeth between them would read as a white line)
+        colour = _blend_photo(colour, photo, src, src_cols, u, depth, rise, gap, width, photo_col, shut)
+        if shut is not None:
+            # a narrow gap reads as the soft dark seam of closed lips (a sliver of the photo's teeth between
+            # them would read as a white line)
             mid = 0.5 * (v_up + v_lo)
             line = np.exp(-(((v - mid) / np.maximum(0.5 * gap, np.float32(0.008 * width) + 0.5)) ** 2))
-            seam = line * (1.0 - _smoothstep(gap / width, 0.015, 0.05)) * photo_col * np.float32(0.75)
+            seam = line * shut * photo_col * np.float32(0.75)
             colour += seam[..., None] * (palette.cavity_edge - colour)
 
     alpha = (opacity * inside)[..., None]
@@ -377,11 +380,19 @@ def _photo_columns(src: _Chains, u: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 def _blend_photo(colour: np.ndarray, photo: np.ndarray, src: _Chains,
                  cols: tuple[np.ndarray, np.ndarray, np.ndarray], u: np.ndarray, depth: np.ndarray,
-                 rise: np.ndarray, gap: np.ndarray, width: float, photo_col: np.ndarray) -> np.ndarray:
+                 rise: np.ndarray, gap: np.ndarray, width: float, photo_col: np.ndarray,
+                 shut: np.ndarray | None = None) -> np.ndarray:
     """Draw the photo's own interior over ``colour``: its upper half hanging from the upper lip, its
     lower half rising from the lower lip, each at the photo's own size; paint shows in between. Where
     the target's gap ``[h, w]`` is narrower than the photo's, each half is cut at the gap's middle (the
-    lips cover the rest, nothing is squeezed)."""
+    lips cover the rest, nothing is squeezed).
+
+    ``shut [h, w]`` (lips closing over the photo's open mouth, 1 once shut): the lips either side of the gap
+    (the margin) are then drawn from up to :data:`SHUT_INSET` of the photo's mouth width further inside the
+    photo's lips, so shut lips meet lip to lip: the photo's inner lip edge carries the blurred edges of its
+    teeth (a laughing photo), which between closed lips read as a sliver of teeth, an open mouth to a face
+    tracker. (Tried: widening the margin by the inset, with or without tapering the inset to 0 at the margin's
+    end: a darker double line under the upper lip, read as open again on the laughing mother, 0.02-0.04.)"""
     origin, e, n, s_width = src.origin, src.e, src.n, src.width
     v_up_s, v_lo_s, _ = cols
     k = np.float32(s_width / width)  # source pixels per target pixel
@@ -395,7 +406,8 @@ def _blend_photo(colour: np.ndarray, photo: np.ndarray, src: _Chains,
             np.float32(origin[1]) + u * np.float32(s_width * e[1]))
     out = colour
     # signed: above the upper lip's inner edge (the margin) the photo's own upper lip, likewise below
-    for weight, v_s in ((w_up, v_up_s + depth * k), (w_lo, v_lo_s - rise * k)):
+    inset = 0.0 if shut is None else shut * np.float32(max(1.0, SHUT_INSET * s_width))  # source pixels
+    for weight, v_s in ((w_up, v_up_s + depth * k - inset), (w_lo, v_lo_s - rise * k + inset)):
         weight = weight * photo_col
         if not weight.any():
             continue
