@@ -30,9 +30,12 @@ the tracker loses each end with one clear sentence.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import os
+import sys
 import threading
+import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -116,13 +119,33 @@ def _run(name: str, solution: Any, image: np.ndarray) -> Any:
         return result
 
 
+class _Deferred(types.ModuleType):
+    """Stands in ``sys.modules`` for a module not imported yet; its first attribute read imports the real module
+    (which then replaces it there) and every read is answered by the real one."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def _mediapipe() -> Any:
+    """``import mediapipe``, with ``matplotlib.pyplot`` (which its drawing utilities import at the package's import,
+    0.3-0.6 s, and the toolkit never draws with) deferred until something reads from it."""
+    if "mediapipe" not in sys.modules and "matplotlib.pyplot" not in sys.modules:
+        sys.modules["matplotlib.pyplot"] = _Deferred("matplotlib.pyplot")
+    import mediapipe
+
+    return mediapipe
+
+
 def _detector(model_selection: int = 1) -> Any:
     """MediaPipe's face detector: ``1`` the full-range model (faces up to ~5 m), ``0`` the short-range one
     (faces within ~2 m, i.e. large in the picture)."""
     name = "detector" if model_selection == 1 else "detector_short"
     with _lock:
         if name not in _solutions:
-            import mediapipe as mp
+            mp = _mediapipe()
 
             with _quiet_native_stderr():
                 _solutions[name] = mp.solutions.face_detection.FaceDetection(
@@ -133,7 +156,7 @@ def _detector(model_selection: int = 1) -> Any:
 def _mesh() -> Any:
     with _lock:
         if "mesh" not in _solutions:
-            import mediapipe as mp
+            mp = _mediapipe()
 
             with _quiet_native_stderr():
                 _solutions["mesh"] = mp.solutions.face_mesh.FaceMesh(
@@ -148,7 +171,7 @@ def _mesh_finder() -> Any:
     """A face mesh that finds up to :data:`MAX_MESH_FACES` faces in a whole image (the last fallback)."""
     with _lock:
         if "mesh_finder" not in _solutions:
-            import mediapipe as mp
+            mp = _mediapipe()
 
             with _quiet_native_stderr():
                 _solutions["mesh_finder"] = mp.solutions.face_mesh.FaceMesh(

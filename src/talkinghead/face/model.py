@@ -61,6 +61,7 @@ from talkinghead.face.topology import (
     NOSE_TIP,
     NUM_VERTICES,
     STABLE_VERTICES,
+    mesh_connections,
 )
 from talkinghead.sequence import ChannelLayout
 
@@ -115,8 +116,7 @@ def mesh_regions() -> dict[str, np.ndarray]:
 
     ``lips_outer_upper`` etc. are ordered chains from the right corner to the left corner.
     """
-    from mediapipe.python.solutions import face_mesh_connections as fmc
-
+    fmc = mesh_connections()
     def verts(edges: Any) -> np.ndarray:
         return np.array(sorted({i for e in edges for i in e}))
 
@@ -160,8 +160,7 @@ def lip_body_masks() -> tuple[np.ndarray, np.ndarray]:
     where the two inner contours coincide."""
     from collections import deque
 
-    from mediapipe.python.solutions import face_mesh_connections as fmc
-
+    fmc = mesh_connections()
     r = mesh_regions()
     adj: dict[int, set[int]] = {}
     for a, b in fmc.FACEMESH_TESSELATION:

@@ -14,6 +14,13 @@ nose tip, moved most by ``mouthPucker``, 1.4%); the median vertex moves 2.9%.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
 import numpy as np
 
 NUM_VERTICES = 468  # face-mesh vertices (no irises)
@@ -31,3 +38,28 @@ CHIN = 152
 EYE_OUTER_R, EYE_INNER_R, EYE_OUTER_L, EYE_INNER_L = 33, 133, 263, 362
 MOUTH_CORNER_R, MOUTH_CORNER_L = 61, 291
 LIP_INNER_UP, LIP_INNER_LOW, LIP_OUTER_UP, LIP_OUTER_LOW = 13, 14, 0, 17
+
+
+_CONNECTIONS = "mediapipe.python.solutions.face_mesh_connections"
+
+
+@functools.lru_cache(maxsize=1)
+def mesh_connections() -> types.ModuleType:
+    """MediaPipe's face-mesh connection sets (its ``face_mesh_connections`` module: constants only, e.g.
+    ``FACEMESH_TESSELATION``, ``FACEMESH_LIPS``), read from the installed package's file without importing
+    the ``mediapipe`` package where it is not imported yet: importing it loads its graphs' native code and,
+    through its drawing utilities, matplotlib (about 1 s), which a process that only needs the mesh's
+    topology (a render worker) does not need. The normal import where the file is not where expected."""
+    loaded = sys.modules.get(_CONNECTIONS)
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.find_spec("mediapipe")  # finds the package without running it
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    for root in roots:
+        path = Path(root) / "python" / "solutions" / "face_mesh_connections.py"
+        file_spec = importlib.util.spec_from_file_location("talkinghead.face._mediapipe_connections", path)
+        if path.is_file() and file_spec is not None and file_spec.loader is not None:
+            module = importlib.util.module_from_spec(file_spec)
+            file_spec.loader.exec_module(module)
+            return module
+    return importlib.import_module(_CONNECTIONS)

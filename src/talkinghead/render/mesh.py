@@ -27,7 +27,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from talkinghead.face.topology import NUM_VERTICES
+from talkinghead.face.topology import NUM_VERTICES, mesh_connections
 
 # Inner lips, corner to corner (MediaPipe indices).
 MOUTH_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
@@ -47,8 +47,7 @@ def face_triangles() -> np.ndarray:
     ``FACEMESH_TESSELATION`` is a frozenset of edges; the module's source lists them in order,
     three edges a closed triangle, which is how the triangles are recovered.
     """
-    from mediapipe.python.solutions import face_mesh_connections as fmc
-
+    fmc = mesh_connections()
     source = inspect.getsource(fmc)
     match = re.search(r"FACEMESH_TESSELATION\s*=\s*frozenset\(\[(.*?)\]\)", source, re.S)
     if match is None:  # pragma: no cover - depends on the pinned mediapipe
@@ -64,8 +63,7 @@ def face_triangles() -> np.ndarray:
 @lru_cache(maxsize=1)
 def face_oval() -> tuple[int, ...]:
     """The 36 face-oval vertices as one closed loop (MediaPipe's ``FACEMESH_FACE_OVAL``)."""
-    from mediapipe.python.solutions import face_mesh_connections as fmc
-
+    fmc = mesh_connections()
     nxt = dict(fmc.FACEMESH_FACE_OVAL)
     loop = [10]
     while nxt[loop[-1]] != loop[0]:
@@ -198,8 +196,7 @@ def mouth_region(hops: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     head turn are real occlusion), the face triangles with all three corners among them ``[F, 3]``, and
     the mesh's vertex adjacency as an edge list ``[2, K]`` (both directions) over all 468 vertices.
     """
-    from mediapipe.python.solutions import face_mesh_connections as fmc
-
+    fmc = mesh_connections()
     tris = face_triangles()
     edges = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
     edges = np.unique(np.concatenate([edges, edges[:, ::-1]]), axis=0)
