@@ -117,6 +117,7 @@ def mesh_regions() -> dict[str, np.ndarray]:
     ``lips_outer_upper`` etc. are ordered chains from the right corner to the left corner.
     """
     fmc = mesh_connections()
+
     def verts(edges: Any) -> np.ndarray:
         return np.array(sorted({i for e in edges for i in e}))
 
