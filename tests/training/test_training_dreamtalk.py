@@ -21,9 +21,10 @@ from talkinghead.training.state import load_state, read_history
 @pytest.fixture(scope="module")
 def expert_dir(data: Path) -> Path:
     out = data.parent / "lip_expert"
-    # 300 steps (about as quick as 50: the run's cost is its set-up): after 50 the tiny expert was still at chance on
-    # the held-out split, so the comparison below with an untrained one depended on the untrained one's draw
-    summary = train("lip-expert", data, out, "tiny", steps=300, tensorboard=False)
+    # 600 steps (the run's cost is mostly its set-up): after 50 the tiny expert was still at chance on the held-out
+    # split, and after 300 its held-out accuracy depended on the machine's arithmetic (0.72 on one 2-core Xeon with
+    # two torch threads, 0.55 with one), so the comparison below with an untrained expert was not a stable test
+    summary = train("lip-expert", data, out, "tiny", steps=600, tensorboard=False)
     losses = summary["losses"]
     assert np.mean(losses[-12:]) < np.mean(losses[:12]) - 0.03, losses
     return out

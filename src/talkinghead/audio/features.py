@@ -68,6 +68,11 @@ PREEMPHASIS = 0.97
 EPS = 1e-10
 CHUNK_SECONDS = 20.0
 
+# Slaney's mel at 1 kHz, where the log region starts: 1000 Hz at 200/3 Hz per mel is 15 mel, computed as librosa
+# computes it (14.999999999999998 in float64, one unit below 15.0; the edges of the filters differ otherwise)
+_SLANEY_LOG_MEL = 1000.0 / (200.0 / 3)
+
+
 def hz_to_mel(hz: np.ndarray | float, htk: bool) -> np.ndarray:
     """Mel of ``hz``: HTK's ``2595 log10(1 + f / 700)``, or Slaney's (linear below 1 kHz at 3 mel / 200 Hz,
     logarithmic above at 27 mel per factor 6.4)."""
@@ -76,7 +81,7 @@ def hz_to_mel(hz: np.ndarray | float, htk: bool) -> np.ndarray:
         return 2595.0 * np.log10(1.0 + hz / 700.0)
     mel = hz / (200.0 / 3)
     above = hz >= 1000.0
-    return np.where(above, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), mel)
+    return np.where(above, _SLANEY_LOG_MEL + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), mel)
 
 
 def mel_to_hz(mel: np.ndarray | float, htk: bool) -> np.ndarray:
@@ -85,7 +90,7 @@ def mel_to_hz(mel: np.ndarray | float, htk: bool) -> np.ndarray:
     if htk:
         return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
     hz = (200.0 / 3) * mel
-    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), hz)
+    return np.where(mel >= _SLANEY_LOG_MEL, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - _SLANEY_LOG_MEL)), hz)
 
 
 @lru_cache(maxsize=8)
