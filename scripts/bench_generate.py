@@ -240,7 +240,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs of each side (--compare-src, --warm, --cold)")
     args = parser.parse_args()
 
-    def out(default: str) -> Path:
+    def report_path(default: str) -> Path:
         """``--out``, else the mode's own report under bench/."""
         return Path(args.out) if args.out else ROOT / "bench" / default
 
@@ -252,14 +252,14 @@ def main() -> None:
         mode = "warm" if args.warm else "cold"
         old = Path(args.compare_src).resolve() if args.compare_src else None
         name = f"generate_{mode}{'_compare' if old else ''}.json"
-        compare_modes(mode, old, args.repeats, out(name))
+        compare_modes(mode, old, args.repeats, report_path(name))
         return
     if args.one:
         image, wav, ckpt, size, out, threads = args.one
         print(json.dumps(run_one(image, wav, ckpt, int(size), out, int(threads))))
         return
     if args.compare_src:
-        compare(Path(args.compare_src).resolve(), args.repeats, out("generate_compare.json"))
+        compare(Path(args.compare_src).resolve(), args.repeats, report_path("generate_compare.json"))
         return
     import os
 
@@ -278,7 +278,7 @@ def main() -> None:
     report = {"speech_seconds": SECONDS, "cold_cli_256_s": round(cold, 2), "checkpoints": kind,
               "cpu_count": os.cpu_count(),
               "load_average": [round(x, 1) for x in os.getloadavg()], "runs": runs}
-    path = out("generate.json")
+    path = report_path("generate.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2))
     print(f"wrote {path}")

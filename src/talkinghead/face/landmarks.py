@@ -30,12 +30,10 @@ the tracker loses each end with one clear sentence.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 import os
 import sys
 import threading
-import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +42,7 @@ import numpy as np
 
 from talkinghead.errors import TalkingHeadError
 from talkinghead.face.topology import NUM_LANDMARKS, NUM_VERTICES, STABLE_VERTICES
+from talkinghead.lazy import defer_module
 
 MIN_FACE_SIZE = 40
 
@@ -119,21 +118,11 @@ def _run(name: str, solution: Any, image: np.ndarray) -> Any:
         return result
 
 
-class _Deferred(types.ModuleType):
-    """Stands in ``sys.modules`` for a module not imported yet; its first attribute read imports the real module
-    (which then replaces it there) and every read is answered by the real one."""
-
-    def __getattr__(self, attr: str) -> Any:
-        if sys.modules.get(self.__name__) is self:
-            del sys.modules[self.__name__]
-        return getattr(importlib.import_module(self.__name__), attr)
-
-
 def _mediapipe() -> Any:
     """``import mediapipe``, with ``matplotlib.pyplot`` (which its drawing utilities import at the package's import,
     0.3-0.6 s, and the toolkit never draws with) deferred until something reads from it."""
-    if "mediapipe" not in sys.modules and "matplotlib.pyplot" not in sys.modules:
-        sys.modules["matplotlib.pyplot"] = _Deferred("matplotlib.pyplot")
+    if "mediapipe" not in sys.modules:
+        defer_module("matplotlib.pyplot")
     import mediapipe
 
     return mediapipe
