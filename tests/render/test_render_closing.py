@@ -200,3 +200,63 @@ def test_shut_lips_are_redrawn_from_inside_the_photos_lips(open_portrait):
     px = seam_pixels(frame, target, 1.5).astype(int)
     assert (px.min(1) > lip.min() + 30).mean() == 0.0  # no teeth (nor lip paled by them) between the shut lips
     assert (px[:, 0] - px[:, 2]).mean() > 15  # lip, darkened by the seam
+
+
+def _wide_open(source: np.ndarray, width: float, drop: float) -> np.ndarray:
+    """``source`` with its lower lip (inner and outer edges) dropped by ``drop`` mouth widths: a scream."""
+    from talkinghead.render.mesh import MOUTH_LOWER_OUTER
+
+    out = source.copy()
+    lower = sorted(set(MOUTH_LOWER[1:-1]) | set(MOUTH_LOWER_OUTER[1:-1]))
+    out[lower, 1] += drop * width
+    return out
+
+
+def test_shut_lips_over_a_wide_open_photo_are_painted_in_its_lip_colour(open_portrait, monkeypatch):
+    """A wide-open photo (a scream) has no lips to shut with (the warp draws a line of skin and a strip of
+    tongue): its shut lips are blended toward the photo's lower-lip colour, the upper lip darker, with a darker
+    seam; a photo whose lips are only parted (the astronaut) is left to the warp."""
+    from talkinghead.render import synthesis
+    from talkinghead.render.mesh import MOUTH_LOWER_OUTER, MOUTH_UPPER_OUTER
+    from talkinghead.render.synthesis import MouthPalette, paint_mouth
+
+    image, fit = open_portrait
+    r = WarpRenderer.from_fit(image, fit.identity, fit.expression, fit.pose,
+                              WarpRendererConfig(size=256, paste_back=False))
+    source = r.crop_source
+    width = float(np.linalg.norm(source[MOUTH_UPPER[-1]] - source[MOUTH_UPPER[0]]))
+    target = r.box.to_crop(r._target(r.projector(closed(fit), fit.pose[None])[0]))
+    shipped = synthesis.SHUT_LIP_PAINT
+    rng = np.random.default_rng(0)
+    speckled = rng.integers(60, 250, r.crop.shape, dtype=np.uint8)  # tongue-like noise everywhere
+    palette = MouthPalette.from_colours(np.array([0.8, 0.6, 0.5]), np.array([0.7, 0.4, 0.4]),
+                                        lower_lip=np.array([0.65, 0.45, 0.45]))
+
+    def painted(src: np.ndarray, paint: float) -> np.ndarray:
+        monkeypatch.setattr(synthesis, "SHUT_LIP_PAINT", paint)
+        frame = speckled.copy()
+        paint_mouth(frame, target, src, palette=palette, photo=speckled, margin=1.5)
+        return frame
+
+    def band(frame: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Pixels a quarter to three quarters of the way from chain ``a`` to chain ``b`` (middle columns)."""
+        pts = np.concatenate([a[3:8] + t * (b[3:8] - a[3:8]) for t in np.linspace(0.25, 0.75, 5)])
+        return frame[tuple(np.round(pts[:, ::-1]).astype(int).T)].astype(float)
+
+    wide = _wide_open(source, width, 0.95)
+    seam = 0.5 * (target[list(MOUTH_UPPER)] + target[list(MOUTH_LOWER)])
+    upper, lower = target[list(MOUTH_UPPER_OUTER)], target[list(MOUTH_LOWER_OUTER)]
+    before, after = painted(wide, 0.0), painted(wide, shipped)
+    lip = palette.lower_lip * 255
+    for a, b, tone in ((upper, seam, synthesis.UPPER_LIP_SHADE * lip), (seam, lower, lip)):
+        old, new = band(before, a, b), band(after, a, b)
+        assert new.std(0).max() < 0.5 * old.std(0).min()  # the speckle fades
+        assert np.abs(new.mean(0) - tone).max() < 0.5 * np.abs(old.mean(0) - tone).max() + 5
+    assert band(after, upper, seam).mean() < band(after, seam, lower).mean()  # the upper lip faces down
+    mid = after[tuple(np.round(seam[3:8, ::-1]).astype(int).T)].astype(float)
+    assert mid.mean() < band(after, seam, lower).mean() - 20  # the seam is dark
+    # skin well away from the lips is untouched
+    far = np.round(upper[5] - [0, 0.3 * width]).astype(int)
+    np.testing.assert_array_equal(after[far[1], far[0]], before[far[1], far[0]])
+    # lips only parted in the photo: nothing painted over them
+    np.testing.assert_array_equal(painted(source, shipped), painted(source, 0.0))

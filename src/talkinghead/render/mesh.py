@@ -32,6 +32,9 @@ from talkinghead.face.topology import NUM_VERTICES, mesh_connections
 # Inner lips, corner to corner (MediaPipe indices).
 MOUTH_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 MOUTH_LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+# Outer edges of the lips, corner to corner.
+MOUTH_UPPER_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+MOUTH_LOWER_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 # Eyelids, outer corner to inner corner; "right" is the subject's right eye (image left).
 RIGHT_EYE_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)
 RIGHT_EYE_LOWER = (33, 7, 163, 144, 145, 153, 154, 155, 133)

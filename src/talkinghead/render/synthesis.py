@@ -23,7 +23,9 @@ are analytic soft ramps (anti-aliased at any size).
 Where the portrait shows its own mouth interior (lips parted or teeth in the photo), the photo is
 used: the part of the photo's opening next to the upper lip is drawn hanging from the target's upper
 lip at its own size, the part next to the lower lip rising from the lower lip, and only the extra
-opening between them is painted (a jaw drop reveals cavity, not stretched teeth).
+opening between them is painted (a jaw drop reveals cavity, not stretched teeth). A photo whose mouth is wide
+open has no lips to shut with; its shut lips are blended toward the photo's lip colour
+(:func:`paint_shut_lips`).
 
 The paint's opacity ramps from 0 (lips no further apart than in the portrait, so rendering the
 portrait's own coefficients stays an exact identity) to 1 once the gap has grown by ``full_at`` of
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from talkinghead.render.mesh import EYES, MOUTH_LOWER, MOUTH_UPPER
+from talkinghead.render.mesh import EYES, MOUTH_LOWER, MOUTH_LOWER_OUTER, MOUTH_UPPER, MOUTH_UPPER_OUTER
 
 LASH = np.array([38.0, 28.0, 28.0]) / 255.0
 # Mid-lip samples: (outer-lip vertex, inner-lip vertex) pairs across the upper and lower lip.
@@ -54,6 +56,13 @@ LUMA = np.array([0.299, 0.587, 0.114])
 TOOTH_ANGLE = 0.34  # radians of dental arch per upper tooth (central incisor ~ 0.16 mouth widths)
 LOWER_TOOTH_ANGLE = 0.26
 SHUT_INSET = 0.04  # shut lips drawn from this fraction of the mouth width inside the photo's lips
+# Shut lips over a photo whose mouth is wide open (see paint_shut_lips): the lips are drawn this far toward the
+# photo's lip colour (the upper lip UPPER_LIP_SHADE as bright), with a seam of SHUT_SEAM opacity; fully where the
+# photo's lips part by WIDE_OPEN[1] of the mouth width or more, not at all below WIDE_OPEN[0].
+SHUT_LIP_PAINT = 0.7
+UPPER_LIP_SHADE = 0.8
+SHUT_SEAM = 0.6
+WIDE_OPEN = (0.5, 0.9)
 
 
 @dataclass(frozen=True)
@@ -64,17 +73,21 @@ class MouthPalette:
     cavity_edge: np.ndarray
     cavity_deep: np.ndarray
     tongue: np.ndarray
+    lower_lip: np.ndarray  # the lower lip's own colour, near its outer edge
 
     @classmethod
     def default(cls) -> MouthPalette:
         return cls.from_colours(np.array([0.78, 0.58, 0.50]), np.array([0.70, 0.42, 0.40]))
 
     @classmethod
-    def from_colours(cls, skin: np.ndarray, lip: np.ndarray, skin_bright: float | None = None) -> MouthPalette:
+    def from_colours(cls, skin: np.ndarray, lip: np.ndarray, skin_bright: float | None = None,
+                     lower_lip: np.ndarray | None = None) -> MouthPalette:
         """From the portrait's typical skin and lip colour (RGB in [0, 1]); ``skin_bright``: the luma of the
-        lit skin (a high percentile), default the skin colour's own."""
+        lit skin (a high percentile), default the skin colour's own; ``lower_lip``: the lower lip's colour near
+        its outer edge, default ``lip``."""
         skin = np.clip(np.asarray(skin, np.float64), 1e-3, 1.0)
         lip = np.clip(np.asarray(lip, np.float64), 1e-3, 1.0)
+        lower = lip if lower_lip is None else np.clip(np.asarray(lower_lip, np.float64), 1e-3, 1.0)
         bright = float(skin @ LUMA) if skin_bright is None else float(skin_bright)
         # off-white tinted by the skin's hue (the light's colour and the photo's white balance); a grey
         # photo gives grey teeth
@@ -86,7 +99,7 @@ class MouthPalette:
         hue = (lip / lip_l) ** 1.6
         hue /= float(hue @ LUMA)
         level = min(lip_l, float(skin @ LUMA))
-        parts = (teeth, hue * 0.4 * level, hue * 0.12 * level, (lip / lip_l) ** 1.3 * 0.68 * level)
+        parts = (teeth, hue * 0.4 * level, hue * 0.12 * level, (lip / lip_l) ** 1.3 * 0.68 * level, lower)
         return cls(*(np.asarray(c, np.float32) for c in parts))
 
 
@@ -110,10 +123,14 @@ def mouth_palette(image: np.ndarray, points: np.ndarray) -> MouthPalette:
     skin = _sample(image, points[list(SKIN_VERTICES)], max(1, int(round(0.08 * width))))
     lip_pts = np.array([0.5 * (points[a] + points[b]) for a, b in LIP_PAIRS])
     lip = _sample(image, lip_pts, max(0, int(round(0.02 * width))))
+    # the lower lip near its outer edge (a photo's inner lip contour can lie on the tongue or teeth)
+    lower_pts = 0.75 * points[list(MOUTH_LOWER_OUTER[1:-1])] + 0.25 * points[list(MOUTH_LOWER[1:-1])]
+    lower = _sample(image, lower_pts, max(0, int(round(0.01 * width))))
     if len(skin) < 4 or len(lip) < 2:
         return MouthPalette.default()
     skin_luma = skin @ LUMA
-    return MouthPalette.from_colours(np.median(skin, 0), np.median(lip, 0), float(np.percentile(skin_luma, 80)))
+    return MouthPalette.from_colours(np.median(skin, 0), np.median(lip, 0), float(np.percentile(skin_luma, 80)),
+                                     np.median(lower, 0) if len(lower) else None)
 
 
 def _smoothstep(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
@@ -364,6 +381,70 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
         alpha = np.maximum(alpha, (closing * band * photo_col)[..., None])
     patch = frame[y0:y1, x0:x1].astype(np.float32) * np.float32(1 / 255)
     frame[y0:y1, x0:x1] = np.clip((patch + alpha * (colour - patch)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if closing > 0.0 and src_cols is not None:
+        # how far the lips are shut in the middle, and how wide the photo's mouth is open
+        shut_mid = 1.0 - float(_smoothstep(float(mouth.gaps[3:6].mean()) / width, 0.02, 0.06))
+        wide = float(_smoothstep(float(src.gaps.max()) / max(src.width, 1e-6), *WIDE_OPEN))
+        paint_shut_lips(frame, target, palette, closing * shut_mid * wide)
+
+
+def _soft_band(shape: tuple[int, int], first: np.ndarray, second: np.ndarray, sigma: float) -> np.ndarray:
+    """Coverage ``[h, w]`` in [0, 1] of the band between two chains (points ``[n, 2]``), edges blurred by ``sigma``."""
+    mask = np.zeros(shape, np.uint8)
+    poly = np.concatenate([first, second[::-1]])
+    cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], (255,), lineType=cv2.LINE_AA, shift=4)
+    return cv2.GaussianBlur(mask.astype(np.float32) * np.float32(1 / 255), (0, 0), sigma)
+
+
+def paint_shut_lips(frame: np.ndarray, target: np.ndarray, palette: MouthPalette, strength: float) -> None:
+    """Draw shut lips partly in the photo's lip colour (``strength`` 0-1; ``frame`` in place, ``target`` as in
+    :func:`paint_mouth`).
+
+    A photo whose mouth is wide open (a scream) has no lips to shut with: the upper lip is stretched over the
+    teeth to a line, the lower lip thin, and the face tracker's inner lower contour lies on the tongue. Shutting
+    the lips, the warp draws a line of skin as the upper lip and a strip of tongue over a pale lip as the lower:
+    a speckled pink band under the seam that a tracker reads as an open mouth (issue 12: the scream's shut mouth
+    read 0.043 of the eye distance open, its pauses 0.05-0.08, with the rendered mesh's lips 0.002 apart). The
+    lip bodies (outer edge to the seam) are blended :data:`SHUT_LIP_PAINT` x ``strength`` toward
+    :attr:`MouthPalette.lower_lip` (the upper lip :data:`UPPER_LIP_SHADE` as bright, as it faces down) and the seam
+    darkened by :data:`SHUT_SEAM`, soft-edged; the photo's texture shows through. Measured on the scream's 23
+    pause frames of one voice and its shut neutral face (MediaPipe's inner-lip gap; pauses median / shut face):
+    none 0.050 / 0.043; the lower lip alone at 0.6 0.043 / 0.086; both lips at 0.6 with a 0.3 seam 0.004 / 0.043,
+    a 0.6 seam 0.007 / 0.015; at 0.7 with a 0.3 seam 0.005 / 0.020, a 0.6 seam 0.001 / 0.003 (kept); 0.8 with a 0.3
+    seam 0.006 / 0.038. The reading is not monotonic in either weight: this face sits near the tracker's decision
+    boundary, and only the kept setting is closed on both.
+    """
+    weight = float(np.clip(strength, 0.0, 1.0)) * SHUT_LIP_PAINT
+    if weight <= 1e-3:
+        return
+    upper, lower = target[list(MOUTH_UPPER_OUTER)], target[list(MOUTH_LOWER_OUTER)]
+    seam = 0.5 * (target[list(MOUTH_UPPER)] + target[list(MOUTH_LOWER)])
+    width = float(np.linalg.norm(upper[-1] - upper[0]))
+    if width < 2.0:
+        return
+    sigma = max(0.6, 0.015 * width)
+    h, w = frame.shape[:2]
+    pad = int(np.ceil(3 * sigma)) + 1
+    pts = np.concatenate([upper, lower])
+    x0, y0 = np.floor(pts.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(pts.max(0)).astype(int) + pad + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    corner = np.array([x0, y0], np.float64)
+    shape = (y1 - y0, x1 - x0)
+    colour = palette.lower_lip.astype(np.float32) * np.float32(255)
+    patch = frame[y0:y1, x0:x1].astype(np.float32)
+    for alpha, tone in ((_soft_band(shape, upper - corner, seam - corner, sigma), colour * UPPER_LIP_SHADE),
+                        (_soft_band(shape, seam - corner, lower - corner, sigma), colour)):
+        a = (np.float32(weight) * alpha)[..., None]
+        patch += a * (tone - patch)
+    line = np.zeros(shape, np.uint8)
+    cv2.polylines(line, [np.round((seam - corner) * 16).astype(np.int32)], False, (255,),
+                  thickness=max(1, int(0.012 * width)), lineType=cv2.LINE_AA, shift=4)
+    a = (np.float32(weight / SHUT_LIP_PAINT * SHUT_SEAM / 255) * cv2.GaussianBlur(line.astype(np.float32), (0, 0), 0.6))
+    patch += a[..., None] * (colour * np.float32(0.35) - patch)
+    frame[y0:y1, x0:x1] = np.clip(patch + 0.5, 0, 255).astype(np.uint8)
 
 
 def _photo_columns(src: _Chains, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
