@@ -159,6 +159,25 @@ def test_dropped_transcript_makes_output_independent_of_text() -> None:
                                a[0], atol=1e-6, rtol=1e-6)
 
 
+def test_dropped_speech_makes_output_independent_of_audio_and_phonemes() -> None:
+    """Speech dropout (the extension behind speech guidance): a sample that hears no speech gets the same output
+    whatever its audio and phonemes; the others still hear theirs; the training dropout rate is as configured."""
+    model = _model(speech_drop_prob=0.5)
+    x, t = torch.randn(B, N, C), torch.tensor([10, 700])
+    drop_first = torch.tensor([True, False])
+    other = _conditions(seed=7)
+    a = model(x, t, _conditions(drop_speech=drop_first))
+    b = model(x, t, _conditions(drop_speech=drop_first, audio=other.audio, phonemes=other.phonemes))
+    torch.testing.assert_close(a[0], b[0], atol=0, rtol=0)
+    assert not torch.allclose(a[1], b[1], atol=1e-4)
+    assert not torch.allclose(a[0], model(x, t, _conditions())[0], atol=1e-4)   # dropping changes the sample
+    flags = model.speech_dropout(4000, torch.Generator().manual_seed(0))
+    assert flags is not None and abs(flags.float().mean().item() - 0.5) < 0.03
+    assert _model().speech_dropout(8) is None                                   # off unless configured
+    with pytest.raises(TalkingHeadError, match="drop_speech"):
+        model(x, t, _conditions(drop_speech=torch.tensor([True])))
+
+
 def test_first_frame_and_frame_aligned_audio_condition_the_output() -> None:
     model = _model()
     x, t = torch.randn(B, N, C), torch.tensor([10, 700])

@@ -166,6 +166,26 @@ def test_generate_with_and_without_a_transcript(generator: DimitraGenerator, fac
     one_sentence(err)
 
 
+def test_speech_guidance_acts_on_parts_trained_with_speech_dropout(corpus: Path, folder: Path, face: Portrait,
+                                                                  speech: dict[str, Any], tmp_path: Path) -> None:
+    """``speech_guidance`` (an extension) changes the lips of a lips model trained with speech dropout and leaves
+    parts trained without it (here the face and pose, and every part of the plain folder) as they were."""
+    dropped = shutil.copytree(folder, tmp_path / "dropped", ignore=shutil.ignore_patterns("lips"))
+    train("dimitra.lips", corpus, dropped / "lips", "tiny", steps=3, tensorboard=False, speech_dropout_percent=50)
+    conditions = Conditions(speech["audio"], face, seed=3, steps=2)
+    made = {}
+    for name, path in (("plain", folder), ("dropped", dropped)):
+        for scale in (1.0, 3.0):
+            g = DimitraGenerator.from_pretrained(path, DimitraSampling.preset("tiny", speech_guidance=scale))
+            made[name, scale] = g.generate(conditions).motion.expression
+    np.testing.assert_array_equal(made["plain", 1.0], made["plain", 3.0])
+    lips = np.isin(np.arange(ARKIT_LAYOUT.size), ARKIT_LAYOUT.indices("mouth"))
+    assert not np.allclose(made["dropped", 1.0][:, lips], made["dropped", 3.0][:, lips], atol=1e-6)
+    np.testing.assert_array_equal(made["dropped", 1.0][:, ~lips], made["dropped", 3.0][:, ~lips])
+    with pytest.raises(TalkingHeadError, match="guidance scales"):
+        DimitraSampling(speech_guidance=21.0)
+
+
 @pytest.mark.parametrize("overlap", [0, 4])
 def test_long_audio_window_by_window_from_the_portrait(generator: DimitraGenerator, face: Portrait,
                                                        speech: dict[str, Any], overlap: int) -> None:

@@ -60,7 +60,8 @@ def _step(corpus: Path, expert: Path | None, seed: int = 5, **overrides: Any) ->
 
 def test_the_registry_gives_the_lips_model_alone_the_sync_loss() -> None:
     assert [o.name for o in get_component("dimitra.lips").options] == [
-        "no_phonemes", "no_transcript", "sync_loss", "lip_expert", "audio_context", "phoneme_noise_percent"]
+        "no_phonemes", "no_transcript", "sync_loss", "lip_expert", "audio_context", "phoneme_noise_percent",
+        "speech_dropout_percent"]
     for part in ("face", "pose"):
         assert "sync_loss" not in [o.name for o in get_component(f"dimitra.{part}").options]
         with pytest.raises(TalkingHeadError, match=f"--sync-loss applies to dimitra.lips, not dimitra.{part}"):

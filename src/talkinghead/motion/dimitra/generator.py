@@ -47,7 +47,9 @@ Deviations and choices (the paper gives no inference details beyond recursion):
 - **phonemes**: given phone segments come first; when forced alignment fails (a word it cannot pronounce, a lost
   path) and a recogniser is present, the recogniser is used instead (logged).
 - **guidance** (an extension, not in the paper): classifier-free guidance on the transcript, the null token as the
-  unconditional branch (``guidance``; 1 = off, the default).
+  unconditional branch (``guidance``; 1 = off, the default). ``speech_guidance`` likewise on the speech, for a part
+  trained with speech dropout (``--speech-dropout-percent``): the unconditional branch is the same conditions with
+  the audio and phoneme tokens dropped, and the (transcript-guided) prediction is pushed away from it.
 - **first lips** ``rest`` (the default; ``first_lips``): the lip model's first ``x^1`` is the closed rest mouth, not
   the portrait's own lip channels. Those channels are articulation, which composition takes from the motion alone
   (:func:`talkinghead.face.model.compose_expression`), so a photo's open mouth never reaches the image; and every
@@ -118,6 +120,7 @@ class DimitraSampling(Config):
     first_pose: Literal["portrait", "mean"] = "portrait"
     overlap: int = 8
     first_lips: Literal["rest", "portrait"] = "rest"
+    speech_guidance: float = 1.0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"steps": 4, "overlap": 4},
@@ -130,9 +133,9 @@ class DimitraSampling(Config):
             raise TalkingHeadError(f"The number of sampling steps must be between 1 and 1000, got {self.steps}.")
         if self.sampler not in ("ddim", "ddpm") or self.first_pose not in ("portrait", "mean"):
             raise TalkingHeadError("Dimitra samples with ddim or ddpm and starts the pose from 'portrait' or 'mean'.")
-        if not (0.0 <= self.eta <= 1.0 and 0.0 <= self.guidance <= 20.0):
-            raise TalkingHeadError(f"eta must be in [0, 1] and the guidance scale in [0, 20], got {self.eta} and "
-                                   f"{self.guidance}.")
+        if not (0.0 <= self.eta <= 1.0 and 0.0 <= self.guidance <= 20.0 and 0.0 <= self.speech_guidance <= 20.0):
+            raise TalkingHeadError(f"eta must be in [0, 1] and the guidance scales in [0, 20], got {self.eta}, "
+                                   f"{self.guidance} and {self.speech_guidance}.")
         if self.first_lips not in ("rest", "portrait"):
             raise TalkingHeadError("Dimitra starts the lips from the 'rest' mouth or the 'portrait''s own.")
         if self.overlap < 0:
@@ -228,6 +231,11 @@ def sample_window(part: DimitraPart, inputs: PartInputs, start: int, first_frame
         null = net.project_memory(net.encode_conditions(dataclasses.replace(conditions, text_tokens=None,
                                                                             text_mask=None)))
         denoise = guided(conditional, lambda x, t: net(x, t, null), settings.guidance)
+    if settings.speech_guidance != 1.0 and net.config.speech_drop_prob > 0.0:
+        # the same conditions without the speech; guided away from by the (transcript-guided) prediction
+        silent = net.project_memory(net.encode_conditions(dataclasses.replace(
+            conditions, drop_speech=torch.ones(1, dtype=torch.bool, device=device))))
+        denoise = guided(denoise, lambda x, t: net(x, t, silent), settings.speech_guidance)
     scheduler = make_scheduler(part.schedule, settings.sampler)
     x0 = sample(denoise, (1, n, net.config.motion_dim), scheduler, settings.steps,
                 generator=torch.Generator().manual_seed(seed), eta=settings.eta, device=device)   # [1, N, C]

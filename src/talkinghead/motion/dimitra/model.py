@@ -77,7 +77,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from talkinghead.checkpoint import PretrainedMixin
-from talkinghead.config import NON_NEGATIVE, Config
+from talkinghead.config import NON_NEGATIVE, Config, Range
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion.dimitra.attention import EfficientDecoderLayer, EfficientEncoder
 from talkinghead.nn.embeddings import StepEmbedding, sinusoidal_positions
@@ -133,6 +133,7 @@ class CMDTConfig(Config):
     condition_layers: int = 2
     text_drop_prob: float = 0.1
     audio_context: Annotated[int, NON_NEGATIVE] = 0
+    speech_drop_prob: Annotated[float, Range(0, 1)] = 0.0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"dim": 32, "layers": 2, "heads": 2, "ff_dim": 64, "dropout": 0.0, "audio_dim": 8,
@@ -142,7 +143,7 @@ class CMDTConfig(Config):
         "paper": {},
     }
     #: fields added after checkpoints were shipped: absent in an older config.json, they take their defaults
-    added_fields: ClassVar[tuple[str, ...]] = ("audio_context",)
+    added_fields: ClassVar[tuple[str, ...]] = ("audio_context", "speech_drop_prob")
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,10 @@ class CMDTConditions:
       ``text_features: [B, L, external_text_dim]`` (e.g. CLIP outputs), or neither: no transcript;
     - ``text_mask: [B, L]`` bool (True = a real token), ``None``: all real;
     - ``drop_text: [B]`` bool, True = this sample's transcript is replaced by the null token (training dropout,
-      or generation without a transcript); ``None``: none dropped.
+      or generation without a transcript); ``None``: none dropped;
+    - ``drop_speech: [B]`` bool, True = this sample hears no speech: its audio and phoneme tokens are zero on the
+      additive path and masked out of cross-attention (training dropout, or the unconditional branch of speech
+      guidance); ``None``: none dropped.
     """
 
     audio: torch.Tensor
@@ -166,6 +170,7 @@ class CMDTConditions:
     text_features: torch.Tensor | None = None
     text_mask: torch.Tensor | None = None
     drop_text: torch.Tensor | None = None
+    drop_speech: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +303,14 @@ class CMDT(PretrainedMixin, nn.Module):
         drop = torch.rand(batch, generator=generator) < self.config.text_drop_prob
         return drop.to(self.head.weight.device)
 
+    def speech_dropout(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """Which samples of a training batch hear no speech: ``[B]`` bool, each True with probability
+        ``speech_drop_prob``; None when the model is trained without speech dropout."""
+        if self.config.speech_drop_prob <= 0.0:
+            return None
+        drop = torch.rand(batch, generator=generator) < self.config.speech_drop_prob
+        return drop.to(self.head.weight.device)
+
     def encode_conditions(self, conditions: CMDTConditions) -> EncodedConditions:
         """Run the condition encoders (see :class:`CMDTConditions` for the inputs' shapes)."""
         c = conditions
@@ -306,8 +319,13 @@ class CMDT(PretrainedMixin, nn.Module):
         phonemes = self.phoneme_encoder(c.phonemes)                             # [B, N, d]
         text, text_mask = self._encode_text(c)                                  # [B, 1 + L, d], [B, 1 + L]
         first = self.first_frame_encoder(self.motion_norm(c.first_frame))      # [B, d]
-        memory = torch.cat([audio, phonemes, text, first[:, None]], 1)          # [B, 2N + 1 + L + 1, d]
         frame_mask = torch.ones(audio.shape[:2], dtype=torch.bool, device=audio.device)
+        if c.drop_speech is not None:                                           # no speech for these samples
+            hears = ~c.drop_speech.to(audio.device)                             # [B]
+            audio = audio * hears[:, None, None]
+            phonemes = phonemes * hears[:, None, None]
+            frame_mask = frame_mask & hears[:, None]
+        memory = torch.cat([audio, phonemes, text, first[:, None]], 1)          # [B, 2N + 1 + L + 1, d]
         memory_mask = torch.cat([frame_mask, frame_mask, text_mask, frame_mask[:, :1]], 1)
         return EncodedConditions(frames=audio + phonemes, first_frame=first, memory=memory, memory_mask=memory_mask)
 
@@ -394,5 +412,6 @@ class CMDT(PretrainedMixin, nn.Module):
             raise TalkingHeadError(
                 f"The transcript has {text.shape[1]} tokens; this model takes at most {cfg.max_text_length}."
             )
-        if c.drop_text is not None and tuple(c.drop_text.shape) != (b,):
-            raise TalkingHeadError(f"drop_text is {tuple(c.drop_text.shape)}; expected one flag per sample, [{b}].")
+        for name, flags in (("drop_text", c.drop_text), ("drop_speech", c.drop_speech)):
+            if flags is not None and tuple(flags.shape) != (b,):
+                raise TalkingHeadError(f"{name} is {tuple(flags.shape)}; expected one flag per sample, [{b}].")

@@ -36,6 +36,9 @@ _AUDIO_CONTEXT = Option("audio_context", "the speech encoder's local context K: 
 _PHONEME_NOISE = Option("phoneme_noise_percent", "replace this percentage of the training phonemes by random ones, as "
                         "the recogniser's errors on real speech (default 0)", "int", metavar="P", group=EXTENSIONS,
                         low=0, high=100)
+_SPEECH_DROPOUT = Option("speech_dropout_percent", "train this percentage of samples without their speech (audio and "
+                          "phonemes), so sampling can guide on the speech (--speech-guidance; default 0)", "int",
+                          metavar="P", group=EXTENSIONS, low=0, high=100)
 _LIP_EXPERT = Option("lip_expert", "the frozen lip expert of --sync-loss (default: the shipped "
                      "weights/dreamtalk/lip_expert)", "path", metavar="DIR", group=EXTENSIONS)
 
@@ -43,7 +46,8 @@ COMPONENTS = (
     ComponentSpec(
         "dimitra.lips", "talkinghead.motion.dimitra.training.motion:build_lips",
         "Dimitra's lip model: a cMDT over the layout's mouth channels (13 in ARKit)",
-        options=(_NO_PHONEMES, _NO_TRANSCRIPT, _SYNC_LOSS, _LIP_EXPERT, _AUDIO_CONTEXT, _PHONEME_NOISE)),
+        options=(_NO_PHONEMES, _NO_TRANSCRIPT, _SYNC_LOSS, _LIP_EXPERT, _AUDIO_CONTEXT, _PHONEME_NOISE,
+                 _SPEECH_DROPOUT)),
     ComponentSpec(
         "dimitra.face", "talkinghead.motion.dimitra.training.motion:build_face",
         "Dimitra's facial-expression model: a cMDT over the other expression channels (27 in ARKit)",

@@ -43,6 +43,14 @@ segment of the same clip's expression, the expert's own audio features
 (:class:`talkinghead.motion.dimitra.data.LipSyncCorpus`). The checkpoint records ``losses.lambda_sync`` (0
 without the loss), ``lip_expert`` and ``mouth``, and ``sync_loss`` in ``variant``.
 
+Extension beyond the paper, speech dropout (``--speech-dropout-percent P``, lips only, off by default): each
+training sample hears no speech with probability ``P`` % (:meth:`CMDT.speech_dropout`: its audio and phoneme
+tokens are zeroed and masked out; the sync loss skips it), so the model also learns the motion's prior without
+speech and a sampler can apply classifier-free guidance on the speech (:class:`DimitraSampling`
+``speech_guidance``), which scales up what the speech adds to that prior. Dimitra's lips move channels (press,
+stretch, funnel) that do not follow real voices (docs/mouth/dimitra/README.md); guidance is meant to weigh the
+speech-driven part of the motion against them.
+
 Ablations (issue 13 item 5; recorded in the checkpoint's ``extra["conditions"]`` and ``extra["variant"]``, so a
 generator feeds the model what it was trained with): ``--no-phonemes`` gives every frame the ``<pad>`` token
 (the phoneme encoder then sees one constant sequence and carries no information; the architecture is
@@ -135,7 +143,7 @@ class _CMDTStep(nn.Module):
         conditions = CMDTConditions(
             audio=batch["audio"], phonemes=batch["phonemes"], first_frame=batch["first_frame"],
             text_tokens=batch["text_tokens"] if text else None, text_mask=batch["text_mask"] if text else None,
-            drop_text=net.text_dropout(x0.shape[0]) if text else None)
+            drop_text=net.text_dropout(x0.shape[0]) if text else None, drop_speech=net.speech_dropout(x0.shape[0]))
         pred = net(xt, batch["t"], conditions)                                    # [B, N, C] x0
         diff = F.mse_loss(pred, x0)                                               # L_diff
         loss = cfg.lambda_diff * diff
@@ -149,6 +157,8 @@ class _CMDTStep(nn.Module):
             columns = torch.as_tensor(self.columns, device=pred.device)
             expression = batch["expression"].index_copy(2, columns, net.motion_norm.inverse(pred))   # [B, N, E]
             p = sync_probability(expert, expression, batch)
+            if conditions.drop_speech is not None:   # a sample that heard no speech cannot be in sync with it
+                p = p[~conditions.drop_speech] if (~conditions.drop_speech).any() else p.detach()
             sync = sync_loss(p)
             loss = loss + cfg.lambda_sync * sync
             metrics.update(sync=sync.detach(), p_sync=p.mean().detach())
@@ -253,7 +263,7 @@ def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str,
                train_overrides: dict[str, Any] | None = None, no_phonemes: bool = False,
                no_transcript: bool = False, no_first_loss: bool = False, sync_loss: bool = False,
                lip_expert: str | Path | None = None, audio_context: int | None = None,
-               phoneme_noise: float | None = None) -> SolverBuild:
+               phoneme_noise: float | None = None, speech_dropout: float | None = None) -> SolverBuild:
     """The solver of ``part`` on ``data``, its training config and the checkpoint's ``extra``: the part and its
     channels, the dataset's full layout (to put the parts back together), the window length, the first-frame
     convention, the trained conditions and losses, the lip expert of the sync loss (lips only)."""
@@ -271,7 +281,10 @@ def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str,
     expert, expert_path = (load_lip_expert(lip_expert, "The sync loss", "train without --sync-loss")
                            if config.sync_loss else (None, None))
     corpus = DimitraCorpus(data, part, features, phonemes=config.phonemes)
-    model_config = CMDTConfig.preset(preset, **({} if audio_context is None else {"audio_context": audio_context}))
+    model_overrides: dict[str, Any] = {} if audio_context is None else {"audio_context": audio_context}
+    if speech_dropout is not None:
+        model_overrides["speech_drop_prob"] = speech_dropout   # range-checked by the config
+    model_config = CMDTConfig.preset(preset, **model_overrides)
     solver = SOLVERS[part](corpus, model_config, config, lip_expert=expert)
     variant = {"no_phonemes": no_phonemes, "no_transcript": no_transcript, "no_first_loss": no_first_loss,
                "sync_loss": config.sync_loss}
@@ -286,6 +299,7 @@ def build_part(part: str, data: str | Path, preset: str, *, features: tuple[str,
                         "lambda_sync": config.lambda_sync if config.sync_loss else 0.0},
              "lip_expert": str(expert_path) if expert_path else None, "mouth": mouth,
              "audio_context": model_config.audio_context, "phoneme_noise": config.phoneme_noise,
+             "speech_dropout": model_config.speech_drop_prob,
              "variant": sorted(k for k, v in variant.items() if v)}
     return SolverBuild(solver, config, extra)
 
@@ -294,13 +308,15 @@ def build_lips(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                train_overrides: dict[str, Any] | None = None, no_phonemes: bool = False,
                no_transcript: bool = False, sync_loss: bool = False,
                lip_expert: str | Path | None = None, audio_context: int | None = None,
-               phoneme_noise_percent: int | None = None) -> SolverBuild:
+               phoneme_noise_percent: int | None = None, speech_dropout_percent: int | None = None) -> SolverBuild:
     """The registry's builder of ``dimitra.lips`` (``sync_loss``: the lip expert's loss, an extension;
-    ``audio_context``: the speech encoder's local context, an extension)."""
+    ``audio_context``: the speech encoder's local context, an extension; ``speech_dropout_percent``: speech
+    dropout for guidance, an extension)."""
     return build_part("lips", data, preset, features=features, train_overrides=train_overrides,
                       no_phonemes=no_phonemes, no_transcript=no_transcript, sync_loss=sync_loss,
                       lip_expert=lip_expert, audio_context=audio_context,
-                      phoneme_noise=None if phoneme_noise_percent is None else phoneme_noise_percent / 100)
+                      phoneme_noise=None if phoneme_noise_percent is None else phoneme_noise_percent / 100,
+                      speech_dropout=None if speech_dropout_percent is None else speech_dropout_percent / 100)
 
 
 def build_face(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
