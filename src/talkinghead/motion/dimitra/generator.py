@@ -68,8 +68,6 @@ Deviations and choices (the paper gives no inference details beyond recursion):
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -79,7 +77,7 @@ import torch
 
 from talkinghead.audio.phonemes import PAD_ID, frame_tokens
 from talkinghead.config import Config
-from talkinghead.diffusion import ScheduleConfig, guided, make_scheduler, sample
+from talkinghead.diffusion import ScheduleConfig, classifier_free_guidance, make_scheduler, sample
 from talkinghead.errors import TalkingHeadError
 from talkinghead.generators import (
     Conditions,
@@ -210,32 +208,40 @@ def sample_window(part: DimitraPart, inputs: PartInputs, start: int, first_frame
     conditioned on ``first_frame [C]`` (raw units) -> its motion ``[N, C]`` in raw units.
 
     The conditions are encoded once; :func:`talkinghead.diffusion.sample` runs the reverse process on the
-    normalised motion ``[1, N, C]`` with noise from ``seed``."""
+    normalised motion ``[1, N, C]`` with noise from ``seed``. With guidance, the conditional and unconditional
+    branches are one batch ``[k, N, C]`` per step (one network call instead of ``k``; the same prediction to
+    float rounding, 1.4e-6 on a real voice)."""
     net, n = part.net, settings.window_frames or part.window_frames
     device = net.head.weight.device
     index = np.clip(np.arange(start, start + n), 0, len(inputs.audio) - 1)              # [N], edge padded
     tokens, mask = inputs.text_tokens, inputs.text_mask
+    # classifier-free guidance's branches, run as one batch at every step: the conditional prediction, then the
+    # one without the transcript and the one without the speech where the settings guide on them
+    on_text = tokens is not None and settings.guidance != 1.0
+    on_speech = settings.speech_guidance != 1.0 and net.config.speech_drop_prob > 0.0
+    drop_text = [False] + [True] * on_text + [False] * on_speech
+    drop_speech = [False] + [False] * on_text + [True] * on_speech
+    k = len(drop_text)
+    audio = torch.from_numpy(np.ascontiguousarray(inputs.audio[index], np.float32))
+    phonemes = torch.from_numpy(np.ascontiguousarray(inputs.phonemes[index], np.int64))
     conditions = CMDTConditions(
-        audio=torch.from_numpy(np.ascontiguousarray(inputs.audio[index], np.float32))[None].to(device),
-        phonemes=torch.from_numpy(np.ascontiguousarray(inputs.phonemes[index], np.int64))[None].to(device),
-        first_frame=torch.from_numpy(np.asarray(first_frame, np.float32).reshape(1, -1)).to(device),
-        text_tokens=None if tokens is None else tokens.to(device),
-        text_mask=None if mask is None else mask.to(device))
+        audio=audio[None].expand(k, -1, -1).to(device), phonemes=phonemes[None].expand(k, -1).to(device),
+        first_frame=torch.from_numpy(np.asarray(first_frame, np.float32).reshape(1, -1)).expand(k, -1).to(device),
+        text_tokens=None if tokens is None else tokens.expand(k, -1).to(device),
+        text_mask=None if mask is None else mask.expand(k, -1).to(device),
+        drop_text=torch.tensor(drop_text, device=device) if on_text else None,
+        drop_speech=torch.tensor(drop_speech, device=device) if on_speech else None)
     encoded = net.project_memory(net.encode_conditions(conditions))
 
-    def conditional(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return net(x, t, encoded)
+    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = net(x.expand(k, -1, -1), t.expand(k), encoded)                              # [k, N, C]
+        pred = out[:1]
+        if on_text:        # Eq. 8 on the transcript, then on the speech from the transcript-guided prediction
+            pred = classifier_free_guidance(pred, out[1:2], settings.guidance)
+        if on_speech:
+            pred = classifier_free_guidance(pred, out[k - 1:k], settings.speech_guidance)
+        return pred
 
-    denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = conditional
-    if tokens is not None and settings.guidance != 1.0:
-        null = net.project_memory(net.encode_conditions(dataclasses.replace(conditions, text_tokens=None,
-                                                                            text_mask=None)))
-        denoise = guided(conditional, lambda x, t: net(x, t, null), settings.guidance)
-    if settings.speech_guidance != 1.0 and net.config.speech_drop_prob > 0.0:
-        # the same conditions without the speech; guided away from by the (transcript-guided) prediction
-        silent = net.project_memory(net.encode_conditions(dataclasses.replace(
-            conditions, drop_speech=torch.ones(1, dtype=torch.bool, device=device))))
-        denoise = guided(denoise, lambda x, t: net(x, t, silent), settings.speech_guidance)
     scheduler = make_scheduler(part.schedule, settings.sampler)
     x0 = sample(denoise, (1, n, net.config.motion_dim), scheduler, settings.steps,
                 generator=torch.Generator().manual_seed(seed), eta=settings.eta, device=device)   # [1, N, C]
