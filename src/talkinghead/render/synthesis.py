@@ -62,6 +62,8 @@ SHUT_INSET = 0.04  # shut lips drawn from this fraction of the mouth width insid
 SHUT_LIP_PAINT = 0.7
 UPPER_LIP_SHADE = 0.8
 SHUT_SEAM = 0.6
+SEAM_TONE = 0.35  # the seam's colour, as a fraction of the lip's
+SEAM_WIDTH = 0.012  # the seam line's thickness, as a fraction of the mouth width
 WIDE_OPEN = (0.5, 0.9)
 
 
@@ -136,6 +138,25 @@ def mouth_palette(image: np.ndarray, points: np.ndarray) -> MouthPalette:
 def _smoothstep(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
     t = np.clip((np.asarray(x, dtype=np.float32) - lo) / max(hi - lo, 1e-9), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
+
+
+def _box(points: np.ndarray, pad: int, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """The pixel box ``(x0, y0, x1, y1)`` around ``points [n, 2]`` widened by ``pad`` pixels, clipped to an image of
+    ``shape`` (``[H, W, ...]``); None if nothing of it is inside."""
+    h, w = shape[:2]
+    x0, y0 = np.floor(points.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(points.max(0)).astype(int) + pad + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    return None if x1 <= x0 or y1 <= y0 else (x0, y0, x1, y1)
+
+
+def _soft_line(shape: tuple[int, int], points: np.ndarray, thickness: int, sigma: float) -> np.ndarray:
+    """Coverage ``[h, w]`` in [0, 1] of an anti-aliased polyline through ``points [n, 2]`` (box pixels), blurred
+    by ``sigma``."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.polylines(mask, [np.round(points * 16).astype(np.int32)], False, (255,), thickness=thickness,
+                  lineType=cv2.LINE_AA, shift=4)
+    return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigma)
 
 
 def _frame(upper: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -287,13 +308,10 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, source: np.ndarray, full_
         return
     if palette is None:
         palette = mouth_palette(photo, source) if photo is not None else mouth_palette(frame, target)
-    h, w = frame.shape[:2]
-    poly = np.concatenate([up, lo[::-1]])
-    x0, y0 = np.floor(poly.min(0)).astype(int) - 2
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
+    box = _box(np.concatenate([up, lo]), 2, frame.shape)
+    if box is None:
         return
+    x0, y0, x1, y1 = box
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     rel_x, rel_y = xs - np.float32(origin[0]), ys - np.float32(origin[1])
     u = (rel_x * np.float32(e[0]) + rel_y * np.float32(e[1])) / np.float32(width)
@@ -423,14 +441,10 @@ def paint_shut_lips(frame: np.ndarray, target: np.ndarray, palette: MouthPalette
     if width < 2.0:
         return
     sigma = max(0.6, 0.015 * width)
-    h, w = frame.shape[:2]
-    pad = int(np.ceil(3 * sigma)) + 1
-    pts = np.concatenate([upper, lower])
-    x0, y0 = np.floor(pts.min(0)).astype(int) - pad
-    x1, y1 = np.ceil(pts.max(0)).astype(int) + pad + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
+    box = _box(np.concatenate([upper, lower]), int(np.ceil(3 * sigma)) + 1, frame.shape)
+    if box is None:
         return
+    x0, y0, x1, y1 = box
     corner = np.array([x0, y0], np.float64)
     shape = (y1 - y0, x1 - x0)
     colour = palette.lower_lip.astype(np.float32) * np.float32(255)
@@ -439,11 +453,9 @@ def paint_shut_lips(frame: np.ndarray, target: np.ndarray, palette: MouthPalette
                         (_soft_band(shape, seam - corner, lower - corner, sigma), colour)):
         a = (np.float32(weight) * alpha)[..., None]
         patch += a * (tone - patch)
-    line = np.zeros(shape, np.uint8)
-    cv2.polylines(line, [np.round((seam - corner) * 16).astype(np.int32)], False, (255,),
-                  thickness=max(1, int(0.012 * width)), lineType=cv2.LINE_AA, shift=4)
-    a = (np.float32(weight / SHUT_LIP_PAINT * SHUT_SEAM / 255) * cv2.GaussianBlur(line.astype(np.float32), (0, 0), 0.6))
-    patch += a[..., None] * (colour * np.float32(0.35) - patch)
+    line = _soft_line(shape, seam - corner, max(1, int(SEAM_WIDTH * width)), 0.6)
+    a = np.float32(min(max(strength, 0.0), 1.0) * SHUT_SEAM) * line
+    patch += a[..., None] * (colour * np.float32(SEAM_TONE) - patch)
     frame[y0:y1, x0:x1] = np.clip(patch + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -511,7 +523,6 @@ def eye_closure(target: np.ndarray, source: np.ndarray) -> list[float]:
 
 def paint_eyelids(frame: np.ndarray, target: np.ndarray, source: np.ndarray) -> None:
     """Draw a soft lash line along eyelids that close (``frame`` in place; points as in paint_mouth)."""
-    h, w = frame.shape[:2]
     for (upper, lower), closure in zip(EYES, eye_closure(target, source), strict=True):
         strength = float(_smoothstep(closure, 0.4, 0.95)) * 0.6
         if strength <= 0.0:
@@ -519,17 +530,12 @@ def paint_eyelids(frame: np.ndarray, target: np.ndarray, source: np.ndarray) -> 
         up, lo = target[list(upper)], target[list(lower)]
         width = float(np.linalg.norm(up[-1] - up[0]))
         line = 0.65 * up + 0.35 * lo  # the closed lid's edge, just below the upper chain
-        x0, y0 = np.floor(line.min(0)).astype(int) - 4
-        x1, y1 = np.ceil(line.max(0)).astype(int) + 5
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 <= x0 or y1 <= y0:
+        box = _box(line, 4, frame.shape)
+        if box is None:
             continue
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        pts = np.round((line - [x0, y0]) * 16).astype(np.int32)
-        thick = max(1, int(round(0.035 * width)))
-        cv2.polylines(mask, [pts], False, (255,), thickness=thick, lineType=cv2.LINE_AA, shift=4)
-        sigma = max(0.4, 0.02 * width)
-        mask_f = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigma)
+        x0, y0, x1, y1 = box
+        mask_f = _soft_line((y1 - y0, x1 - x0), line - [x0, y0], max(1, int(round(0.035 * width))),
+                            max(0.4, 0.02 * width))
         alpha = (strength * mask_f)[..., None]
         patch = frame[y0:y1, x0:x1].astype(np.float64) / 255.0
         frame[y0:y1, x0:x1] = np.clip((patch * (1 - alpha) + LASH * alpha) * 255.0 + 0.5, 0, 255).astype(np.uint8)
