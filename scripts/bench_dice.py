@@ -1,8 +1,9 @@
 """Benchmark DICE-Talk on this machine (writes bench/dice.json): the numbers issue 17 asks for.
 
 - generation: ``--seconds`` of video from speech on the astronaut with the shipped sampling (EDM, 8 Euler steps, no
-  guidance; the emotion from a prompt) and the paper's 25 steps, in the same run; frames pasted back and consumed as an
-  encoder would; seconds of compute per second of video, split into sampling and decoding;
+  guidance; the emotion from a prompt; the shipped precision), the same in float32, and the paper's 25 steps, in the
+  same run; frames pasted back and consumed as an encoder would; seconds of compute per second of video, split into
+  sampling and decoding;
 - the emotion's cost: the prior from a prompt, from the speech (the embedder's audio-only prior) and from a reference
   video are timed on their own (``DICEGenerator.emotion``), as each request pays one of them;
 - memory: peak resident memory of fresh processes generating 2 and 8 s of video (clips are made one after another,
@@ -27,13 +28,16 @@ from bench_dimitra import DEFAULT_AUDIO, run_header, speech, video_child, video_
 from bench_fd2talk import portrait  # noqa: E402
 
 
-def generate_once(checkpoint: str, audio: Any, steps: int = 0, emotion: str | None = "happy") -> dict[str, float]:
+def generate_once(checkpoint: str, audio: Any, steps: int = 0, emotion: str | None = "happy",
+                  precision: str | None = None) -> dict[str, float]:
     from talkinghead.generators import Conditions, StyleRequest
     from talkinghead.video.dice.pipeline import DICEGenerator
 
     generator = DICEGenerator.from_pretrained(checkpoint)
     if steps:
         generator.sampling = generator.sampling.replace(steps=steps)
+    if precision is not None:
+        generator.sampling = generator.sampling.replace(precision=precision)
     face = portrait()
     start = time.perf_counter()
     out = generator.generate(Conditions(audio, face, StyleRequest(emotion=emotion), seed=0), 256)
@@ -76,8 +80,9 @@ def main() -> None:
     results = run_header(args.audio)
     generate_once(args.checkpoint, speech(args.audio, 0.5))                                  # warm-up
     audio = speech(args.audio, args.seconds)
-    for name, steps in (("shipped", 0), ("paper_25_steps", 25)):
-        row = generate_once(args.checkpoint, audio, steps)
+    for name, steps, precision in (("shipped", 0, None), ("shipped_float32", 0, "float32"),
+                                   ("paper_25_steps", 25, None)):
+        row = generate_once(args.checkpoint, audio, steps, precision=precision)
         results[name] = {k: round(v, 3) for k, v in row.items()}
         print(f"{name}: {row['seconds']:.1f} s for {row['frames']:.0f} frames ({row['seconds_per_video_second']:.2f} "
               f"s per second of video; sampling {row['sampling']:.1f} s, decode {row['decode']:.1f} s)", flush=True)

@@ -1,8 +1,9 @@
 """Benchmark EMO on this machine (writes bench/emo.json): the numbers issue 16 asks for.
 
 - generation: ``--seconds`` of video from speech on the astronaut with the shipped sampling (20 DDIM steps, the
-  shipped strength) and the paper's 40 steps from pure noise, in the same run; frames pasted back and consumed as an
-  encoder would; seconds of compute per second of video, split into sampling and decoding;
+  shipped strength and precision), the same in float32, and the paper's 40 steps from pure noise, in the same run;
+  frames pasted back and consumed as an encoder would; seconds of compute per second of video, split into sampling
+  and decoding;
 - memory: peak resident memory of fresh processes generating 2 and 8 s of video (clips are made one after another
   with motion frames, so the peak must not grow with length).
 
@@ -25,7 +26,8 @@ from bench_dimitra import DEFAULT_AUDIO, run_header, speech, video_child, video_
 from bench_fd2talk import portrait  # noqa: E402
 
 
-def generate_once(checkpoint: str, audio: Any, steps: int = 0, strength: float | None = None) -> dict[str, float]:
+def generate_once(checkpoint: str, audio: Any, steps: int = 0, strength: float | None = None,
+                  precision: str | None = None) -> dict[str, float]:
     from talkinghead.generators import Conditions
     from talkinghead.video.emo.pipeline import EMOGenerator
 
@@ -33,6 +35,8 @@ def generate_once(checkpoint: str, audio: Any, steps: int = 0, strength: float |
     changes: dict[str, Any] = {"steps": steps} if steps else {}
     if strength is not None:
         changes["strength"] = strength
+    if precision is not None:
+        changes["precision"] = precision
     generator.sampling = generator.sampling.replace(**changes)
     face = portrait()
     start = time.perf_counter()
@@ -58,8 +62,9 @@ def main() -> None:
     results = run_header(args.audio)
     generate_once(args.checkpoint, speech(args.audio, 0.5))                                  # warm-up
     audio = speech(args.audio, args.seconds)
-    for name, steps, strength in (("shipped", 0, None), ("paper_40_steps_from_noise", 40, 1.0)):
-        row = generate_once(args.checkpoint, audio, steps, strength)
+    for name, steps, strength, precision in (("shipped", 0, None, None), ("shipped_float32", 0, None, "float32"),
+                                             ("paper_40_steps_from_noise", 40, 1.0, None)):
+        row = generate_once(args.checkpoint, audio, steps, strength, precision)
         results[name] = {k: round(v, 3) for k, v in row.items()}
         print(f"{name}: {row['seconds']:.1f} s for {row['frames']:.0f} frames ({row['seconds_per_video_second']:.2f} "
               f"s per second of video; sampling {row['sampling']:.1f} s, decode {row['decode']:.1f} s)", flush=True)

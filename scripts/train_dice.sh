@@ -38,7 +38,7 @@ import sys
 from talkinghead.video.dice.pipeline import write_dice_manifest
 
 embedder, dice = sys.argv[1:]
-write_dice_manifest("weights/dice.new", seed=0, preset="cpu",
+write_dice_manifest("weights/dice.new", {"precision": "auto"}, seed=0, preset="cpu",
                     motion_corpus="scripts/train_default.sh (MOTION=/tmp/talkinghead-train/corpus)",
                     video_corpus="scripts/video_corpus.sh (VIDEO=/tmp/talkinghead-video)",
                     vae="weights/emo/vae (scripts/train_emo.sh)",

@@ -35,7 +35,7 @@ from talkinghead.video.emo.pipeline import write_emo_manifest
 
 vae, image, video, speed = sys.argv[1:]
 data = "--data VIDEO/corpus --real VIDEO/real --preset cpu --seed 0"
-write_emo_manifest("weights/emo", sampling={"strength": 0.7}, seed=0, preset="cpu",
+write_emo_manifest("weights/emo", sampling={"strength": 0.7, "precision": "auto"}, seed=0, preset="cpu",
                    video_corpus="scripts/video_corpus.sh (VIDEO=/tmp/talkinghead-video)",
                    commands=[f"talkinghead train emo.vae {data} --out vae --steps {vae} --batch-size 8 "
                              "--perceptual weights/fd2talk/perceptual",

@@ -318,6 +318,20 @@ def test_sampling_can_start_part_way_from_the_reference(folder: Path, astronaut:
         EMOSampling(strength=0.0)
 
 
+def test_bfloat16_precision_gives_nearly_the_same_frames(folder: Path, astronaut: Portrait) -> None:
+    """``precision = "bfloat16"`` (the shipped manifest's ``auto`` on processors with native bfloat16) runs the
+    networks and the decoder under autocast: different frames, within a few 8-bit levels of float32's."""
+    generator = EMOGenerator.from_pretrained(folder)
+    crops = {}
+    for precision in ("float32", "bfloat16"):
+        generator.sampling = generator.sampling.replace(precision=precision)
+        crops[precision] = np.stack(list(generator.crops(Conditions(_audio(0.2), astronaut, seed=1), 64)))
+    difference = np.abs(crops["float32"].astype(float) - crops["bfloat16"])
+    assert 0 < difference.mean() < 2.0
+    with pytest.raises(TalkingHeadError, match="precision"):
+        EMOSampling(precision="half")  # type: ignore[arg-type]
+
+
 def test_evaluate_frames_takes_a_video_generator_row(folder: Path, video: Path, astronaut: Portrait) -> None:
     """``NAME=FOLDER+self``: the generator's own crops (not pasted back), one per ground-truth frame, measured like
     any row."""

@@ -51,6 +51,10 @@ second of video costs about 10-15 s on two cores (measured in docs/dice.md); gui
 paper gives no scales. ``paper``: 25 steps (4.1) and the scales of :class:`.edm.GuidanceScales` (2 / 3 / 3, this
 project's starting point). ``Conditions.guidance`` (``--cfg-scale g``) sets all three scales to ``g``: plain
 classifier-free guidance on all conditions together (two calls per step).
+
+Precision (``precision``, not in the paper): ``float32`` by default; ``bfloat16`` or ``auto`` (bfloat16 where the
+processor computes it natively, :mod:`talkinghead.nn.precision`) run the network and the VAE decoder under bfloat16
+autocast, the EDM sampler's arithmetic in float32. The shipped manifest sets ``auto``.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ import torch
 from talkinghead.config import Config, Range
 from talkinghead.errors import TalkingHeadError
 from talkinghead.nn.latent import LatentVAE, frames_to_tensor
+from talkinghead.nn.precision import Precision, inference_precision, resolve_precision
 from talkinghead.render.paste import PasteRegion, box_region, paste, widen_box
 from talkinghead.video.dice.edm import GuidanceScales, sample_edm
 from talkinghead.video.dice.embedder import EmotionEmbedder
@@ -97,6 +102,7 @@ class DICESampling(Config):
     feather: float = 0.12
     paste_region: PasteRegion = "face"
     paste_scale: Annotated[float, Range(1.0, 3.0)] = 1.3
+    precision: Precision = "float32"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"steps": 2, "overlap": 1, "guidance": _NO_GUIDANCE},
@@ -111,6 +117,7 @@ class DICESampling(Config):
             raise TalkingHeadError("The overlap of consecutive clips cannot be negative.")
         if not all(math.isfinite(v) and 0.0 <= v <= 20.0 for v in self.guidance.as_tuple()):
             raise TalkingHeadError("DICE-Talk's guidance scales must be between 0 and 20.")
+        resolve_precision(self.precision)
 
 
 def write_dice_manifest(folder: str | Path, sampling: dict[str, Any] | None = None,
@@ -329,15 +336,16 @@ class DICEGenerator:
         for k, start in enumerate(starts):
             frames = torch.arange(start, start + f).clamp(max=total - 1)                # the last clip padded
             noise = torch.randn(shape, generator=generator)
-            guided = self.network.denoiser(reference, audio[frames][None], emotion, settings.guidance)
+            with inference_precision(settings.precision):
+                guided = self.network.denoiser(reference, audio[frames][None], emotion, settings.guidance)
 
-            def denoise(x: torch.Tensor, sigma: torch.Tensor, known: torch.Tensor | None = tail,
-                        noise: torch.Tensor = noise, guided: Any = guided) -> torch.Tensor:
-                if known is not None and o:                                           # inpainting along time
-                    x = torch.cat([known + sigma.view(-1, 1, 1, 1, 1) * noise[:, :o], x[:, o:]], dim=1)
-                return guided(x, sigma)  # type: ignore[no-any-return]
+                def denoise(x: torch.Tensor, sigma: torch.Tensor, known: torch.Tensor | None = tail,
+                            noise: torch.Tensor = noise, guided: Any = guided) -> torch.Tensor:
+                    if known is not None and o:                                       # inpainting along time
+                        x = torch.cat([known + sigma.view(-1, 1, 1, 1, 1) * noise[:, :o], x[:, o:]], dim=1)
+                    return guided(x, sigma).float()  # type: ignore[no-any-return]
 
-            z = sample_edm(denoise, noise, cfg.edm, settings.steps, settings.solver)
+                z = sample_edm(denoise, noise, cfg.edm, settings.steps, settings.solver)
             if tail is not None and o:
                 z[:, :o] = (1 - ramp) * tail + ramp * z[:, :o]                        # cross-fade the overlap
             last = k == len(starts) - 1
@@ -345,11 +353,13 @@ class DICEGenerator:
             yield z[0, :total - start] if last else z[0, :f - o]
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """Stage 5: latents ``[F, c, h, w]`` -> crops ``[F, S, S, 3]`` uint8."""
+    def decode(self, latents: torch.Tensor, precision: Precision = "float32") -> np.ndarray:
+        """Stage 5: latents ``[F, c, h, w]`` -> crops ``[F, S, S, 3]`` uint8 (the decoder under ``precision``)."""
         from talkinghead.render.fd2talk.perceptual import tensor_to_images
 
-        return tensor_to_images(self.vae.decode(latents)).numpy()  # type: ignore[no-any-return]
+        with inference_precision(precision):
+            images = self.vae.decode(latents).float()
+        return tensor_to_images(images).numpy()  # type: ignore[no-any-return]
 
     # --------------------------------------------------------------------------------------- generate
     def generate(self, conditions: Any, size: int) -> Any:
@@ -400,7 +410,7 @@ class DICEGenerator:
         for latents in clips:
             now = time.perf_counter()
             timings["dice_sampling"] += now - clock
-            crops = self.decode(latents)
+            crops = self.decode(latents, settings.precision)
             clock = time.perf_counter()
             timings["dice_decode"] += clock - now
             for c in crops:

@@ -28,6 +28,10 @@ Deviation (an option, off by default): ``strength < 1`` starts every clip's samp
 to that fraction of the schedule (SDEdit) instead of pure noise. The shipped CPU model, trained for minutes rather
 than the paper's days, predicts the noise well from partly noised latents but draws no face from pure noise; its
 manifest sets the strength it is shipped with (docs/emo.md).
+
+Precision (``precision``, not in the paper): ``float32`` by default; ``bfloat16`` or ``auto`` (bfloat16 where the
+processor computes it natively, :mod:`talkinghead.nn.precision`) run the networks and the VAE decoder under bfloat16
+autocast, the sampler's arithmetic in float32. The shipped manifest sets ``auto``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from talkinghead.config import Config
 from talkinghead.diffusion import ScheduleConfig, make_scheduler, sample
 from talkinghead.errors import TalkingHeadError
 from talkinghead.nn.latent import LatentVAE, frames_to_tensor
+from talkinghead.nn.precision import Precision, inference_precision, resolve_precision
 from talkinghead.render.paste import PasteRegion, box_region, paste, widen_box
 from talkinghead.video.emo.audio import feature_windows
 from talkinghead.video.emo.face_locator import region_masks
@@ -77,6 +82,7 @@ class EMOSampling(Config):
     paste_back: bool = True
     feather: float = 0.12
     paste_region: PasteRegion = "face"
+    precision: Precision = "float32"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {"steps": 2}, "cpu": {"steps": 20}, "paper": {}}
 
@@ -93,6 +99,7 @@ class EMOSampling(Config):
             raise TalkingHeadError(f"EMO's sampling strength must be above 0 and at most 1, got {self.strength}.")
         if not (math.isfinite(self.region_scale) and self.region_scale > 0):
             raise TalkingHeadError("The face region scale must be positive.")
+        resolve_precision(self.precision)
 
 
 @dataclass
@@ -248,24 +255,27 @@ class EMOGenerator:
         motion = None
         for start in range(0, total, f):
             frames = torch.arange(start, start + f).clamp(max=total - 1)               # the last clip padded
-            refs = self.network.references(reference, motion)
             a, s = audio[frames][None], speed[frames][None]
+            with inference_precision(settings.precision):
+                refs = self.network.references(reference, motion)
 
-            def denoise(x: torch.Tensor, t: torch.Tensor, refs: Any = refs, a: torch.Tensor = a,
-                        s: torch.Tensor = s) -> torch.Tensor:
-                return self.network(x, t, refs, region, a, s)  # type: ignore[no-any-return]
+                def denoise(x: torch.Tensor, t: torch.Tensor, refs: Any = refs, a: torch.Tensor = a,
+                            s: torch.Tensor = s) -> torch.Tensor:
+                    return self.network(x, t, refs, region, a, s).float()  # type: ignore[no-any-return]
 
-            z = sample(denoise, shape, scheduler, settings.steps, generator=generator, eta=settings.eta,
-                       start=reference[:, None].expand(shape), strength=settings.strength)
+                z = sample(denoise, shape, scheduler, settings.steps, generator=generator, eta=settings.eta,
+                           start=reference[:, None].expand(shape), strength=settings.strength)
             motion = z[:, f - n:] if n else None                                      # the next clip's motion frames
             yield z[0, :min(f, total - start)]
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """Stage 5: latents ``[F, c, h, w]`` -> crops ``[F, S, S, 3]`` uint8."""
+    def decode(self, latents: torch.Tensor, precision: Precision = "float32") -> np.ndarray:
+        """Stage 5: latents ``[F, c, h, w]`` -> crops ``[F, S, S, 3]`` uint8 (the decoder under ``precision``)."""
         from talkinghead.render.fd2talk.perceptual import tensor_to_images
 
-        return tensor_to_images(self.vae.decode(latents)).numpy()  # type: ignore[no-any-return]
+        with inference_precision(precision):
+            images = self.vae.decode(latents).float()
+        return tensor_to_images(images).numpy()  # type: ignore[no-any-return]
 
     # --------------------------------------------------------------------------------------- generate
     def generate(self, conditions: Any, size: int, *, speed: float | None = None,
@@ -323,7 +333,7 @@ class EMOGenerator:
         for latents in clips:
             now = time.perf_counter()
             timings["emo_sampling"] += now - clock
-            crops = self.decode(latents)
+            crops = self.decode(latents, settings.precision)
             clock = time.perf_counter()
             timings["emo_decode"] += clock - now
             for c in crops:
