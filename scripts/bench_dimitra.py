@@ -1,7 +1,8 @@
 """Benchmark Dimitra's motion generation on this machine (writes bench/dimitra.json).
 
-- speed: motion for 30 s of speech (conditions + the three parts' sampling, DDIM 10), best of ``--repeats``, with
-  the cross-faded joins (overlap 8, the default) and the paper's plain recursion (overlap 0) in the same run;
+- speed: motion for 30 s of speech (conditions + the three parts' sampling with the checkpoint's own settings: the
+  manifest's ``sampling``, e.g. speech guidance, else the defaults; DDIM 10), best of ``--repeats``, with the
+  cross-faded joins (overlap 8, the default) and the paper's plain recursion (overlap 0) in the same run;
 - memory: peak resident memory of a fresh process that loads the models and makes motion for 1, 5 and 10 minutes
   of speech (each length in its own process, so the peaks do not mix); flat in length means bounded memory.
 
@@ -89,9 +90,10 @@ def motion_once(checkpoint: str, audio: Any, overlap: int) -> dict[str, float]:
     from skimage import data
 
     from talkinghead.generators import Conditions, Portrait
-    from talkinghead.motion.dimitra.generator import DimitraGenerator, DimitraSampling
+    from talkinghead.motion.dimitra.generator import DimitraGenerator
 
-    generator = DimitraGenerator.from_pretrained(checkpoint, DimitraSampling(overlap=overlap))
+    generator = DimitraGenerator.from_pretrained(checkpoint)            # the manifest's sampling (speech guidance)
+    generator.sampling = generator.sampling.replace(overlap=overlap)
     portrait = Portrait.fit(data.astronaut())
     start = time.perf_counter()
     made = generator.generate(Conditions(audio, portrait, seed=0))
@@ -120,7 +122,10 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    from talkinghead.motion.dimitra.generator import DimitraGenerator
+
     results = run_header(args.audio)
+    results["sampling"] = DimitraGenerator.from_pretrained(args.checkpoint).sampling.to_dict()
     audio = speech(args.audio, 30.0)
     motion_once(args.checkpoint, speech(args.audio, 3.0), 8)                          # warm-up
     for overlap in (8, 0):
