@@ -363,7 +363,7 @@ def test_paste_back_puts_the_crop_where_it_was_cut(folder: Path, astronaut: Port
     crop = generator.crop(astronaut)
     assert 0 < crop.face[0] < crop.face[2] < 32 and 0 < crop.face[1] < crop.face[3] < 32
     reference = ((crop.image[0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
-    monkeypatch.setattr(generator, "decode", lambda latents: np.repeat(reference[None], len(latents), 0))
+    monkeypatch.setattr(generator, "decode", lambda latents, *_: np.repeat(reference[None], len(latents), 0))
     frame = next(iter(generator.generate(Conditions(_audio(0.2), astronaut), 256).frames))
     x, y, side = crop.box.astype(int)
     inside = (slice(y + side // 4, y + 3 * side // 4), slice(x + side // 4, x + 3 * side // 4))
@@ -376,7 +376,7 @@ def test_only_the_face_region_is_pasted_back(folder: Path, astronaut: Portrait,
     """A decoder that returns a white crop: the face region turns white, the crop's corners stay the photo (the whole
     crop with ``paste_region="crop"``)."""
     generator = EMOGenerator.from_pretrained(folder)
-    monkeypatch.setattr(generator, "decode", lambda latents: np.full((len(latents), 32, 32, 3), 255, np.uint8))
+    monkeypatch.setattr(generator, "decode", lambda latents, *_: np.full((len(latents), 32, 32, 3), 255, np.uint8))
     crop = generator.crop(astronaut)
     x, y, side = crop.box.astype(int)
     corner = (slice(y + side // 16, y + side // 10), slice(x + side // 16, x + side // 10))   # the crop's corner
