@@ -383,8 +383,8 @@ def test_only_the_face_box_is_pasted_back(generator: DICEGenerator, astronaut: P
     """A decoder that returns a white crop: the face turns white, the crop's corners stay the photo unless
     ``paste_region="crop"``."""
     gen = copy.copy(generator)
-    side = gen.image_size
-    monkeypatch.setattr(gen, "decode", lambda latents, *_: np.full((len(latents), side, side, 3), 255, np.uint8))
+    size = gen.image_size
+    monkeypatch.setattr(gen, "decode", lambda latents, *_: np.full((len(latents), size, size, 3), 255, np.uint8))
     crop = gen.crop(astronaut)
     x, y, side = crop.box.astype(int)
     corner = (slice(y + side // 16, y + side // 10), slice(x + side // 16, x + side // 10))
