@@ -35,6 +35,7 @@ data = "--data VIDEO/corpus --real VIDEO/real --preset cpu --seed 0"
 manifest["stage"] = "motion (FD2Talk 3.2, 3.4.1) and frames (3.3, 3.4.2)"
 manifest["video_corpus"] = "scripts/video_corpus.sh (VIDEO=/tmp/talkinghead-video)"
 manifest["frames"] = {"perceptual": "perceptual", "autoencoder": "autoencoder", "unet": "unet"}
+manifest["frame_sampling"] = {"precision": "auto"}
 manifest["frame_commands"] = [
     f"talkinghead train fd2talk.perceptual {data} --out perceptual --steps 600 --batch-size 32",
     f"talkinghead train fd2talk.autoencoder {data} --out autoencoder --steps 800 --perceptual perceptual",

@@ -229,6 +229,24 @@ def test_the_renderer_pastes_generated_faces_into_the_photo(folder: Path, portra
     assert "photo" in _one_sentence(err)
 
 
+def test_bfloat16_precision_gives_nearly_the_same_crops(folder: Path, portrait: np.ndarray) -> None:
+    """``precision = "bfloat16"`` (the shipped manifest's ``auto`` on processors with native bfloat16) runs the UNet
+    and the decoder under autocast: different crops, within a few 8-bit levels of float32's."""
+    renderer = FD2TalkFrameRenderer.from_pretrained(folder)
+    fitted = Portrait.fit(portrait)
+    expression = np.zeros((3, ARKIT_LAYOUT.size), np.float32)
+    expression[1:, 0] = 0.5
+    motion = MotionSequence(expression, np.repeat(fitted.pose[None], 3, 0), ARKIT_LAYOUT)
+    crops = {p: np.stack(list(FD2TalkFrameRenderer(renderer.autoencoder, renderer.unet, renderer.crop_scale,
+                                                   FrameSampling.preset("tiny", paste_back=False, precision=p))
+                              .render(fitted, motion, 64)))
+             for p in ("float32", "bfloat16")}
+    difference = np.abs(crops["float32"].astype(float) - crops["bfloat16"])
+    assert 0 < difference.mean() < 2.0
+    with pytest.raises(TalkingHeadError, match="precision"):
+        FrameSampling(precision="half")  # type: ignore[arg-type]
+
+
 def test_the_renderer_is_registered_and_a_folder_without_it_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TalkingHeadError) as err:
         FD2TalkFrameRenderer.from_pretrained(tmp_path)

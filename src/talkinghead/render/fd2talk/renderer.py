@@ -21,7 +21,10 @@ Rendering, in stages:
 
 Choices the paper does not make (it gives 50 steps and nothing else about inference): the ``cpu`` preset uses 20
 DDIM steps (speed; ``paper``: 50); every frame starts from the *same* noise draw (``shared_noise``), since frames
-are generated one by one and independent draws make the appearance flicker from frame to frame.
+are generated one by one and independent draws make the appearance flicker from frame to frame. ``precision``:
+``float32`` by default; ``bfloat16`` or ``auto`` (bfloat16 where the processor computes it natively,
+:mod:`talkinghead.nn.precision`) run the UNet and the decoder under bfloat16 autocast, the sampler's arithmetic in
+float32; the shipped manifest sets ``auto``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import torch
 from talkinghead.config import Config
 from talkinghead.diffusion import ScheduleConfig, make_scheduler, sample
 from talkinghead.errors import TalkingHeadError
+from talkinghead.nn.precision import Precision, inference_precision, resolve_precision
 from talkinghead.render.fd2talk.autoencoder import FrameAutoencoder
 from talkinghead.render.fd2talk.perceptual import images_to_tensor, tensor_to_images
 from talkinghead.render.fd2talk.unet import FrameUNet
@@ -71,7 +75,8 @@ class FrameSampling(Config):
     """``steps`` of DDIM (``eta``), ``batch_frames`` frames per network call, ``shared_noise`` (one noise draw for
     every frame), ``seed``, ``paste_back`` and its ``feather`` (fraction of the crop side), ``follow`` (how closely
     the crop follows the face, as in the corpus), ``paste_region``: ``face`` (only the face: the hull of the
-    photo's and the frame's face oval, :mod:`talkinghead.render.paste`) or ``crop`` (the whole crop)."""
+    photo's and the frame's face oval, :mod:`talkinghead.render.paste`) or ``crop`` (the whole crop); ``precision``
+    of the UNet and the decoder (see the module docstring)."""
 
     steps: int = 50
     eta: float = 0.0
@@ -82,9 +87,13 @@ class FrameSampling(Config):
     feather: float = 0.12
     follow: float = 0.5
     paste_region: PasteRegion = "face"
+    precision: Precision = "float32"
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {"steps": 2, "batch_frames": 4},
                                                     "cpu": {"steps": 20}, "paper": {}}
+
+    def __post_init__(self) -> None:
+        resolve_precision(self.precision)
 
 
 class FD2TalkFrameRenderer:
@@ -164,15 +173,18 @@ class FD2TalkFrameRenderer:
             motion = torch.from_numpy(coefficients[start:start + cfg.batch_frames])
             n = len(motion)
             ref = x.expand(n, -1, -1, -1)
-            tokens = self.unet.conditions(motion, ref)
             noise = shared.expand(n, -1, -1, -1).clone() if cfg.shared_noise else torch.randn((n, *shape), generator=g)
+            with inference_precision(cfg.precision):
+                tokens = self.unet.conditions(motion, ref)
 
-            def denoise(latent: torch.Tensor, t: torch.Tensor, ref: torch.Tensor = ref, motion: torch.Tensor = motion,
-                        tokens: tuple[torch.Tensor, torch.Tensor] = tokens) -> torch.Tensor:
-                return self.unet(latent, t, motion, ref, tokens=tokens)  # type: ignore[no-any-return]
+                def denoise(latent: torch.Tensor, t: torch.Tensor, ref: torch.Tensor = ref,
+                            motion: torch.Tensor = motion,
+                            tokens: tuple[torch.Tensor, torch.Tensor] = tokens) -> torch.Tensor:
+                    return self.unet(latent, t, motion, ref, tokens=tokens).float()  # type: ignore[no-any-return]
 
-            j0 = sample(denoise, (n, *shape), scheduler, cfg.steps, eta=cfg.eta, initial_noise=noise)
-            yield from tensor_to_images(self.autoencoder.decode(ref, j0)).numpy()
+                j0 = sample(denoise, (n, *shape), scheduler, cfg.steps, eta=cfg.eta, initial_noise=noise)
+                images = self.autoencoder.decode(ref, j0).float()
+            yield from tensor_to_images(images).numpy()
 
     def render(self, portrait: Any, motion: MotionSequence, size: int,
                pose_mode: str = "absolute") -> Iterator[np.ndarray]:
