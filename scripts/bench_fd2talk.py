@@ -3,8 +3,8 @@
 - DiTs (stage 1): motion for 30 s of speech (the expression and pose DiTs, DDIM 10), best of ``--repeats``;
   seconds of compute per second of video;
 - frame generator (stage 2): ``--frames-seconds`` of video rendered by the UNet renderer on the astronaut (the
-  shipped sampling, 20 DDIM steps, and the paper's 50 in the same run), pasted back into the photo, frames
-  consumed as an encoder would; seconds of compute per second of video;
+  shipped sampling, 20 DDIM steps and the shipped precision, the same in float32, and the paper's 50 steps in the
+  same run), pasted back into the photo, frames consumed as an encoder would; seconds of compute per second of video;
 - memory: peak resident memory of fresh processes: the DiTs for 1, 5 and 10 minutes of speech, and the frame
   generator streaming 2 and 8 s of video (frames are made chunk by chunk, so the peak must not grow with length).
 
@@ -48,11 +48,13 @@ def motion_once(checkpoint: str, audio: Any) -> tuple[dict[str, float], Any]:
     return {"seconds": seconds, "frames": float(len(made.motion))}, placed_motion(made, face, 1.0)
 
 
-def frames_once(checkpoint: str, motion: Any, steps: int) -> dict[str, float]:
+def frames_once(checkpoint: str, motion: Any, steps: int, precision: str | None = None) -> dict[str, float]:
     from talkinghead.render.fd2talk.renderer import FD2TalkFrameRenderer, FrameSampling
 
     renderer = FD2TalkFrameRenderer.from_pretrained(checkpoint)
     renderer.sampling = renderer.sampling.replace(steps=steps) if steps else renderer.sampling
+    if precision is not None:
+        renderer.sampling = renderer.sampling.replace(precision=precision)
     assert isinstance(renderer.sampling, FrameSampling)
     face = portrait()
     start = time.perf_counter()
@@ -100,10 +102,11 @@ def main() -> None:
     print(f"DiTs, 30 s of speech: {best['seconds']:.2f} s ({best['seconds'] / 30:.3f} s per second of video)",
           flush=True)
     _, motion = motion_once(args.checkpoint, speech(args.audio, args.frames_seconds))
-    for steps in (0, 50):
-        row = frames_once(args.checkpoint, motion, steps)
-        results[f"frames_steps{int(row['steps'])}"] = {k: round(v, 3) for k, v in row.items()}
-        print(f"frame generator, {row['steps']:.0f} steps: {row['seconds']:.1f} s for {row['frames']:.0f} frames "
+    for steps, precision in ((0, None), (0, "float32"), (50, None)):
+        row = frames_once(args.checkpoint, motion, steps, precision)
+        name = f"frames_steps{int(row['steps'])}" + (f"_{precision}" if precision else "")
+        results[name] = {k: round(v, 3) for k, v in row.items()}
+        print(f"frame generator, {name}: {row['seconds']:.1f} s for {row['frames']:.0f} frames "
               f"({row['seconds_per_video_second']:.2f} s per second of video)", flush=True)
     results["memory"] = [run_child(args, spec) for spec in ("dits:60", "dits:300", "dits:600", "frames:2",
                                                             "frames:8")]
