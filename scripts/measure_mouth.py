@@ -58,9 +58,9 @@ def _portrait_gap(path: str) -> float:
 
 
 def _generated(portrait: str, voice: str, out_dir: str, emotion: str | None, intensity: int | None,
-               transcript: str | None = None) -> dict[str, Any]:
+               transcript: str | None = None, seed: int = 0) -> dict[str, Any]:
     """Generate one video and measure it (in a worker); ``transcript``: what the voice says, for generators that
-    read it (Dimitra)."""
+    read it (Dimitra); ``seed``: the generation's noise seed."""
     from talkinghead import api
     from talkinghead.evaluation.mouth import measure_track, speech_envelope, video_gaps
     from talkinghead.io.audio import load_audio
@@ -69,7 +69,7 @@ def _generated(portrait: str, voice: str, out_dir: str, emotion: str | None, int
     output = Path(out_dir) / name
     start = time.perf_counter()
     result = api.generate(portrait, voice, output=output, emotion=emotion, intensity=intensity, transcript=transcript,
-                          models=_models)
+                          seed=seed, models=_models)
     generated = time.perf_counter() - start
     gaps, fps = video_gaps(output)
     audio = load_audio(voice)
@@ -124,6 +124,7 @@ def write_table(stem: Path, report: dict[str, Any]) -> None:
     model = f" with `--model {s['model']}`" if s.get("model") else ""
     model += f" and `--checkpoint {s['checkpoint']}`" if s.get("checkpoint") else ""
     model += " and each voice's transcript (`--transcripts`)" if s.get("transcripts") else ""
+    model += f", seed {s['seed']}" if s.get("seed") else ""
     closed = [p for p in per if math.isfinite(p["pause_gap"]) and p["pause_gap"] <= TARGETS["pause_gap"]]
     with_pauses = [p for p in per if math.isfinite(p["pause_gap"])]
     lines = [
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-reference", action="store_true", help="skip the real talking-face videos")
     p.add_argument("--transcripts", action="store_true",
                    help="give each voice's transcript (manifest.json) to the generator (Dimitra reads it)")
+    p.add_argument("--seed", type=int, default=0, help="the generation's noise seed (default 0, generate's)")
     args = p.parse_args(argv)
 
     faces = sorted((args.data / "faces").glob("*.png"))[:args.portraits]
@@ -237,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                              initializer=_init_worker, initargs=(args.model, args.checkpoint)) as pool:
         futures = {pool.submit(_reference, str(v)): ("reference", v.stem) for v in videos}
         futures.update({pool.submit(_generated, str(f), str(v), str(args.out), args.emotion, args.intensity,
-                                    said.get(v.stem)):
+                                    said.get(v.stem), args.seed):
                         ("pair", f"{f.stem} x {v.stem}") for f, v in pairs})
         for n, fut in enumerate(as_completed(futures), 1):
             kind, label = futures[fut]
@@ -260,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": time.perf_counter() - start, "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}",
         "settings": {"model": args.model, "checkpoint": args.checkpoint,
                      "emotion": args.emotion, "intensity": args.intensity, "jobs": args.jobs,
-                     "transcripts": args.transcripts,
+                     "transcripts": args.transcripts, "seed": args.seed,
                      "portraits": [f.stem for f in faces], "voices": [v.stem for v in voices],
                      "pause_level": PAUSE_LEVEL, "pause_seconds": PAUSE_SECONDS, "max_lag": MAX_LAG},
         "targets": TARGETS, "medians": medians, "per_portrait": per_portrait, "reference": refs,

@@ -6,7 +6,8 @@
 # trained with three extensions (docs/dimitra.md, "Extensions for the lips model"): DreamTalk's frozen lip expert's
 # sync loss, half of the phoneme tokens replaced at random, so it follows real voices whose recognised
 # phonemes are often wrong, and 10% of the samples without their speech, so sampling can guide on the speech
-# (docs/mouth/dimitra/README.md).
+# (docs/mouth/dimitra/README.md). The recogniser is trained with speaker and rate perturbations (its log-mel
+# bands warped within 25 %, its windows stretched within 30 %; docs/dimitra.md), for real voices.
 # Intermediate files go to ${WORK:-/tmp/talkinghead-dimitra}; CORPUS may point at an existing corpus
 # made by the same command.
 set -euo pipefail
@@ -20,21 +21,23 @@ mkdir -p "$WORK"
 [ -f "$CORPUS/dataset.json" ] || $TH corpus --out "$CORPUS" --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0 \
     --text emotional
 LIPS=(--sync-loss --phoneme-noise-percent 50 --speech-dropout-percent 10)
+PHONEMES=(--warp-percent 25 --tempo-percent 30)
 train() {  # PART [FLAG...]
     local part=$1; shift
     $TH train "dimitra.$part" --data "$CORPUS" --out "$WORK/$part" --preset cpu --seed 0 "$@" > "$WORK/$part.log" 2>&1
 }
-{ train phonemes; train pose; } &
+{ train phonemes "${PHONEMES[@]}"; train pose; } &
 { train lips "${LIPS[@]}"; train face; } &
 wait %1 && wait %2
 rm -rf weights/dimitra.new && mkdir -p weights/dimitra.new
 cp -r "$WORK/phonemes" "$WORK/lips" "$WORK/face" "$WORK/pose" weights/dimitra.new/
-LIPS_FLAGS="${LIPS[*]}" .venv/bin/python - <<'PY'
+LIPS_FLAGS="${LIPS[*]}" PHONEME_FLAGS="${PHONEMES[*]}" .venv/bin/python - <<'PY'
 import os
 
 from talkinghead.motion.dimitra.generator import write_dimitra_manifest
 
-flags = {"lips": " " + os.environ["LIPS_FLAGS"]}  # the manifest records exactly what ran above
+# the manifest records exactly what ran above
+flags = {"lips": " " + os.environ["LIPS_FLAGS"], "phonemes": " " + os.environ["PHONEME_FLAGS"]}
 
 write_dimitra_manifest("weights/dimitra.new", seed=0, preset="cpu",
                        corpus="talkinghead corpus --out CORPUS --speakers 40 --sentences 3 --seed 0 --workers 2 --effort 0 "

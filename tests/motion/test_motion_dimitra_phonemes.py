@@ -1,7 +1,8 @@
 """The phoneme recogniser that gives Dimitra (III-B.2) a phoneme stream without a transcript (the project's
 addition): frame labels from timed phones, a tiny model that learns through the shared loop and resumes
 exactly, save/load, padding and windowed decoding, the accuracy function, evaluation on a corpus split and on
-recordings with alignment files, and the real recordings' alignment labels."""
+recordings with alignment files, the real recordings' alignment labels, and the speaker and rate perturbations
+of training (band warping, time stretching)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ from talkinghead.motion.dimitra.training.phonemes import (
     PhonemeCorpus,
     build,
     evaluate_recogniser,
+    phoneme_batch,
     read_phone_alignment,
+    stretch_window,
+    warp_bands,
 )
 from talkinghead.training.loop import fit
 
@@ -193,3 +197,57 @@ def test_realdata_alignment_labels_map_into_the_vocabulary() -> None:
         assert all(a.end <= b.start + 1e-6 for a, b in zip(phones, phones[1:], strict=False))
         tokens = frame_tokens(phones, int(phones[-1].end * 25))
         assert (tokens != SILENCE_ID).mean() > 0.5  # read speech: mostly phonemes
+
+
+def test_band_warp_moves_a_formant_the_right_way_and_keeps_identity() -> None:
+    """alpha = 1 returns the bands; a one-band peak moves up in frequency for alpha > 1 (a shorter vocal tract)
+    and down for alpha < 1, by about the mel distance of the scaled centre frequency."""
+    from talkinghead.audio.features import hz_to_mel, mel_to_hz
+
+    bands = np.random.default_rng(0).normal(size=(6, 80)).astype(np.float32)
+    assert np.array_equal(warp_bands(bands, 1.0, 16000), bands)
+    peak = np.zeros((1, 80), np.float32)
+    peak[0, 30] = 1.0
+    edges = np.linspace(hz_to_mel(20.0, False), hz_to_mel(8000.0, False), 82)
+    step = edges[1] - edges[0]
+    for alpha in (1.15, 0.87):
+        moved = int(np.argmax(warp_bands(peak, alpha, 16000)[0]))
+        expected = (hz_to_mel(mel_to_hz(edges[31], False) * alpha, False) - edges[1]) / step
+        assert abs(moved - expected) <= 1.0
+        assert (moved > 30) == (alpha > 1)
+
+
+def test_time_stretch_resamples_features_and_labels() -> None:
+    """Rate 2 keeps every other frame (features and labels exactly); rate 0.8 makes 1.25x the frames, each
+    feature a blend of its two neighbours and each label the nearest frame's."""
+    x = np.random.default_rng(1).normal(size=(40, 5)).astype(np.float32)
+    labels = np.arange(40)
+    fast, fast_labels = stretch_window(x, labels, 2.0)
+    assert fast.shape == (20, 5) and np.array_equal(fast_labels, labels[::2]) and np.allclose(fast, x[::2])
+    slow, slow_labels = stretch_window(x, labels, 0.8)
+    assert slow.shape == (50, 5)
+    assert np.allclose(slow[1], 0.2 * x[0] + 0.8 * x[1]) and list(slow_labels[:5]) == [0, 1, 2, 2, 3]
+
+
+def test_perturbed_batches_keep_labels_in_step_with_frames(corpus: Path) -> None:
+    """With both perturbations a batch still has one label per valid frame, windows within the stretched
+    bounds, and only the log-mel columns changed by the warp (the rest of the features as stored)."""
+    built = build(corpus, "tiny", warp_percent=20, tempo_percent=30)
+    assert built.config.warp_percent == 20 and built.config.tempo_percent == 30
+    solver = built.solver
+    batch = phoneme_batch(solver.corpus, np.random.default_rng(0), 8, built.config, solver.mean)
+    assert batch["features"].shape[:2] == batch["labels"].shape
+    assert torch.equal(batch["valid"], batch["labels"] != PAD_ID)
+    assert int(batch["valid"].sum(1).max()) <= round(built.config.max_frames * 1.3) + 1
+    # the warp alone: the first window is cut as without it (the warp's draw comes after the cut)
+    warped = phoneme_batch(solver.corpus, np.random.default_rng(0), 1, built.config.replace(tempo_percent=0),
+                           solver.mean)
+    plain = phoneme_batch(solver.corpus, np.random.default_rng(0), 1, built.config.replace(warp_percent=0,
+                          tempo_percent=0), solver.mean)
+    columns = solver.corpus.logmel_columns()
+    assert columns is not None
+    others = np.ones(warped["features"].shape[-1], bool)
+    others[columns] = False
+    assert torch.equal(warped["labels"], plain["labels"])
+    assert torch.equal(warped["features"][..., others], plain["features"][..., others])
+    assert not torch.equal(warped["features"][..., columns], plain["features"][..., columns])

@@ -42,6 +42,13 @@ _SPEECH_DROPOUT = Option("speech_dropout_percent", "train this percentage of sam
 _LIP_EXPERT = Option("lip_expert", "the frozen lip expert of --sync-loss (default: the shipped "
                      "weights/dreamtalk/lip_expert)", "path", metavar="DIR", group=EXTENSIONS)
 
+_WARP = Option("warp_percent", "vocal-tract length perturbation: each training window's log-mel bands read at "
+               "frequencies scaled by a random factor within W per cent either way, as another speaker's "
+               "(default 0)", "int", metavar="W", group=EXTENSIONS, low=0, high=50)
+_TEMPO = Option("tempo_percent", "speaking-rate perturbation: each training window resampled in time by a random "
+                "factor within T per cent either way, as faster or slower speech (default 0)", "int", metavar="T",
+                group=EXTENSIONS, low=0, high=50)
+
 COMPONENTS = (
     ComponentSpec(
         "dimitra.lips", "talkinghead.motion.dimitra.training.motion:build_lips",
@@ -58,5 +65,6 @@ COMPONENTS = (
         options=(_NO_PHONEMES, _NO_TRANSCRIPT, _NO_FIRST_LOSS)),
     ComponentSpec(
         "dimitra.phonemes", "talkinghead.motion.dimitra.training.phonemes:build",
-        "Dimitra's frame-level phoneme recogniser (phonemes for audio without a transcript)"),
+        "Dimitra's frame-level phoneme recogniser (phonemes for audio without a transcript)",
+        options=(_WARP, _TEMPO)),
 )
