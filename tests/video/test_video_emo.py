@@ -234,6 +234,37 @@ def test_each_stage_trains_only_its_parts_and_its_loss_falls(stage: str, folder:
         assert "audio" not in changed
 
 
+def test_decoder_only_fine_tuning_keeps_the_latent_space(folder: Path, video: Path, tmp_path: Path) -> None:
+    """``emo.vae --decoder-only DIR``: the reconstruction loss falls on a fixed batch, only the decoder side changes
+    (encoder, quant_conv and the latent scale as they were), and the exported VAE encodes exactly as before."""
+    built = emo_training.build_vae(video, "tiny", decoder_only=folder / "vae", train_overrides={"steps": 2})
+    solver = built.solver
+    model = solver.build_model()
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    step = solver.wrap(model)
+    batch = solver.make_batch(np.random.default_rng(0), 4)
+    optimizer = solver.optimizer(model, built.config)
+    losses = []
+    for _ in range(30):
+        torch.manual_seed(1)                                        # the same posterior sample every step
+        loss, metrics = step(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert "kl" not in metrics and np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3]), losses
+    changed = {k.split(".")[1] for k, v in model.named_parameters() if not torch.equal(v, before[k])}
+    assert changed and changed <= {"decoder", "post_quant_conv"}
+    solver.export(model, tmp_path / "vae", {})
+    original, tuned = LatentVAE.from_pretrained(folder / "vae"), LatentVAE.from_pretrained(tmp_path / "vae")
+    assert float(tuned.latent_scale) == float(original.latent_scale)
+    with torch.no_grad():
+        images = batch["images"][:2]
+        torch.testing.assert_close(tuned.encode(images), original.encode(images))
+    with pytest.raises(TalkingHeadError, match="not both"):
+        emo_training.build_vae(video, "tiny", decoder_only=folder / "vae", vae=folder / "vae")
+
+
 def test_the_video_stage_takes_an_animatediff_module_only_where_it_fits(folder: Path, video: Path,
                                                                        tmp_path: Path) -> None:
     """``train emo.video --motion-module DIR``: the tiny preset's temporal modules (one self-attention, 2x

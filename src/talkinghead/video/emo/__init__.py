@@ -34,6 +34,9 @@ COMPONENTS = (
         options=(_REAL, Option("perceptual", "a perceptual network for the reconstruction loss (fd2talk.perceptual, "
                                "or VGG16 weights)", "path", metavar="DIR"),
                  Option("vae", "start from a Stable Diffusion VAE in a local folder (diffusers AutoencoderKL)", "path",
+                        metavar="DIR"),
+                 Option("decoder_only", "fine-tune only the decoder of the VAE in DIR (trained here): its encoder, "
+                        "latent space and scale are kept, so networks trained on it stay valid", "path",
                         metavar="DIR"))),
     ComponentSpec(
         "emo.image", f"{TRAINING}:build_image",

@@ -3,7 +3,11 @@
 - ``emo.vae`` (:class:`VAESolver`): the latent autoencoder of :mod:`talkinghead.nn.latent` (``cpu``: 128 px,
   factor 4), trained on the dataset's frames with the VAE objective (squared reconstruction error, KL weight
   ``kl_weight``) and, given ``--perceptual DIR``, the perceptual distance of FD2Talk's network trained here (or VGG16
-  weights). The paper uses SD's VAE; ``--vae DIR`` starts from one in a local folder.
+  weights). The paper uses SD's VAE; ``--vae DIR`` starts from one in a local folder. ``--decoder-only DIR``
+  fine-tunes the decoder of a VAE trained here and nothing else (reconstruction and perceptual losses on decoded
+  posterior samples; no KL term, the encoder is frozen): its latent space and ``latent_scale`` stay as they were, so
+  the diffusion networks trained on that VAE (EMO's, DICE-Talk's) stay valid. Not in the paper (its VAE is SD's,
+  frozen); the decoder fine-tuning of Stable Diffusion's released VAEs and FD2Talk's Eq. 13-15 are the precedent.
 - ``emo.image`` (:class:`ImageSolver`, stage 1 "image pretraining"): "the Backbone Network, the ReferenceNet, and the
   Face Locator are taken into training; ... the Backbone takes a single frame as input, while ReferenceNet handles a
   distinct, randomly chosen frame from the same video clip" (frame pairs, :meth:`VideoSampler.pairs`; the mask is the
@@ -108,20 +112,27 @@ def dataset_extra(sampler: VideoSampler) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------------- VAE
 
 class _VAEStep(nn.Module):
-    def __init__(self, vae: LatentVAE, perceptual: nn.Module | None, config: EMOTrainConfig) -> None:
+    def __init__(self, vae: LatentVAE, perceptual: nn.Module | None, config: EMOTrainConfig,
+                 decoder_only: bool = False) -> None:
         super().__init__()
         self.vae = vae
         self._perceptual = [perceptual]  # frozen helper: not trained, not saved
         self.config = config
+        self.decoder_only = decoder_only
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         images = batch["images"]
-        posterior = self.vae.posterior(images)
-        decoded = self.vae.vae.decode(posterior.sample()).sample
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.decoder_only):
+            posterior = self.vae.posterior(images)
+            latents = posterior.sample()
+        decoded = self.vae.vae.decode(latents).sample
         rec = F.mse_loss(decoded, images)
-        kl = posterior.kl().mean() / images[0].numel()
-        loss = rec + self.config.kl_weight * kl
-        metrics = {"rec": rec.detach(), "kl": kl.detach()}
+        metrics = {"rec": rec.detach()}
+        loss = rec
+        if not self.decoder_only:
+            kl = posterior.kl().mean() / images[0].numel()
+            loss = rec + self.config.kl_weight * kl
+            metrics["kl"] = kl.detach()
         if self._perceptual[0] is not None:
             per = perceptual_distance(self._perceptual[0], decoded, images).mean()
             loss = loss + self.config.perceptual_weight * per
@@ -136,10 +147,18 @@ class VAESolver(Solver):
     train_config_class: ClassVar[type[TrainConfig]] = EMOTrainConfig
 
     def __init__(self, sampler: VideoSampler, config: LatentVAEConfig, train_config: EMOTrainConfig,
-                 perceptual: nn.Module | None = None, vae: str | Path | None = None) -> None:
+                 perceptual: nn.Module | None = None, vae: str | Path | None = None,
+                 decoder_only: str | Path | None = None) -> None:
+        if vae is not None and decoder_only is not None:
+            raise TalkingHeadError("Give either --vae (start from a Stable Diffusion VAE) or --decoder-only (fine-tune "
+                                   "a VAE trained here), not both.")
         self.sampler = sampler
         self.vae = vae
-        self.model_config = LatentVAE.from_diffusers(vae).config if vae is not None else config
+        self.decoder_only = decoder_only
+        if decoder_only is not None:
+            self.model_config = LatentVAE.from_pretrained(decoder_only).config
+        else:
+            self.model_config = LatentVAE.from_diffusers(vae).config if vae is not None else config
         self.train_config = train_config
         self.perceptual = None if perceptual is None else perceptual.eval().requires_grad_(False)
         held = sampler.pairs(np.random.default_rng(12345), 32)
@@ -150,12 +169,20 @@ class VAESolver(Solver):
         return int(self.model_config.image_size)  # type: ignore[attr-defined]
 
     def build_model(self) -> LatentVAE:
+        if self.decoder_only is not None:                   # the encoder side frozen: the latent space is kept
+            model = LatentVAE.from_pretrained(self.decoder_only).train()
+            for part in (model.vae.encoder, model.vae.quant_conv):
+                part.requires_grad_(False)
+            return model
         return LatentVAE.from_diffusers(self.vae).train() if self.vae is not None else \
             LatentVAE(self.model_config)  # type: ignore[arg-type]
 
+    def optimizer(self, model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+        return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+
     def wrap(self, model: nn.Module) -> nn.Module:
         assert isinstance(model, LatentVAE)
-        return _VAEStep(model, self.perceptual, self.train_config)
+        return _VAEStep(model, self.perceptual, self.train_config, self.decoder_only is not None)
 
     def to_device(self, device: torch.device) -> None:
         if self.perceptual is not None:
@@ -167,7 +194,7 @@ class VAESolver(Solver):
 
     def export(self, model: nn.Module, out: Path, extra: dict[str, Any]) -> None:
         assert isinstance(model, LatentVAE)
-        if self.vae is None:  # trained here: unit-variance latents for the diffusion network
+        if self.vae is None and self.decoder_only is None:  # trained here: unit-variance latents for the diffusion net
             with torch.no_grad():
                 model.latent_scale.fill_(1.0)
                 std = float(model.encode(self._scale_frames).std())
@@ -370,15 +397,17 @@ def _init(init: str | Path | None, previous: str) -> Path:
 
 def build_vae(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
               train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
-              perceptual: str | Path | None = None, vae: str | Path | None = None) -> SolverBuild:
+              perceptual: str | Path | None = None, vae: str | Path | None = None,
+              decoder_only: str | Path | None = None) -> SolverBuild:
     """The registry's builder of ``emo.vae``."""
     config = _train_config(preset, "vae", train_overrides)
     sampler = training_sampler(data, real, features)
     net = None if perceptual is None else load_perceptual(perceptual)
-    solver = VAESolver(sampler, LatentVAEConfig.preset(preset), config, net, vae)
+    solver = VAESolver(sampler, LatentVAEConfig.preset(preset), config, net, vae, decoder_only)
+    kl_weight = 0.0 if decoder_only else config.kl_weight
     extra = {**dataset_extra(sampler), "perceptual": str(perceptual) if perceptual else None,
-             "vae": str(vae) if vae else None, "losses": {"kl_weight": config.kl_weight,
-                                                          "perceptual_weight": config.perceptual_weight}}
+             "vae": str(vae) if vae else None, "decoder_only": str(decoder_only) if decoder_only else None,
+             "losses": {"kl_weight": kl_weight, "perceptual_weight": config.perceptual_weight}}
     return SolverBuild(solver, config, extra)
 
 
