@@ -205,6 +205,21 @@ def folder(video: Path, registered: None) -> Path:
     return root
 
 
+def _fit_one_batch(step: Any, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
+                   steps: int) -> tuple[list[float], dict[str, torch.Tensor]]:
+    """``steps`` optimiser steps on one fixed ``batch`` (the same noise every step): the losses and the last
+    step's metrics."""
+    losses, metrics = [], {}
+    for _ in range(steps):
+        torch.manual_seed(1)
+        loss, metrics = step(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses, metrics
+
+
 @pytest.mark.parametrize("stage", ["image", "video", "speed"])
 def test_each_stage_trains_only_its_parts_and_its_loss_falls(stage: str, folder: Path, video: Path) -> None:
     builds: dict[str, Callable[..., Any]] = {"image": emo_training.build_image, "video": emo_training.build_video,
@@ -217,15 +232,7 @@ def test_each_stage_trains_only_its_parts_and_its_loss_falls(stage: str, folder:
     before = {k: v.clone() for k, v in model.named_parameters()}
     step = solver.wrap(model)
     batch = solver.make_batch(np.random.default_rng(0), 2)
-    optimizer = solver.optimizer(model, built.config)
-    losses = []
-    for _ in range(25):
-        torch.manual_seed(1)                                        # one fixed batch: the same noise and steps
-        loss, _ = step(batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses, _ = _fit_one_batch(step, solver.optimizer(model, built.config), batch, 25)
     assert np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3]), losses
     trains = emo_training.TRAINS[stage]
     changed = {group_of(k) for k, v in model.named_parameters() if not torch.equal(v, before[k])}
@@ -243,15 +250,7 @@ def test_decoder_only_fine_tuning_keeps_the_latent_space(folder: Path, video: Pa
     before = {k: v.clone() for k, v in model.named_parameters()}
     step = solver.wrap(model)
     batch = solver.make_batch(np.random.default_rng(0), 4)
-    optimizer = solver.optimizer(model, built.config)
-    losses = []
-    for _ in range(30):
-        torch.manual_seed(1)                                        # the same posterior sample every step
-        loss, metrics = step(batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses, metrics = _fit_one_batch(step, solver.optimizer(model, built.config), batch, 30)
     assert "kl" not in metrics and np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3]), losses
     changed = {k.split(".")[1] for k, v in model.named_parameters() if not torch.equal(v, before[k])}
     assert changed and changed <= {"decoder", "post_quant_conv"}
