@@ -214,6 +214,21 @@ def test_shards_resume_and_cleanup(video: Path, motion: Path, portraits: Path, t
     assert VideoDataset(out).ids() == VideoDataset(video).ids()
 
 
+def test_a_pool_of_spawned_workers_makes_the_same_clips(video: Path, motion: Path, portraits: Path,
+                                                        tmp_path: Path) -> None:
+    """``workers = 2`` (a pool of spawned processes, given the fitted portraits once) writes the clips one process
+    writes: the same ids, boxes and drive motion (the frames are H.264, so compared by their boxes)."""
+    out = tmp_path / "pooled"
+    report = build_video_corpus(motion, portraits, out, VideoCorpusConfig.preset("tiny", workers=2))
+    assert report.made == 4
+    pooled, single = VideoDataset(out), VideoDataset(video)
+    assert pooled.ids() == single.ids()
+    for clip_id in single.ids():
+        a, b = pooled.clip(clip_id), single.clip(clip_id)
+        np.testing.assert_array_equal(a.arrays["drive_expression"], b.arrays["drive_expression"])
+        np.testing.assert_allclose(a.box, b.box)
+
+
 def test_bad_input_is_one_sentence_and_exit_2(motion: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                              ) -> None:
     out = tmp_path / "out"

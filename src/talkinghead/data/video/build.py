@@ -18,7 +18,8 @@
    around the portrait's face; the following crop is cut from it at whole pixels (same pixel size: no
    resampling); H.264 (:func:`~.frames.encode_frames`), then the labels, each atomically.
 
-Workers are forked processes (they never run MediaPipe: portraits are fitted in the parent). A run
+Workers are spawned processes (they never run MediaPipe: portraits are fitted in the parent and sent to each worker
+once; forked workers could inherit a lock held by one of the parent's threads and wait on it for ever). A run
 resumes (clips on disk are skipped, a killed worker's temporary files are removed) and ``shard=(i, n)``
 makes only the clips whose stable hash is ``i`` modulo ``n``.
 """
@@ -370,8 +371,10 @@ def build_video_corpus(motion_data: str | Path, portraits: str | Path | None, ou
             finally:
                 _WORKER.clear()
         else:
-            # fork: the fitted portraits are shared, and workers never run MediaPipe
-            with mp.get_context("fork").Pool(workers, initializer=_worker_init, initargs=(*args, True)) as pool:
+            # spawn, not fork: the parent has run MediaPipe and torch, whose threads may hold a lock at the fork,
+            # and a forked worker then waits on it for ever (seen: two workers asleep on a futex, no clip made);
+            # the fitted portraits travel to each worker once, pickled
+            with mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(*args, True)) as pool:
                 for _ in progress(pool.imap_unordered(_render_one, todo, chunksize=2), "video clips", total=len(todo)):
                     pass
     writer.finalize()
