@@ -78,7 +78,7 @@ from talkinghead.video.dice.edm import GuidanceScales, sample_edm
 from talkinghead.video.dice.embedder import EmotionEmbedder
 from talkinghead.video.dice.network import DICENetwork
 from talkinghead.video.emo.audio import feature_windows
-from talkinghead.video.emo.pipeline import PortraitCrop
+from talkinghead.video.emo.pipeline import PortraitCrop, decode_crops
 
 #: the component folders of a DICE-Talk checkpoint
 COMPONENTS = ("vae", "embedder", "network")
@@ -352,14 +352,9 @@ class DICEGenerator:
             tail = None if last else z[:, f - o:].clone()
             yield z[0, :total - start] if last else z[0, :f - o]
 
-    @torch.no_grad()
     def decode(self, latents: torch.Tensor, precision: Precision = "float32") -> np.ndarray:
-        """Stage 5: latents ``[F, c, h, w]`` -> crops ``[F, S, S, 3]`` uint8 (the decoder under ``precision``)."""
-        from talkinghead.render.fd2talk.perceptual import tensor_to_images
-
-        with inference_precision(precision):
-            images = self.vae.decode(latents).float()
-        return tensor_to_images(images).numpy()  # type: ignore[no-any-return]
+        """Stage 5: :func:`talkinghead.video.emo.pipeline.decode_crops` with this generator's VAE."""
+        return decode_crops(self.vae, latents, precision)
 
     # --------------------------------------------------------------------------------------- generate
     def generate(self, conditions: Any, size: int) -> Any:

@@ -102,6 +102,17 @@ class EMOSampling(Config):
         resolve_precision(self.precision)
 
 
+@torch.no_grad()
+def decode_crops(vae: LatentVAE, latents: torch.Tensor, precision: Precision = "float32") -> np.ndarray:
+    """Latents ``[F, c, h, w]`` -> crops ``[F, S, S, 3]`` uint8, the decoder under ``precision`` (EMO's and
+    DICE-Talk's last stage)."""
+    from talkinghead.render.fd2talk.perceptual import tensor_to_images
+
+    with inference_precision(precision):
+        images = vae.decode(latents).float()
+    return tensor_to_images(images).numpy()  # type: ignore[no-any-return]
+
+
 @dataclass
 class PortraitCrop:
     """Stage 1's result: the face crop as the VAE's input ``image [1, 3, S, S]``, its ``box = (x, y, side)`` in photo
@@ -268,14 +279,9 @@ class EMOGenerator:
             motion = z[:, f - n:] if n else None                                      # the next clip's motion frames
             yield z[0, :min(f, total - start)]
 
-    @torch.no_grad()
     def decode(self, latents: torch.Tensor, precision: Precision = "float32") -> np.ndarray:
-        """Stage 5: latents ``[F, c, h, w]`` -> crops ``[F, S, S, 3]`` uint8 (the decoder under ``precision``)."""
-        from talkinghead.render.fd2talk.perceptual import tensor_to_images
-
-        with inference_precision(precision):
-            images = self.vae.decode(latents).float()
-        return tensor_to_images(images).numpy()  # type: ignore[no-any-return]
+        """Stage 5: :func:`decode_crops` with this generator's VAE."""
+        return decode_crops(self.vae, latents, precision)
 
     # --------------------------------------------------------------------------------------- generate
     def generate(self, conditions: Any, size: int, *, speed: float | None = None,

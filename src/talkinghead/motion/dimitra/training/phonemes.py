@@ -37,6 +37,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -177,11 +178,10 @@ class PhonemeCorpus:
     def input_dim(self) -> int:
         return int(sum(self.feature_dims))
 
-    @property
+    @cached_property
     def sample_rate(self) -> int:
-        """The sample rate the features were computed at (the dataset's feature spec)."""
-        spec = (self.dataset.info.audio_features or {}).get("spec", self.dataset.info.audio_features or {})
-        return int(spec.get("sample_rate", 16000))
+        """The sample rate the features were computed at (the dataset's feature spec, :func:`checkpoint_spec`)."""
+        return checkpoint_spec(self.audio_spec(), "phoneme recogniser", self.dataset.info.fps).sample_rate
 
     def logmel_columns(self) -> slice | None:
         """Where the ``logmel`` bands lie in a clip's feature columns (None without them)."""
