@@ -71,6 +71,9 @@ def register(sub: Any) -> None:
                    help="perceptual network for the 'FD (face net)' column (default: weights/fd2talk/perceptual)")
     f.add_argument("--inception", metavar="DIR",
                    help="folder with the FID Inception-v3 model.safetensors: a real FID column instead")
+    f.add_argument("--face-recognition", metavar="DIR",
+                   help="folder with face-recognition weights (an arcface_torch IResNet as model.safetensors) for the "
+                        "F-SIM column (default: the identity embedding trained here, weights/judges/identity)")
     f.add_argument("--sync-judge", metavar="DIR", help="motion-domain sync judge (default: weights/judges)")
     f.add_argument("--video-judge", metavar="DIR", help="video-domain sync judge (default: weights/judges)")
     f.add_argument("--self-reenactment", metavar="REAL_DIR",
@@ -150,7 +153,7 @@ def run_evaluate_frames(args: argparse.Namespace) -> int:
                                  max_clips=args.max_clips, max_frames=args.max_frames, perceptual=args.perceptual,
                                  inception=args.inception, sync_judges=judges, seed=args.seed,
                                  reenactment=args.self_reenactment, emotion_judge=emotion_judge,
-                                 emotions=args.emotions)
+                                 emotions=args.emotions, face_recognition=args.face_recognition)
     first = report.tables[0]
     print(f"evaluated {len(first.results)} row(s) on {first.clips} clips ({first.frames} frames each) in "
           f"{report.seconds:.0f} s; tables in {args.output}/report.md")

@@ -16,7 +16,11 @@ dataset's own frames (the ground-truth row) and the portrait's still crop (a flo
 3. image quality against the ground-truth frames over all evaluated frames: ``FID`` with local Inception weights
    (:mod:`.inception`), else ``FD (face net)``, the Frechet distance over the globally pooled last-stage features of
    the perceptual network trained here (:class:`talkinghead.render.fd2talk.perceptual.FacePerceptualNet`), which is
-   *not* FID; ``PSNR`` and ``SSIM`` per frame (:mod:`.image`).
+   *not* FID; ``PSNR`` and ``SSIM`` per frame (:mod:`.image`);
+4. identity (EMO's and DICE-Talk's ``F-SIM``): the cosine similarity of each frame's face embedding to the portrait's
+   still crop's, averaged (:mod:`.identity`): ``F-SIM`` with local face-recognition weights, else ``F-SIM (id net)``
+   with the identity embedding trained here; rows with ``@emotion=video`` add the similarity to the reference video's
+   person (``F-SIM ref. person``; DICE-Talk's emotion transfer should keep the portrait's identity, not take theirs).
 
 Rows (:class:`FrameRow`, spelled ``NAME=MOTION+RENDERER``): MOTION is ``ground-truth``, a registered motion
 generator (``dreamtalk``, ``fd2talk``, ...) with its shipped weights, or a checkpoint folder; the generator gets the
@@ -53,6 +57,7 @@ import numpy as np
 from talkinghead.config import NON_NEGATIVE
 from talkinghead.data.video.format import VideoClip, VideoDataset
 from talkinghead.errors import TalkingHeadError
+from talkinghead.evaluation.identity import F_SIM, F_SIM_TRAINED, IdentityNetwork, f_sim, load_identity_network
 from talkinghead.io.files import atomic_path
 from talkinghead.log import log_event, progress
 from talkinghead.sequence import MotionSequence
@@ -436,6 +441,8 @@ class _Tally:
     features: list[np.ndarray] = field(default_factory=list)
     emotion_motions: list[MotionSequence] = field(default_factory=list)   # tracked, for the emotion judge
     emotion_targets: list[str] = field(default_factory=list)              # the emotion each clip should show
+    identity: list[np.ndarray] = field(default_factory=list)              # per-frame F-SIM to the portrait
+    identity_partner: list[np.ndarray] = field(default_factory=list)      # per-frame F-SIM to the reference person
     untracked_emotion: int = 0
     frames: int = 0
     seconds: float = 0.0
@@ -470,6 +477,15 @@ class _Tally:
             if net is not None:
                 self.features.append(net.encode(frames))
 
+    def add_identity(self, net: IdentityNetwork, frames: np.ndarray, portrait: np.ndarray,
+                     partner: np.ndarray | None = None) -> None:
+        """F-SIM of ``frames [T, S, S, 3]`` to the portrait's still crop ``[S, S, 3]`` (and to the frames of the
+        reference video ``partner [K, S, S, 3]`` when given)."""
+        embedded = net.embed(frames)
+        self.identity.append(f_sim(embedded, net.embed(portrait[None])))
+        if partner is not None:
+            self.identity_partner.append(f_sim(embedded, net.embed(partner)))
+
     def add_emotion(self, emotion: str, tracked: MotionSequence | None) -> None:
         """The clip's target ``emotion`` and its frames' tracked motion (None: no face found, not judged)."""
         if tracked is None or len(tracked) < 2:
@@ -479,7 +495,7 @@ class _Tally:
         self.emotion_targets.append(emotion)
 
     def result(self, net: FeatureNetwork | None, reference: np.ndarray | None,
-               emotion_judge: Any = None) -> dict[str, float]:
+               emotion_judge: Any = None, identity: IdentityNetwork | None = None) -> dict[str, float]:
         """The row's columns (only those measured)."""
         from talkinghead.evaluation.frechet import frechet_distance_from_features
         from talkinghead.evaluation.motion import head_motion_diversity, velocity_statistics
@@ -502,6 +518,10 @@ class _Tally:
             out["SSIM"] = float(np.mean(np.concatenate(self.ssim)))
         if net is not None and self.features and reference is not None:
             out[net.name] = frechet_distance_from_features(np.concatenate(self.features), reference)
+        if identity is not None and self.identity:
+            out[identity.name] = float(np.mean(np.concatenate(self.identity)))
+            if self.identity_partner:
+                out[partner_column(identity.name)] = float(np.mean(np.concatenate(self.identity_partner)))
         if emotion_judge is not None and self.emotion_motions:
             from talkinghead.evaluation.emotion import emotion_accuracy
 
@@ -515,11 +535,16 @@ class _Tally:
 
 
 LOWER_BETTER = ("LSE-D", "LSE-D (video)", "FID", FACE_NET_FD, "FD (VGG16)")
-HIGHER_BETTER = ("LSE-C", "LSE-C (video)", "Diversity", "Beat Align", "PSNR", "SSIM", "Emo-Score", "Neutral",
-                 "Non-neutral", "Emotion acc.")
+HIGHER_BETTER = ("LSE-C", "LSE-C (video)", "Diversity", "Beat Align", "PSNR", "SSIM", F_SIM, F_SIM_TRAINED,
+                 "Emo-Score", "Neutral", "Non-neutral", "Emotion acc.")
 COLUMNS = ("LSE-C", "LSE-D", "LSE-C (video)", "LSE-D (video)", "Diversity", "Beat Align", "Mean velocity",
-           "Velocity variance", "VMV", "FID", FACE_NET_FD, "FD (VGG16)", "PSNR", "SSIM", "Emo-Score", "Neutral",
-           "Non-neutral", "Emotion acc.")
+           "Velocity variance", "VMV", "FID", FACE_NET_FD, "FD (VGG16)", "PSNR", "SSIM", F_SIM, F_SIM_TRAINED,
+           "F-SIM ref. person", "F-SIM ref. person (id net)", "Emo-Score", "Neutral", "Non-neutral", "Emotion acc.")
+
+
+def partner_column(name: str) -> str:
+    """The column of the similarity to an @emotion=video row's reference person, for the F-SIM column ``name``."""
+    return name.replace("F-SIM", "F-SIM ref. person")
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -602,9 +627,10 @@ def write_frames_report(report: FramesReport, out: str | Path) -> tuple[Path, Pa
 
 
 def _table(title: str, tallies: Mapping[str, _Tally], net: FeatureNetwork | None, reference: list[np.ndarray],
-           clips: int, notes: list[str], emotion_judge: Any = None) -> FrameTable:
+           clips: int, notes: list[str], emotion_judge: Any = None, identity: IdentityNetwork | None = None
+           ) -> FrameTable:
     ref = np.concatenate(reference) if net is not None and reference else None
-    results = {name: t.result(net, ref, emotion_judge) for name, t in tallies.items()}
+    results = {name: t.result(net, ref, emotion_judge, identity) for name, t in tallies.items()}
     columns = [c for c in COLUMNS if any(r.get(c) is not None for r in results.values())]
     frames = max((t.frames for t in tallies.values()), default=0)
     untracked = {n: t.untracked for n, t in tallies.items() if t.untracked}
@@ -722,7 +748,8 @@ def evaluate_frames(data: str | Path | VideoDataset, rows: Sequence[str | FrameR
                     perceptual: Any = None, inception: str | Path | None = None,
                     sync_judges: Mapping[str, Any] | None = None, seed: int = 0,
                     reenactment: str | Path | VideoDataset | None = None, emotion_judge: Any = None,
-                    emotions: Sequence[str] | None = None) -> FramesReport:
+                    emotions: Sequence[str] | None = None, face_recognition: str | Path | None = None,
+                    identity: bool = True) -> FramesReport:
     """FD2Talk's Table 1 for ``rows`` (None: :data:`DEFAULT_ROWS`) on the clips with audio of ``split`` (the first
     ``max_clips``, each cut to ``max_frames``). Every row's frames are ``[T, S, S, 3]`` uint8 crops at the dataset's
     crop size ``S``, ``T`` the ground-truth clip's length. With ``reenactment`` (a real-video dataset) the table of
@@ -732,7 +759,9 @@ def evaluate_frames(data: str | Path | VideoDataset, rows: Sequence[str | FrameR
     ``seed``: the motion generators'. ``emotion_judge`` (a saved or loaded
     :func:`~talkinghead.evaluation.video_emotion.train_video_emotion_judge`) adds the Emo-Score columns (each row's
     frames tracked and judged against the clip's emotion); ``emotions`` keeps the clips of those emotions only, taken
-    round-robin over them. Writes ``out/report.json`` and ``out/report.md`` unless ``out`` is None."""
+    round-robin over them. ``identity`` adds the F-SIM column (:func:`~talkinghead.evaluation.identity.
+    load_identity_network`: the weights in the folder ``face_recognition``, else the shipped identity embedding; none
+    when neither is at hand). Writes ``out/report.json`` and ``out/report.md`` unless ``out`` is None."""
     from talkinghead.evaluation.video_emotion import emotion_balanced_clips, load_video_emotion_judge
 
     start = time.perf_counter()
@@ -744,9 +773,10 @@ def evaluate_frames(data: str | Path | VideoDataset, rows: Sequence[str | FrameR
     judge = None if emotion_judge is None else load_video_emotion_judge(emotion_judge)
     net = load_feature_network(perceptual, inception)
     judges, judge_notes = load_sync_judges(sync_judges)
+    id_net = load_identity_network(face_recognition) if identity or face_recognition is not None else None
     cache: dict[tuple[str, str], Any] = {}
     loaded = [_load_row(r, dataset.info.crop_scale, cache) for r in checked]
-    needs_photo = any(r.kind != "dataset" for r in loaded)
+    needs_photo = id_net is not None or any(r.kind != "dataset" for r in loaded)
     portraits = dataset_portraits(dataset, [dataset.meta(i).portrait for i in ids]) if needs_photo else {}
     scenes = _Scenes(portraits, dataset.info.size, dataset.info.crop_scale)
     follow = float((dataset.info.extra.get("config") or {}).get("follow", 0.5))
@@ -757,12 +787,13 @@ def evaluate_frames(data: str | Path | VideoDataset, rows: Sequence[str | FrameR
         if net is not None:
             reference.append(net.encode(truth))
         _evaluate_clip(loaded, clip, truth, scenes, judges, net, follow, seed, judge is not None,
-                       lambda c, source: _emotion_style(dataset, pool, c, source, max_frames))
+                       lambda c, source: _emotion_style(dataset, pool, c, source, max_frames), id_net,
+                       lambda c: _partner_frames(dataset, pool, c, max_frames))
     for r in loaded:
         log_event("evaluated frames", row=r.row.name, seconds=round(r.tally.seconds, 1), frames=r.tally.frames)
-    notes = _table_notes(net, judges, loaded, judge) + judge_notes
+    notes = _table_notes(net, judges, loaded, judge, id_net) + judge_notes
     tables = [_table("FD2Talk Table 1 layout: lip synchronization, motion diversity, image quality",
-                     {r.row.name: r.tally for r in loaded}, net, reference, len(ids), notes, judge)]
+                     {r.row.name: r.tally for r in loaded}, net, reference, len(ids), notes, judge, id_net)]
     if reenactment is not None:
         renderers = {"Warp": "warp", **{_renderer_name(r): r.renderer for r in loaded if r.renderer is not None}}
         tables.append(self_reenactment(reenactment, None, renderers, max_clips=max_clips, max_frames=max_frames,
@@ -793,12 +824,24 @@ def _emotion_style(data: VideoDataset, pool: Sequence[str], clip: VideoClip, sou
     return StyleRequest(reference=partner.motion)
 
 
+def _partner_frames(data: VideoDataset, pool: Sequence[str], clip: VideoClip, max_frames: int | None) -> np.ndarray:
+    """The frames ``[K, S, S, 3]`` of the reference video ``@emotion=video`` takes for ``clip`` (its first
+    ``max_frames``)."""
+    from talkinghead.evaluation.video_emotion import emotion_partner
+
+    partner = emotion_partner(data, pool, clip.meta.id)
+    count = data.meta(partner).num_frames if max_frames is None else min(max_frames, data.meta(partner).num_frames)
+    return data.frames(partner, range(count))
+
+
 def _evaluate_clip(rows: Sequence[_LoadedRow], clip: VideoClip, truth: np.ndarray, scenes: _Scenes,
                    judges: dict[str, Any], net: FeatureNetwork | None, follow: float, seed: int,
-                   judge_emotion: bool = False, emotion_style: Callable[[VideoClip, str], Any] | None = None
-                   ) -> None:
+                   judge_emotion: bool = False, emotion_style: Callable[[VideoClip, str], Any] | None = None,
+                   identity: IdentityNetwork | None = None,
+                   partner_frames: Callable[[VideoClip], np.ndarray] | None = None) -> None:
     """Every row on one clip: its motion and frames, measured into its tally (and its emotion judged when
-    ``judge_emotion``; ``emotion_style`` gives the requests of the rows' ``@emotion=``)."""
+    ``judge_emotion``; ``emotion_style`` gives the requests of the rows' ``@emotion=``; ``identity`` measures F-SIM
+    to the portrait's still crop, and to ``partner_frames`` (the reference video) for ``@emotion=video`` rows)."""
     made: dict[int, MotionSequence] = {}
     for r in rows:
         t0 = time.perf_counter()
@@ -830,6 +873,10 @@ def _evaluate_clip(rows: Sequence[_LoadedRow], clip: VideoClip, truth: np.ndarra
         r.tally.add_frames(clip, frames, None if r.kind == "dataset" else truth, judges.get("video"), net, tracked)
         if judge_emotion:
             r.tally.add_emotion(clip.meta.emotion, tracked)
+        if identity is not None:
+            by_video = dict(r.row.options).get("emotion") == "video" and partner_frames is not None
+            r.tally.add_identity(identity, frames, scenes.scene(clip.meta.portrait).still(),
+                                 partner_frames(clip) if by_video else None)  # type: ignore[misc]
         r.tally.seconds += time.perf_counter() - t0
 
 
@@ -848,7 +895,7 @@ def _row_frames(r: _LoadedRow, clip: VideoClip, motion: MotionSequence | None, t
 
 
 def _table_notes(net: FeatureNetwork | None, judges: dict[str, Any], rows: Sequence[_LoadedRow],
-                 emotion_judge: Any = None) -> list[str]:
+                 emotion_judge: Any = None, identity: IdentityNetwork | None = None) -> list[str]:
     notes = [
         "Rows: MOTION+RENDERER. A generator's motion is made from the clip's audio and stored features for the "
         "clip's portrait (its style request as in `evaluate`: DreamTalk gets the clip's own drive motion as the "
@@ -872,6 +919,13 @@ def _table_notes(net: FeatureNetwork | None, judges: dict[str, Any], rows: Seque
     else:
         notes.append("No feature network: no FID column (give --inception DIR, or --perceptual DIR for the "
                      "Frechet distance over the perceptual network trained here).")
+    if identity is not None:
+        notes.append(identity.note + " The reference is the portrait's still crop as the corpus renders it (the "
+                     "static row's frames, so that row reads 1).")
+        if any(dict(r.row.options).get("emotion") == "video" for r in rows):
+            notes.append(f"{partner_column(identity.name)}: the same similarity to the mean embedding of the "
+                         "@emotion=video row's reference video (another person): below the portrait's F-SIM when the "
+                         "emotion transfers without that person's identity.")
     if "motion" not in judges or "video" not in judges:
         notes.append("A sync judge is missing (none given, none shipped in weights/judges), so its columns are "
                      "left out.")
