@@ -535,8 +535,8 @@ class _Tally:
 
 
 LOWER_BETTER = ("LSE-D", "LSE-D (video)", "FID", FACE_NET_FD, "FD (VGG16)")
-HIGHER_BETTER = ("LSE-C", "LSE-C (video)", "Diversity", "Beat Align", "PSNR", "SSIM", F_SIM, F_SIM_TRAINED,
-                 "Emo-Score", "Neutral", "Non-neutral", "Emotion acc.")
+HIGHER_BETTER = ("LSE-C", "LSE-C (video)", "Diversity", "Beat Align", "PSNR", "SSIM", "Emo-Score", "Neutral",
+                 "Non-neutral", "Emotion acc.")
 COLUMNS = ("LSE-C", "LSE-D", "LSE-C (video)", "LSE-D (video)", "Diversity", "Beat Align", "Mean velocity",
            "Velocity variance", "VMV", "FID", FACE_NET_FD, "FD (VGG16)", "PSNR", "SSIM", F_SIM, F_SIM_TRAINED,
            "F-SIM ref. person", "F-SIM ref. person (id net)", "Emo-Score", "Neutral", "Non-neutral", "Emotion acc.")
@@ -921,7 +921,9 @@ def _table_notes(net: FeatureNetwork | None, judges: dict[str, Any], rows: Seque
                      "Frechet distance over the perceptual network trained here).")
     if identity is not None:
         notes.append(identity.note + " The reference is the portrait's still crop as the corpus renders it (the "
-                     "static row's frames, so that row reads 1).")
+                     "static row's frames, so that row reads 1). No arrow: EMO reads F-SIM as a population-reference "
+                     "index (the closer to the ground truth's, the better; a face that does not move scores high), "
+                     "DICE-Talk as higher is better.")
         if any(dict(r.row.options).get("emotion") == "video" for r in rows):
             notes.append(f"{partner_column(identity.name)}: the same similarity to the mean embedding of the "
                          "@emotion=video row's reference video (another person): below the portrait's F-SIM when the "

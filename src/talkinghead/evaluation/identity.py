@@ -1,7 +1,9 @@
 """F-SIM: how much generated frames look like the reference portrait's person (EMO Table 1, DICE-Talk Table 4).
 
 EMO (Tian et al. 2024, Sec. 4.2) and DICE-Talk (Tan et al. 2025, Sec. 4.2) report F-SIM, the cosine similarity of
-face-recognition embeddings of the reference image and of the generated frames, averaged over the frames. The
+face-recognition embeddings of the reference image and of the generated frames, averaged over the frames. EMO reads it
+as a population-reference index (the closer to the ground truth's value, the better: a method that leaves the frame
+as the reference would score perfectly), DICE-Talk's Table 4 as higher is better. The
 face-recognition network in this module is an IResNet (Duta et al. 2020's improved residual network as ArcFace uses
 it; Deng et al. 2019, "ArcFace: additive angular margin loss for deep face recognition", Sec. 3) with the parameter
 names of insightface's ``arcface_torch`` ``iresnet``:
