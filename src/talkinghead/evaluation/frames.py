@@ -477,14 +477,12 @@ class _Tally:
             if net is not None:
                 self.features.append(net.encode(frames))
 
-    def add_identity(self, net: IdentityNetwork, frames: np.ndarray, portrait: np.ndarray,
-                     partner: np.ndarray | None = None) -> None:
-        """F-SIM of ``frames [T, S, S, 3]`` to the portrait's still crop ``[S, S, 3]`` (and to the frames of the
-        reference video ``partner [K, S, S, 3]`` when given)."""
-        embedded = net.embed(frames)
-        self.identity.append(f_sim(embedded, net.embed(portrait[None])))
+    def add_identity(self, frames: np.ndarray, portrait: np.ndarray, partner: np.ndarray | None = None) -> None:
+        """F-SIM of the frames' unit embeddings ``[T, D]`` to the portrait's still crop's ``[1, D]`` (and to those of
+        the reference video's frames, ``partner [K, D]``, when given)."""
+        self.identity.append(f_sim(frames, portrait))
         if partner is not None:
-            self.identity_partner.append(f_sim(embedded, net.embed(partner)))
+            self.identity_partner.append(f_sim(frames, partner))
 
     def add_emotion(self, emotion: str, tracked: MotionSequence | None) -> None:
         """The clip's target ``emotion`` and its frames' tracked motion (None: no face found, not judged)."""
@@ -843,6 +841,7 @@ def _evaluate_clip(rows: Sequence[_LoadedRow], clip: VideoClip, truth: np.ndarra
     ``judge_emotion``; ``emotion_style`` gives the requests of the rows' ``@emotion=``; ``identity`` measures F-SIM
     to the portrait's still crop, and to ``partner_frames`` (the reference video) for ``@emotion=video`` rows)."""
     made: dict[int, MotionSequence] = {}
+    references: dict[str, np.ndarray] = {}   # the clip's portrait and reference-video embeddings, each made once
     for r in rows:
         t0 = time.perf_counter()
         try:
@@ -874,9 +873,13 @@ def _evaluate_clip(rows: Sequence[_LoadedRow], clip: VideoClip, truth: np.ndarra
         if judge_emotion:
             r.tally.add_emotion(clip.meta.emotion, tracked)
         if identity is not None:
+            if "portrait" not in references:
+                references["portrait"] = identity.embed(scenes.scene(clip.meta.portrait).still()[None])
             by_video = dict(r.row.options).get("emotion") == "video" and partner_frames is not None
-            r.tally.add_identity(identity, frames, scenes.scene(clip.meta.portrait).still(),
-                                 partner_frames(clip) if by_video else None)  # type: ignore[misc]
+            if by_video and "partner" not in references:
+                references["partner"] = identity.embed(partner_frames(clip))  # type: ignore[misc]
+            r.tally.add_identity(identity.embed(frames), references["portrait"],
+                                 references["partner"] if by_video else None)
         r.tally.seconds += time.perf_counter() - t0
 
 

@@ -87,21 +87,22 @@ class IdentityFrames:
 
 
 def identity_frames(datasets: list[Any], splits: tuple[str, ...], frames_per_clip: int,
-                    identities: tuple[str, ...] | None = None, max_clips: int | None = None,
+                    only: frozenset[str] | None = None, max_clips: int | None = None,
                     exclude: frozenset[str] = frozenset()) -> IdentityFrames:
-    """``frames_per_clip`` evenly spread frames of every clip of ``splits`` in each video dataset; ``identities``
-    fixes the label order (None: the identities found, sorted); clips of other identities are skipped then;
-    ``max_clips`` keeps that many clips, evenly spread over the list; identities in ``exclude`` are left out."""
-    jobs = [(d, i) for d in datasets for s in splits for i in d.ids(s) if d.meta(i).identity not in exclude]
+    """``frames_per_clip`` evenly spread frames of every clip of ``splits`` in each video dataset, labelled by the
+    identities found (sorted); with ``only``, clips of other identities are left out, and those of ``exclude`` always;
+    ``max_clips`` keeps that many clips, evenly spread over the list."""
+    jobs = [(d, i) for d in datasets for s in splits for i in d.ids(s)
+            if d.meta(i).identity not in exclude and (only is None or d.meta(i).identity in only)]
     if max_clips is not None and len(jobs) > max_clips:   # spread over the datasets and identities
         jobs = [jobs[k] for k in np.linspace(0, len(jobs) - 1, max_clips).round().astype(int)]
-    found = tuple(sorted({d.meta(i).identity for d, i in jobs})) if identities is None else identities
+    found = tuple(sorted({d.meta(i).identity for d, i in jobs}))
     index = {name: k for k, name in enumerate(found)}
     frames, labels, clips, photos = [], [], [], []
     photo_index: dict[str, int] = {}
     for c, (data, clip_id) in enumerate(progress(jobs, "decoding identity frames", total=len(jobs))):
         meta = data.meta(clip_id)
-        if meta.identity not in index or meta.num_frames < 1:
+        if meta.num_frames < 1:
             continue
         picks = np.unique(np.linspace(0, meta.num_frames - 1, frames_per_clip).round().astype(int))
         frames.append(data.frames(clip_id, picks))
@@ -228,30 +229,27 @@ class IdentitySolver(Solver):
 
 def verification_report(net: IdentityNet, datasets: list[Any], frames_per_clip: int,
                         max_clips: int | None = None, multi_photo: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Verification AUC (pairs from different clips) of ``net`` and of the colour-histogram baseline on the train
-    split and on the held-out identities of the val and test splits together, beside the same architecture untrained
-    (``*_untrained``) (``held_out_*``; absent when they hold
-    fewer than two identities); ``*_grey*``: each pair's second frame in grey scale with a gamma change
-    (:func:`grey_copy`), so that colour alone cannot match it. ``cross_photo_*``: the identities of
-    ``multi_photo`` (all splits) with those of val and test, only pairs of frames from *different* portraits: the same
-    person in another photo or video against other people."""
+    """Verification AUC (pairs from different clips) of ``net``, of the same architecture untrained (``*_untrained``)
+    and of the colour-histogram baseline on the train split (``train_*``) and on the held-out identities of the val and
+    test splits together (``held_out_*``; a test is absent when it has fewer than two identities or no same-person
+    pair); ``*_grey*``: each pair's second frame in grey scale with a gamma change (:func:`grey_copy`), so that colour
+    alone cannot match it. ``cross_photo_*``: the identities of ``multi_photo`` (all splits) with those of val and
+    test, only pairs of frames from *different* portraits: the same person in another photo or video against other
+    people."""
     out: dict[str, Any] = {}
     torch.manual_seed(0)
     untrained = IdentityNet(net.config).eval()   # the same architecture at its random initialisation
-    others = set()
-    for data in datasets:
-        others |= {data.meta(i).identity for s in ("val", "test") for i in data.ids(s)}
-    tests: list[tuple[str, tuple[str, ...], frozenset[str], str]] = [
-        ("train", ("train",), frozenset(multi_photo), "clips"), ("held_out", ("val", "test"), frozenset(), "clips")]
+    held_out = {data.meta(i).identity for data in datasets for s in ("val", "test") for i in data.ids(s)}
+    # (name, splits, identities kept (None: all), identities left out, pairs from different clips or photos)
+    tests: list[tuple[str, tuple[str, ...], frozenset[str] | None, frozenset[str], str]] = [
+        ("train", ("train",), None, frozenset(multi_photo), "clips"),
+        ("held_out", ("val", "test"), None, frozenset(), "clips")]
     if multi_photo:
-        keep = frozenset(multi_photo) | others
-        every = set()
-        for data in datasets:
-            every |= {data.meta(i).identity for s in ("train", "val", "test") for i in data.ids(s)}
-        tests.append(("cross_photo", ("train", "val", "test"), frozenset(every - keep), "photos"))
-    for name, splits, exclude, pairs in tests:
+        tests.append(("cross_photo", ("train", "val", "test"), frozenset(multi_photo | held_out), frozenset(),
+                      "photos"))
+    for name, splits, only, exclude, pairs in tests:
         try:
-            sample = identity_frames(datasets, splits, frames_per_clip, max_clips=max_clips, exclude=exclude)
+            sample = identity_frames(datasets, splits, frames_per_clip, only, max_clips, exclude)
         except TalkingHeadError:
             continue
         if len(sample.identities) < 2:
