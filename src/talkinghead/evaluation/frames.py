@@ -44,6 +44,7 @@ is the named substitute above; diversity is measured on the motion coefficients,
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -779,14 +780,17 @@ def evaluate_frames(data: str | Path | VideoDataset, rows: Sequence[str | FrameR
     scenes = _Scenes(portraits, dataset.info.size, dataset.info.crop_scale)
     follow = float((dataset.info.extra.get("config") or {}).get("follow", 0.5))
     reference: list[np.ndarray] = []
+    from talkinghead.evaluation.video_emotion import emotion_partner
+
+    partner_of = functools.cache(lambda clip_id: emotion_partner(dataset, pool, clip_id))   # @emotion=video's source
     for clip_id in progress(ids, "evaluating frame generators", total=len(ids)):
         clip = cut_clip(dataset.clip(clip_id), max_frames, dataset.info.sample_rate)
         truth = dataset.frames(clip_id, range(len(clip)))
         if net is not None:
             reference.append(net.encode(truth))
         _evaluate_clip(loaded, clip, truth, scenes, judges, net, follow, seed, judge is not None,
-                       lambda c, source: _emotion_style(dataset, pool, c, source, max_frames), id_net,
-                       lambda c: _partner_frames(dataset, pool, c, max_frames))
+                       lambda c, source: _emotion_style(dataset, partner_of, c, source, max_frames), id_net,
+                       lambda c: _partner_frames(dataset, partner_of(c.meta.id), max_frames))
     for r in loaded:
         log_event("evaluated frames", row=r.row.name, seconds=round(r.tally.seconds, 1), frames=r.tally.frames)
     notes = _table_notes(net, judges, loaded, judge, id_net) + judge_notes
@@ -809,25 +813,22 @@ def _renderer_name(row: _LoadedRow) -> str:
     return "FD2Talk UNet" if spec == "fd2talk" or not isinstance(spec, str | Path) else f"FD2Talk UNet ({spec})"
 
 
-def _emotion_style(data: VideoDataset, pool: Sequence[str], clip: VideoClip, source: str, max_frames: int | None
-                   ) -> Any:
+def _emotion_style(data: VideoDataset, partner_of: Callable[[str], str], clip: VideoClip, source: str,
+                   max_frames: int | None) -> Any:
     """The style request of ``@emotion=source``: ``clip``, the clip's emotion and intensity as a prompt; ``video``,
-    the motion of a same-emotion clip of another identity (:func:`emotion_partner`) as the reference."""
-    from talkinghead.evaluation.video_emotion import emotion_partner
+    the motion of a same-emotion clip of another identity (``partner_of(clip id)``, :func:`emotion_partner`) as
+    the reference."""
     from talkinghead.generators import StyleRequest
 
     if source == "clip":
         return StyleRequest(emotion=clip.meta.emotion, intensity=clip.meta.intensity)
-    partner = cut_clip(data.clip(emotion_partner(data, pool, clip.meta.id), audio=False), max_frames)
+    partner = cut_clip(data.clip(partner_of(clip.meta.id), audio=False), max_frames)
     return StyleRequest(reference=partner.motion)
 
 
-def _partner_frames(data: VideoDataset, pool: Sequence[str], clip: VideoClip, max_frames: int | None) -> np.ndarray:
-    """The frames ``[K, S, S, 3]`` of the reference video ``@emotion=video`` takes for ``clip`` (its first
+def _partner_frames(data: VideoDataset, partner: str, max_frames: int | None) -> np.ndarray:
+    """The frames ``[K, S, S, 3]`` of clip ``partner``, the reference video ``@emotion=video`` takes (its first
     ``max_frames``)."""
-    from talkinghead.evaluation.video_emotion import emotion_partner
-
-    partner = emotion_partner(data, pool, clip.meta.id)
     count = data.meta(partner).num_frames if max_frames is None else min(max_frames, data.meta(partner).num_frames)
     return data.frames(partner, range(count))
 
