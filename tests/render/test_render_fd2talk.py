@@ -188,6 +188,68 @@ def test_the_three_solvers_write_checkpoints_that_load(folder: Path, video: Path
     assert "--perceptual" in _one_sentence(err)
 
 
+def test_decoder_only_fine_tuning_keeps_the_unets_latent_space(folder: Path, video: Path, tmp_path: Path) -> None:
+    """``fd2talk.autoencoder --decoder-only DIR``: the loss falls on a fixed batch with no KL term, only the decoder
+    side changes, and the exported autoencoder encodes exactly as before (so the UNet trained on it stays valid)."""
+    from talkinghead.render.fd2talk.training import build_autoencoder
+
+    built = build_autoencoder(video, "tiny", perceptual=folder / "perceptual", decoder_only=folder / "autoencoder")
+    solver = built.solver
+    model = solver.build_model()
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    step, optimizer = solver.wrap(model), solver.optimizer(model, built.config)
+    batch = solver.make_batch(np.random.default_rng(0), 4)
+    losses = []
+    for _ in range(30):
+        torch.manual_seed(1)                                            # the same posterior sample every step
+        loss, metrics = step(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert "kl" not in metrics and np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3]), losses
+    changed = {k.split(".")[1] for k, v in model.named_parameters() if not torch.equal(v, before[k])}
+    assert changed and changed <= {"decoder", "post_quant_conv"}
+    solver.export(model, tmp_path / "autoencoder", {})
+    original = FrameAutoencoder.from_pretrained(folder / "autoencoder")
+    tuned = FrameAutoencoder.from_pretrained(tmp_path / "autoencoder")
+    assert float(tuned.latent_scale) == float(original.latent_scale)
+    with torch.no_grad():
+        torch.testing.assert_close(tuned.encode(batch["target"][:2]), original.encode(batch["target"][:2]))
+    with pytest.raises(TalkingHeadError, match="not both"):
+        build_autoencoder(video, "tiny", perceptual=folder / "perceptual", decoder_only=folder / "autoencoder",
+                          vae=folder / "autoencoder")
+
+
+def test_the_adversarial_term_trains_a_discriminator_beside_the_decoder_and_is_not_saved(
+        folder: Path, video: Path, tmp_path: Path) -> None:
+    """``--adversarial-percent P``: the discriminator learns alone for the warm-up steps, then the generator term
+    joins with LDM's adaptive weight; the optimiser holds the discriminator, the exported autoencoder does not."""
+    from talkinghead.render.fd2talk.training import build_autoencoder
+
+    built = build_autoencoder(video, "tiny", perceptual=folder / "perceptual", decoder_only=folder / "autoencoder",
+                              adversarial_percent=50, train_overrides={"adversarial_warmup": 2})
+    solver = built.solver
+    assert built.config.adversarial_weight == 0.5 and built.extra["losses"]["adversarial_weight"] == 0.5
+    model = solver.build_model()
+    disc_before = {k: v.clone() for k, v in solver.discriminator.named_parameters()}
+    step, optimizer = solver.wrap(model), solver.optimizer(model, built.config)
+    batch = solver.make_batch(np.random.default_rng(0), 4)
+    weights = []
+    for _ in range(4):
+        loss, metrics = step(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        weights.append(float(metrics["adv_weight"]))
+    assert weights[:2] == [0.0, 0.0] and min(weights[2:]) > 0, weights
+    assert any(not torch.equal(v, disc_before[k]) for k, v in solver.discriminator.named_parameters())
+    solver.export(model, tmp_path / "autoencoder", {})
+    keys = set(FrameAutoencoder.from_pretrained(tmp_path / "autoencoder").state_dict())
+    assert keys == set(FrameAutoencoder.from_pretrained(folder / "autoencoder").state_dict())
+    assert build_autoencoder(video, "tiny", perceptual=folder / "perceptual").solver.discriminator is None
+
+
 def test_held_out_real_clips_are_the_last_of_each_video_and_are_not_trained_on(video: Path) -> None:
     ds = VideoDataset(video)
     held = held_out_clips(video)

@@ -10,6 +10,14 @@ Three components, trained in this order, each reading the one before:
   KL term (see :mod:`.autoencoder`). ``E(F_2)`` is a posterior sample, ``E(F_1)`` the posterior mean (as at
   inference). ``--vae DIR`` starts from a Stable Diffusion VAE in a local folder, as the paper does. The exported
   model's ``latent_scale`` is one over the standard deviation of its latents on a fixed set of training frames.
+  ``--decoder-only DIR`` fine-tunes only the decoder side (``post_quant_conv`` and ``D``) of an autoencoder trained
+  here with Eq. 13-15 (no KL term): encoder, latent space and ``latent_scale`` are kept, so a UNet trained on DIR's
+  latents stays valid (the paper fine-tunes both halves of SD's VAE before training its UNet).
+  ``--adversarial-percent P`` adds LDM's patch-adversarial term (:mod:`talkinghead.nn.adversarial`; hinge loss,
+  adaptive weight times ``P / 100``, the generator term after ``adversarial_warmup`` steps of the discriminator
+  alone). Not in the paper's Eq. 15: its SD VAE was already trained with that term, which the autoencoder trained
+  here from scratch lacks (it decodes blurred faces without it). The discriminator is trained with the decoder by the
+  same optimiser and is not saved: a resumed run starts it afresh.
 - ``fd2talk.unet``: the Diffusion UNet (:class:`.unet.FrameUNet`) with the frozen autoencoder: a target frame's
   latent ``J_0 = E(V_i)``, the reference latent ``x = E(I)`` of the clip's first frame (the paper: "the first frame
   from this video clip serves as the reference image"), the target's coefficients, ``t ~ U{0, T-1}`` and
@@ -43,6 +51,7 @@ from talkinghead.data.video.format import VideoDataset
 from talkinghead.data.video.loader import VideoSampler
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
 from talkinghead.errors import TalkingHeadError
+from talkinghead.nn.adversarial import DiscriminatorConfig, PatchDiscriminator, adaptive_weight, hinge_losses
 from talkinghead.render.fd2talk.autoencoder import AutoencoderConfig, FrameAutoencoder
 from talkinghead.render.fd2talk.perceptual import (
     FacePerceptualNet,
@@ -58,11 +67,14 @@ from talkinghead.training.registry import SolverBuild
 
 @dataclass(frozen=True)
 class FrameTrainConfig(TrainConfig):
-    """The shared loop's settings plus Eq. 15's weights and the KL weight (autoencoder from scratch)."""
+    """The shared loop's settings plus Eq. 15's weights, the KL weight (autoencoder from scratch) and the
+    adversarial term's weight and warm-up (steps in which only the discriminator learns); 0: off, the paper's Eq. 15."""
 
     lambda_rec: float = 1.0
     lambda_per: float = 1.0
     kl_weight: float = 1e-6
+    adversarial_weight: float = 0.0
+    adversarial_warmup: int = 100
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**TrainConfig.presets["tiny"], "batch_size": 4},
@@ -161,26 +173,43 @@ class PerceptualSolver(Solver):
 # ---------------------------------------------------------------------------------------------- autoencoder
 
 class _AutoencoderStep(nn.Module):
-    def __init__(self, model: FrameAutoencoder, perceptual: nn.Module, config: FrameTrainConfig) -> None:
+    def __init__(self, model: FrameAutoencoder, perceptual: nn.Module, config: FrameTrainConfig,
+                 decoder_only: bool = False, discriminator: PatchDiscriminator | None = None) -> None:
         super().__init__()
         self.model = model
         self._perceptual = [perceptual]  # frozen helper: not trained, not saved
         self.config = config
+        self.decoder_only = decoder_only
+        self.discriminator = discriminator  # trained with the decoder, not saved with it
+        self.steps_seen = 0                  # training steps taken through this module (for the warm-up)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.config
         f1, f2 = batch["reference"], batch["target"]
-        reference = self.model.posterior(f1).mode()                        # E(F_1), [B, d, h, w]
-        posterior = self.model.posterior(f2)
-        latent = posterior.sample()                                         # E(F_2)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.decoder_only):
+            reference = self.model.posterior(f1).mode()                    # E(F_1), [B, d, h, w]
+            posterior = self.model.posterior(f2)
+            latent = posterior.sample()                                     # E(F_2)
         decoded = self.model.decode_raw(reference, latent)                  # D([E(F_1), E(F_2)])
         rec = F.mse_loss(decoded, f2)                                       # Eq. 13
         per = perceptual_distance(self._perceptual[0], decoded, f2).mean()  # Eq. 14
-        kl = posterior.kl().mean() / decoded[0].numel()
-        loss = cfg.lambda_rec * rec + cfg.lambda_per * per + cfg.kl_weight * kl   # Eq. 15 (+ KL)
+        loss = cfg.lambda_rec * rec + cfg.lambda_per * per                  # Eq. 15
         psnr = 10 * torch.log10(4.0 / rec.detach().clamp_min(1e-10))
-        return loss, {"loss": loss.detach(), "rec": rec.detach(), "per": per.detach(), "kl": kl.detach(),
-                      "psnr": psnr}
+        metrics = {"rec": rec.detach(), "per": per.detach(), "psnr": psnr}
+        if not self.decoder_only:                                           # from scratch: + KL
+            kl = posterior.kl().mean() / decoded[0].numel()
+            loss = loss + cfg.kl_weight * kl
+            metrics["kl"] = kl.detach()
+        if self.discriminator is not None:                                  # LDM's patch-adversarial term
+            d_loss, g_loss = hinge_losses(self.discriminator, f2, decoded)
+            on = torch.is_grad_enabled() and self.steps_seen >= cfg.adversarial_warmup
+            weight = adaptive_weight(cfg.lambda_rec * rec + cfg.lambda_per * per, g_loss,
+                                     self.model.vae.decoder.conv_out.weight) if on else torch.zeros(())
+            loss = loss + d_loss + cfg.adversarial_weight * weight * g_loss
+            metrics.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(), adv_weight=weight)
+            if torch.is_grad_enabled():
+                self.steps_seen += 1
+        return loss, {"loss": loss.detach(), **metrics}
 
 
 class AutoencoderSolver(Solver):
@@ -188,26 +217,50 @@ class AutoencoderSolver(Solver):
     train_config_class: ClassVar[type[TrainConfig]] = FrameTrainConfig
 
     def __init__(self, sampler: VideoSampler, config: AutoencoderConfig, train_config: FrameTrainConfig,
-                 perceptual: nn.Module, vae: str | Path | None = None) -> None:
+                 perceptual: nn.Module, vae: str | Path | None = None,
+                 decoder_only: str | Path | None = None, discriminator: DiscriminatorConfig | None = None) -> None:
+        if vae is not None and decoder_only is not None:
+            raise TalkingHeadError("Give either --vae (start from a Stable Diffusion VAE) or --decoder-only (fine-tune "
+                                   "an autoencoder trained here), not both.")
         self.sampler = sampler
         self.vae = vae
-        self.model_config = config.replace(image_size=sampler.size) if vae is None else \
-            FrameAutoencoder.from_diffusers(vae).config
+        self.decoder_only = decoder_only
+        if decoder_only is not None:
+            self.model_config = FrameAutoencoder.from_pretrained(decoder_only).config
+        else:
+            self.model_config = config.replace(image_size=sampler.size) if vae is None else \
+                FrameAutoencoder.from_diffusers(vae).config
         self.train_config = train_config
         self.perceptual = perceptual.eval().requires_grad_(False)
+        self.discriminator = None if discriminator is None or train_config.adversarial_weight <= 0 else \
+            PatchDiscriminator(discriminator)
         held = sampler.pairs(np.random.default_rng(12345), 64)
         self._scale_frames = images_to_tensor(np.concatenate([held.target, held.reference]))
 
     def build_model(self) -> FrameAutoencoder:
+        if self.decoder_only is not None:                  # the encoder side frozen: the UNet's latent space is kept
+            model = FrameAutoencoder.from_pretrained(self.decoder_only).train()
+            for part in (model.vae.encoder, model.vae.quant_conv):
+                part.requires_grad_(False)
+            return model
         return FrameAutoencoder.from_diffusers(self.vae) if self.vae is not None else \
             FrameAutoencoder(self.model_config)  # type: ignore[arg-type]
 
+    def optimizer(self, model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+        trained = [p for p in model.parameters() if p.requires_grad]
+        if self.discriminator is not None:
+            trained += list(self.discriminator.parameters())
+        return torch.optim.Adam(trained, lr=config.lr)
+
     def wrap(self, model: nn.Module) -> nn.Module:
         assert isinstance(model, FrameAutoencoder)
-        return _AutoencoderStep(model, self.perceptual, self.train_config)
+        return _AutoencoderStep(model, self.perceptual, self.train_config, self.decoder_only is not None,
+                                self.discriminator)
 
     def to_device(self, device: torch.device) -> None:
         self.perceptual.to(device)
+        if self.discriminator is not None:
+            self.discriminator.to(device)
 
     def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         pairs = self.sampler.pairs(rng, batch_size)
@@ -215,7 +268,7 @@ class AutoencoderSolver(Solver):
 
     def export(self, model: nn.Module, out: Path, extra: dict[str, Any]) -> None:
         assert isinstance(model, FrameAutoencoder)
-        if self.vae is None:  # trained here: unit-variance latents for the UNet
+        if self.vae is None and self.decoder_only is None:  # trained here: unit-variance latents for the UNet
             with torch.no_grad():
                 model.latent_scale.fill_(1.0)
                 std = float(model.posterior(self._scale_frames).mode().std())
@@ -297,18 +350,26 @@ def build_perceptual(data: str | Path, preset: str, *, features: tuple[str, ...]
 
 def build_autoencoder(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                       train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
-                      perceptual: str | Path | None = None, vae: str | Path | None = None) -> SolverBuild:
-    """The registry's builder of ``fd2talk.autoencoder``."""
+                      perceptual: str | Path | None = None, vae: str | Path | None = None,
+                      decoder_only: str | Path | None = None, adversarial_percent: int | None = None) -> SolverBuild:
+    """The registry's builder of ``fd2talk.autoencoder``; ``adversarial_percent``: the adversarial term's weight in
+    percent (see the module docstring)."""
     if perceptual is None:
         raise TalkingHeadError("The autoencoder's perceptual loss needs --perceptual DIR (talkinghead train "
                                "fd2talk.perceptual, or VGG16 weights in a local folder).")
     config = FrameTrainConfig.preset(preset, **(train_overrides or {}))
+    if adversarial_percent:
+        config = config.replace(adversarial_weight=adversarial_percent / 100)
     sampler = training_sampler(data, real)
-    solver = AutoencoderSolver(sampler, AutoencoderConfig.preset(preset), config, load_perceptual(perceptual), vae)
+    solver = AutoencoderSolver(sampler, AutoencoderConfig.preset(preset), config, load_perceptual(perceptual), vae,
+                               decoder_only, DiscriminatorConfig.preset(preset))
     extra = {"perceptual": str(perceptual), "vae": str(vae) if vae else None,
+             "decoder_only": str(decoder_only) if decoder_only else None,
              "data": [str(d) for d in _datasets(data, real)],
              "losses": {"lambda_rec": config.lambda_rec, "lambda_per": config.lambda_per,
-                        "kl_weight": config.kl_weight}}
+                        "kl_weight": 0.0 if decoder_only else config.kl_weight,
+                        "adversarial_weight": config.adversarial_weight,
+                        "adversarial_warmup": config.adversarial_warmup}}
     return SolverBuild(solver, config, extra)
 
 

@@ -56,7 +56,13 @@ COMPONENTS = (
         options=(_REAL, Option("perceptual", "the perceptual network (fd2talk.perceptual, or VGG16 weights)", "path",
                                metavar="DIR"),
                  Option("vae", "start from a Stable Diffusion VAE in a local folder (diffusers AutoencoderKL)",
-                        "path", metavar="DIR"))),
+                        "path", metavar="DIR"),
+                 Option("decoder_only", "fine-tune only the decoder of the autoencoder in DIR (trained here): its "
+                        "encoder, latent space and scale are kept, so a UNet trained on it stays valid", "path",
+                        metavar="DIR"),
+                 Option("adversarial_percent", "add LDM's patch-adversarial loss at this weight in percent of its "
+                        "adaptive balance (not in the paper, whose SD VAE was trained with it)", "int", metavar="P",
+                        high=1000))),
     ComponentSpec(
         "fd2talk.unet", f"{FRAMES}:build_unet",
         "FD2Talk stage 2: the Diffusion UNet with two cross-attentions (Eq. 6-7, 16) in the autoencoder's latents",
