@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Makes FD2Talk's stage-2 frame generator (3.3, 3.4.2; cpu preset) in weights/fd2talk/, next to the stage-1 DiTs of
 # scripts/train_fd2talk.sh: the perceptual network trained here, the autoencoder (E and the reference-conditioned D,
-# Eq. 13-15) and the Diffusion UNet (Eq. 16), in that order, each reading the one before, then rewrites the folder's
-# manifest with the exact commands and seed. Data: the video corpus and the prepared real videos of
+# Eq. 13-15) and the Diffusion UNet (Eq. 16), in that order, each reading the one before, then the autoencoder's
+# decoder fine-tuned on its own (--decoder-only: the encoder and so the UNet's latent space stay as they were; the
+# shipped decoder since 2026-12-04, sharper than the 800-step one), then rewrites the folder's manifest with the
+# exact commands and seed. Data: the video corpus and the prepared real videos of
 # scripts/video_corpus.sh (VIDEO, default /tmp/talkinghead-video; made when missing); the last clip of each real video
-# is held out for the self-reenactment test. About 1 h 30 min on the 2-core machine (the UNet alone about 50 min).
+# is held out for the self-reenactment test. About 2 h on the 2-core machine (the UNet alone about 50 min, the
+# decoder fine-tuning about 30 min).
 # Intermediate files go to ${WORK:-/tmp/talkinghead-fd2talk-frames}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +25,11 @@ $TH train fd2talk.autoencoder $DATA --out "$WORK/autoencoder" --steps 800 \
     --perceptual "$WORK/perceptual" > "$WORK/autoencoder.log" 2>&1
 $TH train fd2talk.unet $DATA --out "$WORK/unet" --steps "${UNET_STEPS:-1100}" --batch-size 16 --reference-input \
     --autoencoder "$WORK/autoencoder" > "$WORK/unet.log" 2>&1
+$TH train fd2talk.autoencoder $DATA --out "$WORK/decoder" --steps 2000 --perceptual "$WORK/perceptual" \
+    --decoder-only "$WORK/autoencoder" > "$WORK/decoder.log" 2>&1
 rm -rf weights/fd2talk/perceptual weights/fd2talk/autoencoder weights/fd2talk/unet
-cp -r "$WORK/perceptual" "$WORK/autoencoder" "$WORK/unet" weights/fd2talk/
+cp -r "$WORK/perceptual" "$WORK/unet" weights/fd2talk/
+cp -r "$WORK/decoder" weights/fd2talk/autoencoder
 .venv/bin/python - "${UNET_STEPS:-1100}" <<'PY'
 import json
 import sys
@@ -40,6 +46,7 @@ manifest["frame_commands"] = [
     f"talkinghead train fd2talk.perceptual {data} --out perceptual --steps 600 --batch-size 32",
     f"talkinghead train fd2talk.autoencoder {data} --out autoencoder --steps 800 --perceptual perceptual",
     f"talkinghead train fd2talk.unet {data} --out unet --steps {sys.argv[1]} --batch-size 16 --autoencoder autoencoder --reference-input",
+    f"talkinghead train fd2talk.autoencoder {data} --out decoder --steps 2000 --perceptual perceptual --decoder-only autoencoder  # shipped as autoencoder/",
 ]
 for key in ("version", "generator", "kind", "components"):
     manifest.pop(key)

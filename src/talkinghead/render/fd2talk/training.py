@@ -74,7 +74,7 @@ class FrameTrainConfig(TrainConfig):
     lambda_per: float = 1.0
     kl_weight: float = 1e-6
     adversarial_weight: float = 0.0
-    adversarial_warmup: int = 100
+    adversarial_warmup: int = 500
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**TrainConfig.presets["tiny"], "batch_size": 4},
@@ -247,10 +247,10 @@ class AutoencoderSolver(Solver):
             FrameAutoencoder(self.model_config)  # type: ignore[arg-type]
 
     def optimizer(self, model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-        trained = [p for p in model.parameters() if p.requires_grad]
-        if self.discriminator is not None:
-            trained += list(self.discriminator.parameters())
-        return torch.optim.Adam(trained, lr=config.lr)
+        groups: list[dict[str, Any]] = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+        if self.discriminator is not None:  # LDM's discriminator betas
+            groups.append({"params": list(self.discriminator.parameters()), "betas": (0.5, 0.9)})
+        return torch.optim.Adam(groups, lr=config.lr)
 
     def wrap(self, model: nn.Module) -> nn.Module:
         assert isinstance(model, FrameAutoencoder)
