@@ -193,7 +193,8 @@ class _AutoencoderStep(nn.Module):
         decoded = self.model.decode_raw(reference, latent)                  # D([E(F_1), E(F_2)])
         rec = F.mse_loss(decoded, f2)                                       # Eq. 13
         per = perceptual_distance(self._perceptual[0], decoded, f2).mean()  # Eq. 14
-        loss = cfg.lambda_rec * rec + cfg.lambda_per * per                  # Eq. 15
+        nll = cfg.lambda_rec * rec + cfg.lambda_per * per                   # Eq. 15
+        loss = nll
         psnr = 10 * torch.log10(4.0 / rec.detach().clamp_min(1e-10))
         metrics = {"rec": rec.detach(), "per": per.detach(), "psnr": psnr}
         if not self.decoder_only:                                           # from scratch: + KL
@@ -203,8 +204,7 @@ class _AutoencoderStep(nn.Module):
         if self.discriminator is not None:                                  # LDM's patch-adversarial term
             d_loss, g_loss = hinge_losses(self.discriminator, f2, decoded)
             on = torch.is_grad_enabled() and self.steps_seen >= cfg.adversarial_warmup
-            weight = adaptive_weight(cfg.lambda_rec * rec + cfg.lambda_per * per, g_loss,
-                                     self.model.vae.decoder.conv_out.weight) if on else torch.zeros(())
+            weight = adaptive_weight(nll, g_loss, self.model.vae.decoder.conv_out.weight) if on else torch.zeros(())
             loss = loss + d_loss + cfg.adversarial_weight * weight * g_loss
             metrics.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(), adv_weight=weight)
             if torch.is_grad_enabled():
