@@ -166,3 +166,15 @@ def frames_to_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
     if x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return x.reshape(*lead, 3, size, size)
+
+
+def freeze_encoder(vae: nn.Module) -> None:
+    """Decoder-only fine-tuning of a diffusers ``AutoencoderKL``: the encoder side (``encoder`` and ``quant_conv``)
+    gets no gradients, so the latent space, and every diffusion network trained in it, stays as it was."""
+    for part in (vae.encoder, vae.quant_conv):
+        part.requires_grad_(False)
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters an optimiser should update: those that still require gradients."""
+    return [p for p in model.parameters() if p.requires_grad]

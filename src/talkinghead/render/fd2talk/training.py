@@ -52,6 +52,7 @@ from talkinghead.data.video.loader import VideoSampler
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
 from talkinghead.errors import TalkingHeadError
 from talkinghead.nn.adversarial import DiscriminatorConfig, PatchDiscriminator, adaptive_weight, hinge_losses
+from talkinghead.nn.latent import freeze_encoder, trainable_parameters
 from talkinghead.render.fd2talk.autoencoder import AutoencoderConfig, FrameAutoencoder
 from talkinghead.render.fd2talk.perceptual import (
     FacePerceptualNet,
@@ -240,14 +241,13 @@ class AutoencoderSolver(Solver):
     def build_model(self) -> FrameAutoencoder:
         if self.decoder_only is not None:                  # the encoder side frozen: the UNet's latent space is kept
             model = FrameAutoencoder.from_pretrained(self.decoder_only).train()
-            for part in (model.vae.encoder, model.vae.quant_conv):
-                part.requires_grad_(False)
+            freeze_encoder(model.vae)
             return model
         return FrameAutoencoder.from_diffusers(self.vae) if self.vae is not None else \
             FrameAutoencoder(self.model_config)  # type: ignore[arg-type]
 
     def optimizer(self, model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-        groups: list[dict[str, Any]] = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+        groups: list[dict[str, Any]] = [{"params": trainable_parameters(model)}]
         if self.discriminator is not None:  # LDM's discriminator betas
             groups.append({"params": list(self.discriminator.parameters()), "betas": (0.5, 0.9)})
         return torch.optim.Adam(groups, lr=config.lr)

@@ -46,7 +46,7 @@ from torch import nn
 from talkinghead.data.video.loader import VideoSampler
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
 from talkinghead.errors import TalkingHeadError
-from talkinghead.nn.latent import LatentVAE, LatentVAEConfig, frames_to_tensor
+from talkinghead.nn.latent import LatentVAE, LatentVAEConfig, frames_to_tensor, freeze_encoder, trainable_parameters
 from talkinghead.render.fd2talk.perceptual import load_perceptual, perceptual_distance
 from talkinghead.training.loop import Solver, TrainConfig
 from talkinghead.training.registry import SolverBuild
@@ -171,14 +171,13 @@ class VAESolver(Solver):
     def build_model(self) -> LatentVAE:
         if self.decoder_only is not None:                   # the encoder side frozen: the latent space is kept
             model = LatentVAE.from_pretrained(self.decoder_only).train()
-            for part in (model.vae.encoder, model.vae.quant_conv):
-                part.requires_grad_(False)
+            freeze_encoder(model.vae)
             return model
         return LatentVAE.from_diffusers(self.vae).train() if self.vae is not None else \
             LatentVAE(self.model_config)  # type: ignore[arg-type]
 
     def optimizer(self, model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-        return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+        return torch.optim.Adam(trainable_parameters(model), lr=config.lr)
 
     def wrap(self, model: nn.Module) -> nn.Module:
         assert isinstance(model, LatentVAE)
@@ -274,7 +273,7 @@ class _StageSolver(Solver):
         return net.train()
 
     def optimizer(self, model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-        return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+        return torch.optim.Adam(trainable_parameters(model), lr=config.lr)
 
     def wrap(self, model: nn.Module) -> nn.Module:
         assert isinstance(model, EMONetwork)
