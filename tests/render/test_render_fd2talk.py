@@ -221,6 +221,50 @@ def test_decoder_only_fine_tuning_keeps_the_unets_latent_space(folder: Path, vid
                           vae=folder / "autoencoder")
 
 
+def test_the_mouth_region_is_the_lower_middle_of_the_face_box_on_the_latent_grid() -> None:
+    from talkinghead.render.fd2talk.training import mouth_region
+
+    mask = mouth_region(np.array([[32.0, 32.0, 96.0, 96.0], [0.0, 0.0, 128.0, 128.0]]), 128, 32)
+    assert mask.shape == (2, 1, 32, 32) and set(np.unique(mask)) == {0.0, 1.0}
+    # x 48..80 px and y 71.7..94.1 px: cells whose centres (4 i + 2) lie inside, columns 12-19, rows 18-23
+    expected = np.zeros((32, 32), np.float32)
+    expected[18:24, 12:20] = 1
+    np.testing.assert_array_equal(mask[0, 0], expected)
+    rows, cols = np.nonzero(mask[1, 0])
+    assert rows.min() == 20 and rows.max() == 30 and cols.min() == 8 and cols.max() == 23
+
+
+def test_the_mouth_weight_adds_the_mouth_error_and_init_fine_tunes_a_trained_unet(folder: Path, video: Path) -> None:
+    """``--mouth-weight W``: the loss is the error weighted 1 + W in the mouth region over the mean weight, so with
+    the plain (Eq. 16) and mouth errors ``e``, ``m`` and the region's share ``f`` it is ``(e + W f m) / (1 + W f)``;
+    ``--init DIR`` starts from DIR's UNet and refuses one of another shape."""
+    from talkinghead.render.fd2talk.training import build_unet
+
+    built = build_unet(video, "tiny", autoencoder=folder / "autoencoder", mouth_weight=9, init=folder / "unet")
+    assert built.config.mouth_weight == 9.0 and built.extra["mouth_weight"] == 9.0
+    model = built.solver.build_model()
+    trained = FrameUNet.from_pretrained(folder / "unet")
+    for (name, value), (_, original) in zip(model.state_dict().items(), trained.state_dict().items(), strict=True):
+        torch.testing.assert_close(value, original, msg=name)
+    batch = built.solver.make_batch(np.random.default_rng(0), 4)
+    share = float(batch["mouth"].mean())
+    assert 0.02 < share < 0.5
+    step = built.solver.wrap(model)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        loss, metrics = step(batch)
+    e, m = float(metrics["plain"]), float(metrics["mouth"])
+    assert float(loss) == pytest.approx((e + 9 * share * m) / (1 + 9 * share), rel=1e-4)
+    plain = build_unet(video, "tiny", autoencoder=folder / "autoencoder", init=folder / "unet")
+    plain_step = plain.solver.wrap(plain.solver.build_model())
+    torch.manual_seed(3)                                                # the same noise as above
+    with torch.no_grad():
+        loss0, metrics0 = plain_step(batch)
+    assert float(loss0) == pytest.approx(e, rel=1e-5) and float(metrics0["mouth"]) == pytest.approx(m, rel=1e-5)
+    with pytest.raises(TalkingHeadError, match="another shape"):
+        build_unet(video, "tiny", autoencoder=folder / "autoencoder", init=folder / "unet", concat_conditions=True)
+
+
 def test_the_adversarial_term_trains_a_discriminator_beside_the_decoder_and_is_not_saved(
         folder: Path, video: Path, tmp_path: Path) -> None:
     """``--adversarial-percent P``: the discriminator learns alone for the warm-up steps, then the generator term

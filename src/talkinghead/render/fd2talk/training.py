@@ -22,7 +22,14 @@ Three components, trained in this order, each reading the one before:
   latent ``J_0 = E(V_i)``, the reference latent ``x = E(I)`` of the clip's first frame (the paper: "the first frame
   from this video clip serves as the reference image"), the target's coefficients, ``t ~ U{0, T-1}`` and
   ``L_second = ||J_0 - theta_unet(J_t, t, beta, p, x)||^2`` (Eq. 16). ``--concat-conditions`` trains Table 2's
-  "Concat" variant.
+  "Concat" variant. ``--init DIR`` starts from the UNet in DIR (a fine-tuning; the optimiser starts afresh).
+
+Deviation (optional, ``--mouth-weight W``; 0, the paper's Eq. 16, by default): the squared error is weighted by
+``1 + W`` in the mouth region of the target frame (:func:`mouth_region`: a box in the lower middle of the target's
+face box, in latent cells) and ``1`` elsewhere, normalised by the mean weight. The mouth is a few percent of a
+frame, so under the plain loss the UNet gains little by drawing the mouth the coefficients ask for and, given the
+reference latent, keeps the reference's mouth (measured: ``scripts/probe_frame_mouth.py``). Region-weighted
+reconstruction losses on the mouth are common in talking-head renderers; the paper has none.
 
 Deviation (coefficients): the paper conditions the UNet on the stage-1 DiTs' *predicted* coefficients of the clip's
 audio. A DiT's head pose (and, less so, its expression) is a sample given the audio, not the pose the target frame
@@ -68,14 +75,16 @@ from talkinghead.training.registry import SolverBuild
 
 @dataclass(frozen=True)
 class FrameTrainConfig(TrainConfig):
-    """The shared loop's settings plus Eq. 15's weights, the KL weight (autoencoder from scratch) and the
-    adversarial term's weight and warm-up (steps in which only the discriminator learns); 0: off, the paper's Eq. 15."""
+    """The shared loop's settings plus Eq. 15's weights, the KL weight (autoencoder from scratch), the
+    adversarial term's weight and warm-up (steps in which only the discriminator learns; 0: off, the paper's Eq. 15)
+    and the UNet's extra weight on the mouth region (0: off, the paper's Eq. 16)."""
 
     lambda_rec: float = 1.0
     lambda_per: float = 1.0
     kl_weight: float = 1e-6
     adversarial_weight: float = 0.0
     adversarial_warmup: int = 500
+    mouth_weight: float = 0.0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**TrainConfig.presets["tiny"], "batch_size": 4},
@@ -278,12 +287,32 @@ class AutoencoderSolver(Solver):
 
 # ---------------------------------------------------------------------------------------------------- UNet
 
+#: the mouth region as fractions of the face box (x0, y0, x1, y1): the face mesh's box runs from the forehead to the
+#: chin, and the lips lie in its lower middle (checked on corpus and real-video frames)
+MOUTH_IN_FACE_BOX = (0.25, 0.62, 0.75, 0.97)
+
+
+def mouth_region(boxes: np.ndarray, image_size: int, latent_size: int) -> np.ndarray:
+    """Masks ``[B, 1, h, h]`` float32 (1 in the mouth region, else 0) for face boxes ``[B, 4]`` (x0, y0, x1, y1 in
+    crop pixels of an ``image_size`` crop), on the ``latent_size`` grid: a cell is in when its centre is."""
+    b = np.asarray(boxes, np.float64)
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    fx0, fy0, fx1, fy1 = MOUTH_IN_FACE_BOX
+    region = np.stack([b[:, 0] + fx0 * w, b[:, 1] + fy0 * h, b[:, 0] + fx1 * w, b[:, 1] + fy1 * h], 1)
+    centres = (np.arange(latent_size) + 0.5) * image_size / latent_size
+    inside_x = (centres[None] >= region[:, 0:1]) & (centres[None] <= region[:, 2:3])  # [B, w]
+    inside_y = (centres[None] >= region[:, 1:2]) & (centres[None] <= region[:, 3:4])  # [B, h]
+    return (inside_y[:, :, None] & inside_x[:, None, :]).astype(np.float32)[:, None]
+
+
 class _UNetStep(nn.Module):
-    def __init__(self, net: FrameUNet, autoencoder: FrameAutoencoder, schedule: ScheduleConfig) -> None:
+    def __init__(self, net: FrameUNet, autoencoder: FrameAutoencoder, schedule: ScheduleConfig,
+                 mouth_weight: float = 0.0) -> None:
         super().__init__()
         self.net = net
         self._autoencoder = [autoencoder]
         self.scheduler = make_scheduler(schedule, "ddpm")
+        self.mouth_weight = mouth_weight
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with torch.no_grad():
@@ -292,8 +321,17 @@ class _UNetStep(nn.Module):
             x = ae.encode(batch["reference"])                               # x
         jt = add_noise(self.scheduler, j0, torch.randn_like(j0), batch["t"])
         pred = self.net(jt, batch["t"], batch["motion"], x)                  # J~_0
-        loss = F.mse_loss(pred, j0)                                         # Eq. 16
-        return loss, {"loss": loss.detach()}
+        error = (pred - j0).pow(2)
+        plain = error.mean()                                                # Eq. 16
+        mouth = batch["mouth"]                                              # [B, 1, h, w]
+        in_mouth = (error * mouth).sum() / (mouth.sum() * error.shape[1]).clamp_min(1.0)
+        metrics = {"plain": plain.detach(), "mouth": in_mouth.detach()}
+        if self.mouth_weight > 0:                                           # the mouth-weighted deviation
+            weight = 1.0 + self.mouth_weight * mouth
+            loss = (error * weight).mean() / weight.mean()
+        else:
+            loss = plain
+        return loss, {"loss": loss.detach(), **metrics}
 
 
 class UNetSolver(Solver):
@@ -301,8 +339,11 @@ class UNetSolver(Solver):
     train_config_class: ClassVar[type[TrainConfig]] = FrameTrainConfig
 
     def __init__(self, sampler: VideoSampler, config: UNetConfig, autoencoder: FrameAutoencoder,
-                 schedule: ScheduleConfig | None = None) -> None:
+                 schedule: ScheduleConfig | None = None, mouth_weight: float = 0.0,
+                 init: str | Path | None = None) -> None:
         self.sampler = sampler
+        self.mouth_weight = mouth_weight
+        self.init = init
         self.autoencoder = autoencoder.eval().requires_grad_(False)
         ae_config: AutoencoderConfig = autoencoder.config  # type: ignore[assignment]
         _check_image_size(sampler, ae_config.image_size, "autoencoder")
@@ -314,15 +355,22 @@ class UNetSolver(Solver):
                                            latent_size=ae_config.image_size // autoencoder.factor,
                                            motion_dim=frame_motion(sampler).shape[1])
         self.layout = sampler.dataset.info.layout.to_dict()
+        if init is not None:
+            started = FrameUNet.from_pretrained(init).config
+            if started != self.model_config:
+                raise TalkingHeadError(f"The UNet in {init} has another shape than this preset and dataset give; "
+                                       "fine-tune it with the preset and options it was trained with.")
 
     def build_model(self) -> FrameUNet:
+        if self.init is not None:                           # a fine-tuning: its weights and motion statistics
+            return FrameUNet.from_pretrained(self.init).train()
         net = FrameUNet(self.model_config, layout=self.layout)
         net.motion_norm.set_stats(*motion_stats(self.sampler))
         return net
 
     def wrap(self, model: nn.Module) -> nn.Module:
         assert isinstance(model, FrameUNet)
-        return _UNetStep(model, self.autoencoder, self.schedule)
+        return _UNetStep(model, self.autoencoder, self.schedule, self.mouth_weight)
 
     def to_device(self, device: torch.device) -> None:
         self.autoencoder.to(device)
@@ -330,8 +378,10 @@ class UNetSolver(Solver):
     def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         pairs = self.sampler.pairs(rng, batch_size, first_reference=True)
         motion = np.concatenate([pairs.expression, pairs.pose], axis=1).astype(np.float32)
+        cfg = self.model_config
+        mouth = mouth_region(pairs.box, self.sampler.size, cfg.latent_size)  # type: ignore[attr-defined]
         return {"target": images_to_tensor(pairs.target), "reference": images_to_tensor(pairs.reference),
-                "motion": torch.from_numpy(motion),
+                "motion": torch.from_numpy(motion), "mouth": torch.from_numpy(mouth),
                 "t": sample_timesteps(batch_size, self.schedule.num_train_timesteps)}
 
 
@@ -376,18 +426,24 @@ def build_autoencoder(data: str | Path, preset: str, *, features: tuple[str, ...
 def build_unet(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
                autoencoder: str | Path | None = None, concat_conditions: bool = False,
-               reference_input: bool = False) -> SolverBuild:
-    """The registry's builder of ``fd2talk.unet``."""
+               reference_input: bool = False, mouth_weight: int | None = None,
+               init: str | Path | None = None) -> SolverBuild:
+    """The registry's builder of ``fd2talk.unet``; ``mouth_weight``: the loss's extra weight on the mouth region
+    (see the module docstring), ``init``: a trained UNet to start from."""
     if autoencoder is None:
         raise TalkingHeadError("The UNet learns in the latent space of a trained autoencoder: pass --autoencoder DIR "
                                "(talkinghead train fd2talk.autoencoder).")
     config = FrameTrainConfig.preset(preset, **(train_overrides or {}))
+    if mouth_weight:
+        config = config.replace(mouth_weight=float(mouth_weight))
     sampler = training_sampler(data, real)
     ae = FrameAutoencoder.from_pretrained(autoencoder)
     conditioning = "concatenated" if concat_conditions else "two_cross_attention"
     solver = UNetSolver(sampler, UNetConfig.preset(preset, conditioning=conditioning,
-                                                   reference_input=reference_input), ae)
+                                                   reference_input=reference_input), ae,
+                        mouth_weight=config.mouth_weight, init=init)
     extra = {"autoencoder": str(autoencoder), "data": [str(d) for d in _datasets(data, real)],
+             "mouth_weight": config.mouth_weight, "init": str(init) if init else None,
              "crop_scale": float(sampler.dataset.info.crop_scale), "image_size": int(sampler.size),
              "coefficients": "dataset motion (see the solver's docstring)",
              "variant": [n for n, on in (("concat_conditions", concat_conditions),

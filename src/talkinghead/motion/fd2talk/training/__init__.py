@@ -70,5 +70,9 @@ COMPONENTS = (
                  Option("concat_conditions", "one cross-attention over the concatenated coefficient and reference "
                         "tokens (Table 2 'Concat')", group=ABLATIONS),
                  Option("reference_input", "also concatenate the reference latent to the noisy latent at the input "
-                        "(not in the paper: faster to learn on a CPU)"))),
+                        "(not in the paper: faster to learn on a CPU)"),
+                 Option("mouth_weight", "weigh the loss 1 + W in the target's mouth region (not in the paper's Eq. 16)",
+                        "int", metavar="W", high=100),
+                 Option("init", "start from the trained UNet in DIR (a fine-tuning, e.g. with --mouth-weight)", "path",
+                        metavar="DIR"))),
 )
