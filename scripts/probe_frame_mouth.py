@@ -1,6 +1,7 @@
 """Does FD2Talk's frame generator draw the mouth it is given? The UNet on the true motion against the true frames.
 
-On ``--clips`` clips of a video dataset's ``--split`` (default test: identities never trained on), each cut to
+On ``--clips`` clips of each of a video dataset's ``--splits`` (default train and test: identities the UNet learnt,
+and identities never trained on; taken from each identity in turn), each cut to
 ``--frames`` frames, the frame generator renders the clip's own motion with the clip's first frame as the reference
 (as in training). MediaPipe's inner-lip gap (:func:`talkinghead.evaluation.mouth.lip_gap`, crops upscaled to
 256 px for the detector) is measured on the generated and on the true frames, and per clip:
@@ -9,8 +10,9 @@ On ``--clips`` clips of a video dataset's ``--split`` (default test: identities 
 - ``spread``: the generated track's standard deviation over the true one's (1: as much mouth motion);
 - ``closed``: the generated track's 5th percentile minus the true one's (0: closes as far).
 
-Prints one JSON line with the medians over clips (and writes it to ``--out`` when given); ``--checkpoint`` is a
-folder with FD2Talk's frame generator (default: the shipped ``weights/fd2talk``), e.g. one with another UNet.
+Prints one JSON line with the medians over each split's clips (and writes it to ``--out`` when given);
+``--checkpoint`` is a folder with FD2Talk's frame generator (default: the shipped ``weights/fd2talk``), e.g. one
+with another UNet.
 
     .venv/bin/python scripts/probe_frame_mouth.py --checkpoint weights/fd2talk
 """
@@ -22,6 +24,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,11 +52,22 @@ def compare(generated: np.ndarray, true: np.ndarray) -> dict[str, float]:
             "closed": float(np.percentile(g, 5) - np.percentile(t, 5)), "found": float(ok.mean())}
 
 
+def spread_clips(ds: Any, split: str, count: int) -> list[str]:
+    """``count`` clips of ``split`` of a video dataset, taken from each identity in turn, spread over its speakers."""
+    by_identity: dict[str, list[str]] = {}
+    for clip_id in sorted(ds.ids(split)):
+        by_identity.setdefault(ds.meta(clip_id).identity, []).append(clip_id)
+    lists = [v[::max(len(v) // max(count // len(by_identity) + 1, 1), 1)] for _, v in sorted(by_identity.items())]
+    chosen = [v[k] for k in range(max(len(v) for v in lists)) for v in lists if k < len(v)]
+    return chosen[:count]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--checkpoint", type=Path, default=None, help="a folder with FD2Talk's frame generator")
     p.add_argument("--video", type=Path, default=Path("/tmp/talkinghead-video/corpus"), help="a video dataset")
-    p.add_argument("--split", default="test")
+    p.add_argument("--splits", nargs="+", default=["train", "test"],
+                   help="train: identities the UNet learnt (does it follow the motion?); test: unseen ones")
     p.add_argument("--clips", type=int, default=10)
     p.add_argument("--frames", type=int, default=75)
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
@@ -73,16 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     except TalkingHeadError as err:
         print(err, file=sys.stderr)
         return 2
-    rows = []
-    for clip_id in sorted(ds.ids(args.split))[:args.clips]:
-        clip = ds.clip(clip_id, audio=False)
-        n = min(args.frames, len(clip.motion))
-        true = ds.frames(clip_id, range(n))
-        generated = fd2talk_frames(renderer, true[0], clip.motion.slice(0, n), true.shape[1])
-        rows.append(compare(gap_track(generated), gap_track(true)))
-        print(f"{clip_id}: " + ", ".join(f"{k} {v:.3f}" for k, v in rows[-1].items()), file=sys.stderr)
-    out = {"checkpoint": str(args.checkpoint or "weights/fd2talk"), "split": args.split, "clips": len(rows),
-           **{k: round(float(np.nanmedian([r[k] for r in rows])), 4) for k in ("r", "spread", "closed", "found")}}
+    out: dict[str, Any] = {"checkpoint": str(args.checkpoint or "weights/fd2talk")}
+    for split in args.splits:
+        rows = []
+        for clip_id in spread_clips(ds, split, args.clips):
+            clip = ds.clip(clip_id, audio=False)
+            n = min(args.frames, len(clip.motion))
+            true = ds.frames(clip_id, range(n))
+            generated = fd2talk_frames(renderer, true[0], clip.motion.slice(0, n), true.shape[1])
+            rows.append(compare(gap_track(generated), gap_track(true)))
+            print(f"{clip_id}: " + ", ".join(f"{k} {v:.3f}" for k, v in rows[-1].items()), file=sys.stderr)
+        out[split] = {"clips": len(rows), **{k: round(float(np.nanmedian([r[k] for r in rows])), 4)
+                                             for k in ("r", "spread", "closed", "found")}}
     print(json.dumps(out))
     if args.out is not None:
         args.out.write_text(json.dumps(out) + "\n")

@@ -3,11 +3,12 @@
 # scripts/train_fd2talk.sh: the perceptual network trained here, the autoencoder (E and the reference-conditioned D,
 # Eq. 13-15) and the Diffusion UNet (Eq. 16), in that order, each reading the one before, then the autoencoder's
 # decoder fine-tuned on its own (--decoder-only: the encoder and so the UNet's latent space stay as they were; the
-# shipped decoder since 2026-12-04, sharper than the 800-step one), then rewrites the folder's manifest with the
-# exact commands and seed. Data: the video corpus and the prepared real videos of
+# shipped decoder since 2026-12-04, sharper than the 800-step one), then the UNet fine-tuned with its loss weighted on
+# the mouth (--mouth-weight 9; the shipped UNet since 2026-12-04: it draws the mouth the motion asks for), then
+# rewrites the folder's manifest with the exact commands and seed. Data: the video corpus and the prepared real videos of
 # scripts/video_corpus.sh (VIDEO, default /tmp/talkinghead-video; made when missing); the last clip of each real video
-# is held out for the self-reenactment test. About 2 h on the 2-core machine (the UNet alone about 50 min, the
-# decoder fine-tuning about 30 min).
+# is held out for the self-reenactment test. About 3 h on the 2-core machine (the UNet about 50 min, the decoder
+# fine-tuning about 30 min, the mouth-weighted UNet fine-tuning about 50 min).
 # Intermediate files go to ${WORK:-/tmp/talkinghead-fd2talk-frames}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +28,12 @@ $TH train fd2talk.unet $DATA --out "$WORK/unet" --steps "${UNET_STEPS:-1100}" --
     --autoencoder "$WORK/autoencoder" > "$WORK/unet.log" 2>&1
 $TH train fd2talk.autoencoder $DATA --out "$WORK/decoder" --steps 2000 --perceptual "$WORK/perceptual" \
     --decoder-only "$WORK/autoencoder" > "$WORK/decoder.log" 2>&1
+$TH train fd2talk.unet $DATA --out "$WORK/unet_mouth" --steps 1200 --batch-size 16 --reference-input \
+    --autoencoder "$WORK/autoencoder" --init "$WORK/unet" --mouth-weight 9 > "$WORK/unet_mouth.log" 2>&1
 rm -rf weights/fd2talk/perceptual weights/fd2talk/autoencoder weights/fd2talk/unet
-cp -r "$WORK/perceptual" "$WORK/unet" weights/fd2talk/
+cp -r "$WORK/perceptual" weights/fd2talk/
 cp -r "$WORK/decoder" weights/fd2talk/autoencoder
+cp -r "$WORK/unet_mouth" weights/fd2talk/unet
 .venv/bin/python - "${UNET_STEPS:-1100}" <<'PY'
 import json
 import sys
@@ -47,6 +51,7 @@ manifest["frame_commands"] = [
     f"talkinghead train fd2talk.autoencoder {data} --out autoencoder --steps 800 --perceptual perceptual",
     f"talkinghead train fd2talk.unet {data} --out unet --steps {sys.argv[1]} --batch-size 16 --autoencoder autoencoder --reference-input",
     f"talkinghead train fd2talk.autoencoder {data} --out decoder --steps 2000 --perceptual perceptual --decoder-only autoencoder  # shipped as autoencoder/",
+    f"talkinghead train fd2talk.unet {data} --out unet_mouth --steps 1200 --batch-size 16 --autoencoder autoencoder --reference-input --init unet --mouth-weight 9  # shipped as unet/",
 ]
 for key in ("version", "generator", "kind", "components"):
     manifest.pop(key)
