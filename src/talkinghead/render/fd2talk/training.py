@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from talkinghead.data.video.format import VideoDataset
+from talkinghead.data.video.frames import box_mask
 from talkinghead.data.video.loader import VideoSampler
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
 from talkinghead.errors import TalkingHeadError
@@ -299,10 +300,8 @@ def mouth_region(boxes: np.ndarray, image_size: int, latent_size: int) -> np.nda
     w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
     fx0, fy0, fx1, fy1 = MOUTH_IN_FACE_BOX
     region = np.stack([b[:, 0] + fx0 * w, b[:, 1] + fy0 * h, b[:, 0] + fx1 * w, b[:, 1] + fy1 * h], 1)
-    centres = (np.arange(latent_size) + 0.5) * image_size / latent_size
-    inside_x = (centres[None] >= region[:, 0:1]) & (centres[None] <= region[:, 2:3])  # [B, w]
-    inside_y = (centres[None] >= region[:, 1:2]) & (centres[None] <= region[:, 3:4])  # [B, h]
-    return (inside_y[:, :, None] & inside_x[:, None, :]).astype(np.float32)[:, None]
+    cells = region * latent_size / image_size - 0.5      # cell i's centre (i + 0.5) * f in box_mask's index units
+    return np.stack([box_mask(r, latent_size) for r in cells])[:, None]
 
 
 class _UNetStep(nn.Module):
@@ -343,7 +342,6 @@ class UNetSolver(Solver):
                  init: str | Path | None = None) -> None:
         self.sampler = sampler
         self.mouth_weight = mouth_weight
-        self.init = init
         self.autoencoder = autoencoder.eval().requires_grad_(False)
         ae_config: AutoencoderConfig = autoencoder.config  # type: ignore[assignment]
         _check_image_size(sampler, ae_config.image_size, "autoencoder")
@@ -355,15 +353,14 @@ class UNetSolver(Solver):
                                            latent_size=ae_config.image_size // autoencoder.factor,
                                            motion_dim=frame_motion(sampler).shape[1])
         self.layout = sampler.dataset.info.layout.to_dict()
-        if init is not None:
-            started = FrameUNet.from_pretrained(init).config
-            if started != self.model_config:
-                raise TalkingHeadError(f"The UNet in {init} has another shape than this preset and dataset give; "
-                                       "fine-tune it with the preset and options it was trained with.")
+        self.started = None if init is None else FrameUNet.from_pretrained(init)  # a fine-tuning's starting UNet
+        if self.started is not None and self.started.config != self.model_config:
+            raise TalkingHeadError(f"The UNet in {init} has another shape than this preset and dataset give; "
+                                   "fine-tune it with the preset and options it was trained with.")
 
     def build_model(self) -> FrameUNet:
-        if self.init is not None:                           # a fine-tuning: its weights and motion statistics
-            return FrameUNet.from_pretrained(self.init).train()
+        if self.started is not None:                        # a fine-tuning: its weights and motion statistics
+            return self.started.train()
         net = FrameUNet(self.model_config, layout=self.layout)
         net.motion_norm.set_stats(*motion_stats(self.sampler))
         return net
