@@ -392,3 +392,27 @@ def test_generate_renders_fd2talk_motion_with_its_own_frame_generator(folder: Pa
     assert calls == [1] and made.num_frames == warp.num_frames > 0
     assert (tmp_path / "unet.mp4").stat().st_size > 0 and (tmp_path / "warp.mp4").stat().st_size > 0
     assert "render" in made.timings
+
+
+def test_augment_changes_the_autoencoders_pairs_alike_and_the_unets_colours_only(folder: Path, video: Path) -> None:
+    """``--augment``: the autoencoder's pairs change, the UNet's pairs are recoloured while their motion and mouth
+    region (from the untouched face boxes) stay as they were."""
+    from talkinghead.render.fd2talk.training import build_autoencoder, build_unet
+
+    plain = build_autoencoder(video, "tiny", perceptual=folder / "perceptual")
+    built = build_autoencoder(video, "tiny", perceptual=folder / "perceptual", augment=True)
+    assert built.extra["augment"] is True and plain.extra["augment"] is False
+    a = plain.solver.make_batch(np.random.default_rng(0), 4)
+    b = built.solver.make_batch(np.random.default_rng(0), 4)
+    assert not torch.allclose(a["target"], b["target"])
+    unet = build_unet(video, "tiny", autoencoder=folder / "autoencoder")
+    unet_aug = build_unet(video, "tiny", autoencoder=folder / "autoencoder", augment=True)
+    c = unet.solver.make_batch(np.random.default_rng(0), 4)
+    d = unet_aug.solver.make_batch(np.random.default_rng(0), 4)
+    torch.testing.assert_close(c["motion"], d["motion"])
+    torch.testing.assert_close(c["mouth"], d["mouth"])
+    assert not torch.allclose(c["target"], d["target"])
+    # the target's brightest pixels stay where they were (colour only, no flip or zoom)
+    for x, y in zip(c["target"].mean(1), d["target"].mean(1), strict=True):
+        corr = np.corrcoef(x.flatten().numpy(), y.flatten().numpy())[0, 1]
+        assert abs(corr) > 0.6

@@ -262,6 +262,10 @@ def test_decoder_only_fine_tuning_keeps_the_latent_space(folder: Path, video: Pa
         torch.testing.assert_close(tuned.encode(images), original.encode(images))
     with pytest.raises(TalkingHeadError, match="not both"):
         emo_training.build_vae(video, "tiny", decoder_only=folder / "vae", vae=folder / "vae")
+    augmented = emo_training.build_vae(video, "tiny", decoder_only=folder / "vae", augment=True)
+    assert augmented.extra["augment"] is True and built.extra["augment"] is False
+    changed_batch = augmented.solver.make_batch(np.random.default_rng(0), 4)["images"]
+    assert changed_batch.shape == batch["images"].shape and not torch.allclose(changed_batch, batch["images"])
 
 
 def test_the_video_stage_takes_an_animatediff_module_only_where_it_fits(folder: Path, video: Path,

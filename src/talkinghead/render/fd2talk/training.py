@@ -31,6 +31,12 @@ frame, so under the plain loss the UNet gains little by drawing the mouth the co
 reference latent, keeps the reference's mouth (measured: ``scripts/probe_frame_mouth.py``). Region-weighted
 reconstruction losses on the mouth are common in talking-head renderers; the paper has none.
 
+Deviation (optional, ``--augment``; off by default): each pair's appearance is changed at random
+(:mod:`talkinghead.data.video.appearance`; one transform for the target and its reference): colours for the UNet
+(its motion fixes the geometry), colours, flips and zooms for the autoencoder (a reconstruction loss). The paper
+trains on VFHQ's thousands of people; the shipped set has ten training identities, and without it the autoencoder
+blurs faces it never saw.
+
 Deviation (coefficients): the paper conditions the UNet on the stage-1 DiTs' *predicted* coefficients of the clip's
 audio. A DiT's head pose (and, less so, its expression) is a sample given the audio, not the pose the target frame
 shows, so a UNet trained on it learns to ignore the pose it is given. Here it is trained on the dataset's motion
@@ -54,6 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from talkinghead.data.video.appearance import augment_pairs
 from talkinghead.data.video.format import VideoDataset
 from talkinghead.data.video.frames import box_mask
 from talkinghead.data.video.loader import VideoSampler
@@ -229,13 +236,15 @@ class AutoencoderSolver(Solver):
 
     def __init__(self, sampler: VideoSampler, config: AutoencoderConfig, train_config: FrameTrainConfig,
                  perceptual: nn.Module, vae: str | Path | None = None,
-                 decoder_only: str | Path | None = None, discriminator: DiscriminatorConfig | None = None) -> None:
+                 decoder_only: str | Path | None = None, discriminator: DiscriminatorConfig | None = None,
+                 augment: bool = False) -> None:
         if vae is not None and decoder_only is not None:
             raise TalkingHeadError("Give either --vae (start from a Stable Diffusion VAE) or --decoder-only (fine-tune "
                                    "an autoencoder trained here), not both.")
         self.sampler = sampler
         self.vae = vae
         self.decoder_only = decoder_only
+        self.augment = augment
         if decoder_only is not None:
             self.model_config = FrameAutoencoder.from_pretrained(decoder_only).config
         else:
@@ -274,7 +283,10 @@ class AutoencoderSolver(Solver):
 
     def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         pairs = self.sampler.pairs(rng, batch_size)
-        return {"target": images_to_tensor(pairs.target), "reference": images_to_tensor(pairs.reference)}
+        target, reference = pairs.target, pairs.reference
+        if self.augment:                                   # appearance and geometry (a reconstruction loss)
+            target, reference = augment_pairs(rng, [target, reference], geometric=True)
+        return {"target": images_to_tensor(target), "reference": images_to_tensor(reference)}
 
     def export(self, model: nn.Module, out: Path, extra: dict[str, Any]) -> None:
         assert isinstance(model, FrameAutoencoder)
@@ -337,11 +349,12 @@ class UNetSolver(Solver):
     component: ClassVar[str] = "fd2talk.unet"
     train_config_class: ClassVar[type[TrainConfig]] = FrameTrainConfig
 
-    def __init__(self, sampler: VideoSampler, config: UNetConfig, autoencoder: FrameAutoencoder,
-                 schedule: ScheduleConfig | None = None, mouth_weight: float = 0.0,
-                 init: str | Path | None = None) -> None:
+    def __init__(self, sampler: VideoSampler, config: UNetConfig, train_config: FrameTrainConfig,
+                 autoencoder: FrameAutoencoder, schedule: ScheduleConfig | None = None,
+                 init: str | Path | None = None, augment: bool = False) -> None:
         self.sampler = sampler
-        self.mouth_weight = mouth_weight
+        self.train_config = train_config
+        self.augment = augment
         self.autoencoder = autoencoder.eval().requires_grad_(False)
         ae_config: AutoencoderConfig = autoencoder.config  # type: ignore[assignment]
         _check_image_size(sampler, ae_config.image_size, "autoencoder")
@@ -367,7 +380,7 @@ class UNetSolver(Solver):
 
     def wrap(self, model: nn.Module) -> nn.Module:
         assert isinstance(model, FrameUNet)
-        return _UNetStep(model, self.autoencoder, self.schedule, self.mouth_weight)
+        return _UNetStep(model, self.autoencoder, self.schedule, self.train_config.mouth_weight)
 
     def to_device(self, device: torch.device) -> None:
         self.autoencoder.to(device)
@@ -377,7 +390,10 @@ class UNetSolver(Solver):
         motion = np.concatenate([pairs.expression, pairs.pose], axis=1).astype(np.float32)
         cfg = self.model_config
         mouth = mouth_region(pairs.box, self.sampler.size, cfg.latent_size)  # type: ignore[attr-defined]
-        return {"target": images_to_tensor(pairs.target), "reference": images_to_tensor(pairs.reference),
+        target, reference = pairs.target, pairs.reference
+        if self.augment:                                   # colour only: the motion fixes the geometry
+            target, reference = augment_pairs(rng, [target, reference])
+        return {"target": images_to_tensor(target), "reference": images_to_tensor(reference),
                 "motion": torch.from_numpy(motion), "mouth": torch.from_numpy(mouth),
                 "t": sample_timesteps(batch_size, self.schedule.num_train_timesteps)}
 
@@ -398,7 +414,8 @@ def build_perceptual(data: str | Path, preset: str, *, features: tuple[str, ...]
 def build_autoencoder(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                       train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
                       perceptual: str | Path | None = None, vae: str | Path | None = None,
-                      decoder_only: str | Path | None = None, adversarial_percent: int | None = None) -> SolverBuild:
+                      decoder_only: str | Path | None = None, adversarial_percent: int | None = None,
+                      augment: bool = False) -> SolverBuild:
     """The registry's builder of ``fd2talk.autoencoder``; ``adversarial_percent``: the adversarial term's weight in
     percent (see the module docstring)."""
     if perceptual is None:
@@ -409,9 +426,9 @@ def build_autoencoder(data: str | Path, preset: str, *, features: tuple[str, ...
         config = config.replace(adversarial_weight=adversarial_percent / 100)
     sampler = training_sampler(data, real)
     solver = AutoencoderSolver(sampler, AutoencoderConfig.preset(preset), config, load_perceptual(perceptual), vae,
-                               decoder_only, DiscriminatorConfig.preset(preset))
+                               decoder_only, DiscriminatorConfig.preset(preset), augment=augment)
     extra = {"perceptual": str(perceptual), "vae": str(vae) if vae else None,
-             "decoder_only": str(decoder_only) if decoder_only else None,
+             "decoder_only": str(decoder_only) if decoder_only else None, "augment": augment,
              "data": [str(d) for d in _datasets(data, real)],
              "losses": {"lambda_rec": config.lambda_rec, "lambda_per": config.lambda_per,
                         "kl_weight": 0.0 if decoder_only else config.kl_weight,
@@ -424,7 +441,7 @@ def build_unet(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
                autoencoder: str | Path | None = None, concat_conditions: bool = False,
                reference_input: bool = False, mouth_weight: int | None = None,
-               init: str | Path | None = None) -> SolverBuild:
+               init: str | Path | None = None, augment: bool = False) -> SolverBuild:
     """The registry's builder of ``fd2talk.unet``; ``mouth_weight``: the loss's extra weight on the mouth region
     (see the module docstring), ``init``: a trained UNet to start from."""
     if autoencoder is None:
@@ -437,10 +454,10 @@ def build_unet(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
     ae = FrameAutoencoder.from_pretrained(autoencoder)
     conditioning = "concatenated" if concat_conditions else "two_cross_attention"
     solver = UNetSolver(sampler, UNetConfig.preset(preset, conditioning=conditioning,
-                                                   reference_input=reference_input), ae,
-                        mouth_weight=config.mouth_weight, init=init)
+                                                   reference_input=reference_input), config, ae,
+                        init=init, augment=augment)
     extra = {"autoencoder": str(autoencoder), "data": [str(d) for d in _datasets(data, real)],
-             "mouth_weight": config.mouth_weight, "init": str(init) if init else None,
+             "mouth_weight": config.mouth_weight, "init": str(init) if init else None, "augment": augment,
              "crop_scale": float(sampler.dataset.info.crop_scale), "image_size": int(sampler.size),
              "coefficients": "dataset motion (see the solver's docstring)",
              "variant": [n for n, on in (("concat_conditions", concat_conditions),

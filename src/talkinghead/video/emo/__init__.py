@@ -37,7 +37,9 @@ COMPONENTS = (
                         metavar="DIR"),
                  Option("decoder_only", "fine-tune only the decoder of the VAE in DIR (trained here): its encoder, "
                         "latent space and scale are kept, so networks trained on it stay valid", "path",
-                        metavar="DIR"))),
+                        metavar="DIR"),
+                 Option("augment", "change each frame's colours, flip and zoom it at random (not in the paper: the "
+                        "shipped set has ten identities; talkinghead.data.video.appearance)"))),
     ComponentSpec(
         "emo.image", f"{TRAINING}:build_image",
         "EMO stage 1 (image pretraining): Backbone, ReferenceNet and Face Locator on frame pairs (Sec. 3.3)",

@@ -8,6 +8,9 @@
   posterior samples; no KL term, the encoder is frozen): its latent space and ``latent_scale`` stay as they were, so
   the diffusion networks trained on that VAE (EMO's, DICE-Talk's) stay valid. Not in the paper (its VAE is SD's,
   frozen); the decoder fine-tuning of Stable Diffusion's released VAEs and FD2Talk's Eq. 13-15 are the precedent.
+  ``--augment`` (not in the paper, off by default) changes each frame's colours, flips and zooms it at random
+  (:mod:`talkinghead.data.video.appearance`): the shipped set has ten training identities, SD's VAE saw millions of
+  images, and a VAE trained on ten faces blurs the ones it never saw.
 - ``emo.image`` (:class:`ImageSolver`, stage 1 "image pretraining"): "the Backbone Network, the ReferenceNet, and the
   Face Locator are taken into training; ... the Backbone takes a single frame as input, while ReferenceNet handles a
   distinct, randomly chosen frame from the same video clip" (frame pairs, :meth:`VideoSampler.pairs`; the mask is the
@@ -43,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from talkinghead.data.video.appearance import augment_pairs
 from talkinghead.data.video.loader import VideoSampler
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
 from talkinghead.errors import TalkingHeadError
@@ -148,13 +152,14 @@ class VAESolver(Solver):
 
     def __init__(self, sampler: VideoSampler, config: LatentVAEConfig, train_config: EMOTrainConfig,
                  perceptual: nn.Module | None = None, vae: str | Path | None = None,
-                 decoder_only: str | Path | None = None) -> None:
+                 decoder_only: str | Path | None = None, augment: bool = False) -> None:
         if vae is not None and decoder_only is not None:
             raise TalkingHeadError("Give either --vae (start from a Stable Diffusion VAE) or --decoder-only (fine-tune "
                                    "a VAE trained here), not both.")
         self.sampler = sampler
         self.vae = vae
         self.decoder_only = decoder_only
+        self.augment = augment
         if decoder_only is not None:
             self.model_config = LatentVAE.from_pretrained(decoder_only).config
         else:
@@ -189,7 +194,10 @@ class VAESolver(Solver):
 
     def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         pairs = self.sampler.pairs(rng, (batch_size + 1) // 2)
-        return {"images": frames_to_tensor(np.concatenate([pairs.target, pairs.reference])[:batch_size], self.size)}
+        target, reference = pairs.target, pairs.reference
+        if self.augment:                                   # appearance and geometry (a reconstruction loss)
+            target, reference = augment_pairs(rng, [target, reference], geometric=True)
+        return {"images": frames_to_tensor(np.concatenate([target, reference])[:batch_size], self.size)}
 
     def export(self, model: nn.Module, out: Path, extra: dict[str, Any]) -> None:
         assert isinstance(model, LatentVAE)
@@ -397,16 +405,16 @@ def _init(init: str | Path | None, previous: str) -> Path:
 def build_vae(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
               train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
               perceptual: str | Path | None = None, vae: str | Path | None = None,
-              decoder_only: str | Path | None = None) -> SolverBuild:
+              decoder_only: str | Path | None = None, augment: bool = False) -> SolverBuild:
     """The registry's builder of ``emo.vae``."""
     config = _train_config(preset, "vae", train_overrides)
     sampler = training_sampler(data, real, features)
     net = None if perceptual is None else load_perceptual(perceptual)
-    solver = VAESolver(sampler, LatentVAEConfig.preset(preset), config, net, vae, decoder_only)
+    solver = VAESolver(sampler, LatentVAEConfig.preset(preset), config, net, vae, decoder_only, augment)
     kl_weight = 0.0 if decoder_only else config.kl_weight
     extra = {**dataset_extra(sampler), "perceptual": str(perceptual) if perceptual else None,
              "vae": str(vae) if vae else None, "decoder_only": str(decoder_only) if decoder_only else None,
-             "losses": {"kl_weight": kl_weight, "perceptual_weight": config.perceptual_weight}}
+             "augment": augment, "losses": {"kl_weight": kl_weight, "perceptual_weight": config.perceptual_weight}}
     return SolverBuild(solver, config, extra)
 
 

@@ -62,7 +62,9 @@ COMPONENTS = (
                         metavar="DIR"),
                  Option("adversarial_percent", "add LDM's patch-adversarial loss at this weight in percent of its "
                         "adaptive balance (not in the paper, whose SD VAE was trained with it)", "int", metavar="P",
-                        high=1000))),
+                        high=1000),
+                 Option("augment", "change each frame pair's colours, flip and zoom at random (not in the paper: "
+                        "the shipped set has ten identities; talkinghead.data.video.appearance)"))),
     ComponentSpec(
         "fd2talk.unet", f"{FRAMES}:build_unet",
         "FD2Talk stage 2: the Diffusion UNet with two cross-attentions (Eq. 6-7, 16) in the autoencoder's latents",
@@ -74,5 +76,7 @@ COMPONENTS = (
                  Option("mouth_weight", "weigh the loss 1 + W in the target's mouth region (not in the paper's Eq. 16)",
                         "int", metavar="W", high=100),
                  Option("init", "start from the trained UNet in DIR (a fine-tuning, e.g. with --mouth-weight)", "path",
-                        metavar="DIR"))),
+                        metavar="DIR"),
+                 Option("augment", "change each frame pair's colours at random (not in the paper: the shipped set "
+                        "has ten identities; talkinghead.data.video.appearance)"))),
 )
