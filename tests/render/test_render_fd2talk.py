@@ -416,3 +416,22 @@ def test_augment_changes_the_autoencoders_pairs_alike_and_the_unets_colours_only
     for x, y in zip(c["target"].mean(1), d["target"].mean(1), strict=True):
         corr = np.corrcoef(x.flatten().numpy(), y.flatten().numpy())[0, 1]
         assert abs(corr) > 0.6
+
+
+def test_any_reference_draws_the_unets_reference_from_other_frames_of_the_clip(folder: Path, video: Path) -> None:
+    """The paper's reference is the clip's first frame; ``--any-reference`` takes any other frame of the clip."""
+    from talkinghead.render.fd2talk.training import build_unet
+
+    seen = {}
+    for flag in (False, True):
+        solver = build_unet(video, "tiny", autoencoder=folder / "autoencoder", any_reference=flag).solver
+        draw = solver.sampler.pairs
+
+        def capture(*args, _draw=draw, _flag=flag, **kwargs):  # type: ignore[no-untyped-def]
+            seen[_flag] = batch = _draw(*args, **kwargs)
+            return batch
+
+        solver.sampler.pairs = capture  # type: ignore[method-assign]
+        solver.make_batch(np.random.default_rng(0), 16)
+    assert (seen[False].ref_index == 0).all()
+    assert (seen[True].ref_index > 0).any() and (seen[True].ref_index != seen[True].index).all()

@@ -37,6 +37,10 @@ Deviation (optional, ``--augment``; off by default): each pair's appearance is c
 trains on VFHQ's thousands of people; the shipped set has ten training identities, and without it the autoencoder
 blurs faces it never saw.
 
+Deviation (optional, ``--any-reference``; off by default): the reference is a random other frame of the clip
+instead of its first. A clip's first frame mostly shows the mouth at rest, so a UNet trained on first frames only
+meets a reference with an open mouth (a portrait photographed mid-word) at inference only, and keeps that mouth.
+
 Deviation (coefficients): the paper conditions the UNet on the stage-1 DiTs' *predicted* coefficients of the clip's
 audio. A DiT's head pose (and, less so, its expression) is a sample given the audio, not the pose the target frame
 shows, so a UNet trained on it learns to ignore the pose it is given. Here it is trained on the dataset's motion
@@ -351,10 +355,11 @@ class UNetSolver(Solver):
 
     def __init__(self, sampler: VideoSampler, config: UNetConfig, train_config: FrameTrainConfig,
                  autoencoder: FrameAutoencoder, schedule: ScheduleConfig | None = None,
-                 init: str | Path | None = None, augment: bool = False) -> None:
+                 init: str | Path | None = None, augment: bool = False, any_reference: bool = False) -> None:
         self.sampler = sampler
         self.train_config = train_config
         self.augment = augment
+        self.any_reference = any_reference
         self.autoencoder = autoencoder.eval().requires_grad_(False)
         ae_config: AutoencoderConfig = autoencoder.config  # type: ignore[assignment]
         _check_image_size(sampler, ae_config.image_size, "autoencoder")
@@ -386,7 +391,7 @@ class UNetSolver(Solver):
         self.autoencoder.to(device)
 
     def make_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
-        pairs = self.sampler.pairs(rng, batch_size, first_reference=True)
+        pairs = self.sampler.pairs(rng, batch_size, first_reference=not self.any_reference)
         motion = np.concatenate([pairs.expression, pairs.pose], axis=1).astype(np.float32)
         cfg = self.model_config
         mouth = mouth_region(pairs.box, self.sampler.size, cfg.latent_size)  # type: ignore[attr-defined]
@@ -441,7 +446,7 @@ def build_unet(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
                train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
                autoencoder: str | Path | None = None, concat_conditions: bool = False,
                reference_input: bool = False, mouth_weight: int | None = None,
-               init: str | Path | None = None, augment: bool = False) -> SolverBuild:
+               init: str | Path | None = None, augment: bool = False, any_reference: bool = False) -> SolverBuild:
     """The registry's builder of ``fd2talk.unet``; ``mouth_weight``: the loss's extra weight on the mouth region
     (see the module docstring), ``init``: a trained UNet to start from."""
     if autoencoder is None:
@@ -455,9 +460,10 @@ def build_unet(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
     conditioning = "concatenated" if concat_conditions else "two_cross_attention"
     solver = UNetSolver(sampler, UNetConfig.preset(preset, conditioning=conditioning,
                                                    reference_input=reference_input), config, ae,
-                        init=init, augment=augment)
+                        init=init, augment=augment, any_reference=any_reference)
     extra = {"autoencoder": str(autoencoder), "data": [str(d) for d in _datasets(data, real)],
              "mouth_weight": config.mouth_weight, "init": str(init) if init else None, "augment": augment,
+             "reference": "any frame of the clip" if any_reference else "the clip's first frame",
              "crop_scale": float(sampler.dataset.info.crop_scale), "image_size": int(sampler.size),
              "coefficients": "dataset motion (see the solver's docstring)",
              "variant": [n for n, on in (("concat_conditions", concat_conditions),

@@ -78,5 +78,7 @@ COMPONENTS = (
                  Option("init", "start from the trained UNet in DIR (a fine-tuning, e.g. with --mouth-weight)", "path",
                         metavar="DIR"),
                  Option("augment", "change each frame pair's colours at random (not in the paper: the shipped set "
-                        "has ten identities; talkinghead.data.video.appearance)"))),
+                        "has ten identities; talkinghead.data.video.appearance)"),
+                 Option("any_reference", "take the reference from any frame of the clip, not its first (not in the "
+                        "paper: first frames mostly show the mouth at rest)"))),
 )
