@@ -216,9 +216,17 @@ def test_decoder_only_fine_tuning_keeps_the_unets_latent_space(folder: Path, vid
     assert float(tuned.latent_scale) == float(original.latent_scale)
     with torch.no_grad():
         torch.testing.assert_close(tuned.encode(batch["target"][:2]), original.encode(batch["target"][:2]))
-    with pytest.raises(TalkingHeadError, match="not both"):
+    with pytest.raises(TalkingHeadError, match="Give one of"):
         build_autoencoder(video, "tiny", perceptual=folder / "perceptual", decoder_only=folder / "autoencoder",
                           vae=folder / "autoencoder")
+    # --init: both halves start from the trained autoencoder and learn (with the KL term)
+    full = build_autoencoder(video, "tiny", perceptual=folder / "perceptual", init=folder / "autoencoder")
+    start = full.solver.build_model()
+    for (name, value), (_, trained) in zip(start.state_dict().items(), original.state_dict().items(), strict=True):
+        torch.testing.assert_close(value, trained, msg=name)
+    assert all(p.requires_grad for p in start.parameters())
+    _, full_metrics = full.solver.wrap(start)(full.solver.make_batch(np.random.default_rng(0), 4))
+    assert "kl" in full_metrics
 
 
 def test_the_mouth_region_is_the_lower_middle_of_the_face_box_on_the_latent_grid() -> None:

@@ -241,16 +241,17 @@ class AutoencoderSolver(Solver):
     def __init__(self, sampler: VideoSampler, config: AutoencoderConfig, train_config: FrameTrainConfig,
                  perceptual: nn.Module, vae: str | Path | None = None,
                  decoder_only: str | Path | None = None, discriminator: DiscriminatorConfig | None = None,
-                 augment: bool = False) -> None:
-        if vae is not None and decoder_only is not None:
-            raise TalkingHeadError("Give either --vae (start from a Stable Diffusion VAE) or --decoder-only (fine-tune "
-                                   "an autoencoder trained here), not both.")
+                 augment: bool = False, init: str | Path | None = None) -> None:
+        if sum(x is not None for x in (vae, decoder_only, init)) > 1:
+            raise TalkingHeadError("Give one of --vae (start from a Stable Diffusion VAE), --decoder-only (fine-tune "
+                                   "the decoder of an autoencoder trained here) and --init (fine-tune all of it).")
         self.sampler = sampler
         self.vae = vae
         self.decoder_only = decoder_only
+        self.init = init
         self.augment = augment
-        if decoder_only is not None:
-            self.model_config = FrameAutoencoder.from_pretrained(decoder_only).config
+        if decoder_only is not None or init is not None:
+            self.model_config = FrameAutoencoder.from_pretrained(decoder_only or init).config
         else:
             self.model_config = config.replace(image_size=sampler.size) if vae is None else \
                 FrameAutoencoder.from_diffusers(vae).config
@@ -266,6 +267,8 @@ class AutoencoderSolver(Solver):
             model = FrameAutoencoder.from_pretrained(self.decoder_only).train()
             freeze_encoder(model.vae)
             return model
+        if self.init is not None:                           # a fine-tuning of both halves (a new latent space)
+            return FrameAutoencoder.from_pretrained(self.init).train()
         return FrameAutoencoder.from_diffusers(self.vae) if self.vae is not None else \
             FrameAutoencoder(self.model_config)  # type: ignore[arg-type]
 
@@ -420,7 +423,7 @@ def build_autoencoder(data: str | Path, preset: str, *, features: tuple[str, ...
                       train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
                       perceptual: str | Path | None = None, vae: str | Path | None = None,
                       decoder_only: str | Path | None = None, adversarial_percent: int | None = None,
-                      augment: bool = False) -> SolverBuild:
+                      augment: bool = False, init: str | Path | None = None) -> SolverBuild:
     """The registry's builder of ``fd2talk.autoencoder``; ``adversarial_percent``: the adversarial term's weight in
     percent (see the module docstring)."""
     if perceptual is None:
@@ -431,9 +434,10 @@ def build_autoencoder(data: str | Path, preset: str, *, features: tuple[str, ...
         config = config.replace(adversarial_weight=adversarial_percent / 100)
     sampler = training_sampler(data, real)
     solver = AutoencoderSolver(sampler, AutoencoderConfig.preset(preset), config, load_perceptual(perceptual), vae,
-                               decoder_only, DiscriminatorConfig.preset(preset), augment=augment)
+                               decoder_only, DiscriminatorConfig.preset(preset), augment=augment, init=init)
     extra = {"perceptual": str(perceptual), "vae": str(vae) if vae else None,
              "decoder_only": str(decoder_only) if decoder_only else None, "augment": augment,
+             "init": str(init) if init else None,
              "data": [str(d) for d in _datasets(data, real)],
              "losses": {"lambda_rec": config.lambda_rec, "lambda_per": config.lambda_per,
                         "kl_weight": 0.0 if decoder_only else config.kl_weight,

@@ -64,7 +64,9 @@ COMPONENTS = (
                         "adaptive balance (not in the paper, whose SD VAE was trained with it)", "int", metavar="P",
                         high=1000),
                  Option("augment", "change each frame pair's colours, flip and zoom at random (not in the paper: "
-                        "the shipped set has ten identities; talkinghead.data.video.appearance)"))),
+                        "the shipped set has ten identities; talkinghead.data.video.appearance)"),
+                 Option("init", "fine-tune all of the autoencoder in DIR (a new latent space: a UNet must be "
+                        "trained on it)", "path", metavar="DIR"))),
     ComponentSpec(
         "fd2talk.unet", f"{FRAMES}:build_unet",
         "FD2Talk stage 2: the Diffusion UNet with two cross-attentions (Eq. 6-7, 16) in the autoencoder's latents",
