@@ -250,8 +250,9 @@ class AutoencoderSolver(Solver):
         self.decoder_only = decoder_only
         self.init = init
         self.augment = augment
-        if decoder_only is not None or init is not None:
-            self.model_config = FrameAutoencoder.from_pretrained(decoder_only or init).config
+        trained = decoder_only if decoder_only is not None else init
+        if trained is not None:
+            self.model_config = FrameAutoencoder.from_pretrained(trained).config
         else:
             self.model_config = config.replace(image_size=sampler.size) if vae is None else \
                 FrameAutoencoder.from_diffusers(vae).config
