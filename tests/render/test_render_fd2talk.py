@@ -222,6 +222,7 @@ def test_decoder_only_fine_tuning_keeps_the_unets_latent_space(folder: Path, vid
     # --init: both halves start from the trained autoencoder and learn (with the KL term)
     full = build_autoencoder(video, "tiny", perceptual=folder / "perceptual", init=folder / "autoencoder")
     start = full.solver.build_model()
+    assert full.solver.build_model() is not start        # the loop's export model must not be the one it trains
     for (name, value), (_, trained) in zip(start.state_dict().items(), original.state_dict().items(), strict=True):
         torch.testing.assert_close(value, trained, msg=name)
     assert all(p.requires_grad for p in start.parameters())
@@ -251,6 +252,7 @@ def test_the_mouth_weight_adds_the_mouth_error_and_init_fine_tunes_a_trained_une
     built = build_unet(video, "tiny", autoencoder=folder / "autoencoder", mouth_weight=9, init=folder / "unet")
     assert built.config.mouth_weight == 9.0 and built.extra["mouth_weight"] == 9.0
     model = built.solver.build_model()
+    assert built.solver.build_model() is not model       # the loop's export model must not be the one it trains
     trained = FrameUNet.from_pretrained(folder / "unet")
     for (name, value), (_, original) in zip(model.state_dict().items(), trained.state_dict().items(), strict=True):
         torch.testing.assert_close(value, original, msg=name)

@@ -55,6 +55,7 @@ each real video is held out (:func:`held_out_clips`) for the self-reenactment te
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -248,11 +249,12 @@ class AutoencoderSolver(Solver):
         self.sampler = sampler
         self.vae = vae
         self.decoder_only = decoder_only
-        self.init = init
         self.augment = augment
         trained = decoder_only if decoder_only is not None else init
-        if trained is not None:
-            self.model_config = FrameAutoencoder.from_pretrained(trained).config
+        # a fine-tuning's starting autoencoder, loaded once: its shape and the model
+        self.started = None if trained is None else FrameAutoencoder.from_pretrained(trained)
+        if self.started is not None:
+            self.model_config = self.started.config
         else:
             self.model_config = config.replace(image_size=sampler.size) if vae is None else \
                 FrameAutoencoder.from_diffusers(vae).config
@@ -264,12 +266,11 @@ class AutoencoderSolver(Solver):
         self._scale_frames = images_to_tensor(np.concatenate([held.target, held.reference]))
 
     def build_model(self) -> FrameAutoencoder:
-        if self.decoder_only is not None:                  # the encoder side frozen: the UNet's latent space is kept
-            model = FrameAutoencoder.from_pretrained(self.decoder_only).train()
-            freeze_encoder(model.vae)
-            return model
-        if self.init is not None:                           # a fine-tuning of both halves (a new latent space)
-            return FrameAutoencoder.from_pretrained(self.init).train()
+        if self.started is not None:                       # a fresh copy per call: the loop builds its export model
+            model = copy.deepcopy(self.started).train()     # here and loads the EMA weights into it
+            if self.decoder_only is not None:              # the encoder side frozen: the UNet's latent space is kept
+                freeze_encoder(model.vae)
+            return model                                   # --init: both halves learn (a new latent space)
         return FrameAutoencoder.from_diffusers(self.vae) if self.vae is not None else \
             FrameAutoencoder(self.model_config)  # type: ignore[arg-type]
 
@@ -381,8 +382,8 @@ class UNetSolver(Solver):
                                    "fine-tune it with the preset and options it was trained with.")
 
     def build_model(self) -> FrameUNet:
-        if self.started is not None:                        # a fine-tuning: its weights and motion statistics
-            return self.started.train()
+        if self.started is not None:                        # a fine-tuning: its weights and motion statistics,
+            return copy.deepcopy(self.started).train()      # a fresh copy per call (see AutoencoderSolver)
         net = FrameUNet(self.model_config, layout=self.layout)
         net.motion_norm.set_stats(*motion_stats(self.sampler))
         return net
