@@ -260,12 +260,39 @@ def test_decoder_only_fine_tuning_keeps_the_latent_space(folder: Path, video: Pa
     with torch.no_grad():
         images = batch["images"][:2]
         torch.testing.assert_close(tuned.encode(images), original.encode(images))
-    with pytest.raises(TalkingHeadError, match="not both"):
+    with pytest.raises(TalkingHeadError, match="Give one of"):
         emo_training.build_vae(video, "tiny", decoder_only=folder / "vae", vae=folder / "vae")
     augmented = emo_training.build_vae(video, "tiny", decoder_only=folder / "vae", augment=True)
     assert augmented.extra["augment"] is True and built.extra["augment"] is False
     changed_batch = augmented.solver.make_batch(np.random.default_rng(0), 4)["images"]
     assert changed_batch.shape == batch["images"].shape and not torch.allclose(changed_batch, batch["images"])
+
+
+def test_init_fine_tunes_both_halves_and_measures_the_latent_scale_again(folder: Path, video: Path,
+                                                                         tmp_path: Path) -> None:
+    """``emo.vae --init DIR``: a fresh copy of DIR's VAE per ``build_model`` call (the loop exports from one), every
+    parameter trained with the KL term, and the exported ``latent_scale`` one over the latents' deviation again."""
+    original = LatentVAE.from_pretrained(folder / "vae")
+    built = emo_training.build_vae(video, "tiny", init=folder / "vae")
+    solver = built.solver
+    model = solver.build_model()
+    assert solver.build_model() is not model and built.extra["init"] == str(folder / "vae")
+    for (name, value), (_, trained) in zip(model.state_dict().items(), original.state_dict().items(), strict=True):
+        torch.testing.assert_close(value, trained, msg=name)
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    batch = solver.make_batch(np.random.default_rng(0), 4)
+    losses, metrics = _fit_one_batch(solver.wrap(model), solver.optimizer(model, built.config), batch, 30)
+    assert "kl" in metrics and np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3]), losses
+    changed = {k.split(".")[1] for k, v in model.named_parameters() if not torch.equal(v, before[k])}
+    assert {"encoder", "decoder"} <= changed
+    solver.export(model, tmp_path / "vae", {})
+    tuned = LatentVAE.from_pretrained(tmp_path / "vae")
+    with torch.no_grad():
+        tuned.latent_scale.fill_(1.0)
+        std = float(tuned.encode(solver._scale_frames).std())
+    assert float(LatentVAE.from_pretrained(tmp_path / "vae").latent_scale) == pytest.approx(1.0 / std, rel=1e-5)
+    with pytest.raises(TalkingHeadError, match="Give one of"):
+        emo_training.build_vae(video, "tiny", decoder_only=folder / "vae", init=folder / "vae")
 
 
 def test_the_video_stage_takes_an_animatediff_module_only_where_it_fits(folder: Path, video: Path,

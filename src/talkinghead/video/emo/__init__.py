@@ -39,7 +39,9 @@ COMPONENTS = (
                         "latent space and scale are kept, so networks trained on it stay valid", "path",
                         metavar="DIR"),
                  Option("augment", "change each frame's colours, flip and zoom it at random (not in the paper: the "
-                        "shipped set has ten identities; talkinghead.data.video.appearance)"))),
+                        "shipped set has ten identities; talkinghead.data.video.appearance)"),
+                 Option("init", "fine-tune all of the VAE in DIR (a new latent space: the diffusion networks must be "
+                        "trained on it)", "path", metavar="DIR"))),
     ComponentSpec(
         "emo.image", f"{TRAINING}:build_image",
         "EMO stage 1 (image pretraining): Backbone, ReferenceNet and Face Locator on frame pairs (Sec. 3.3)",

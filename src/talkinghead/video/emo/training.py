@@ -10,7 +10,9 @@
   frozen); the decoder fine-tuning of Stable Diffusion's released VAEs and FD2Talk's Eq. 13-15 are the precedent.
   ``--augment`` (not in the paper, off by default) changes each frame's colours, flips and zooms it at random
   (:mod:`talkinghead.data.video.appearance`): the shipped set has ten training identities, SD's VAE saw millions of
-  images, and a VAE trained on ten faces blurs the ones it never saw.
+  images, and a VAE trained on ten faces blurs the ones it never saw. ``--init DIR`` fine-tunes all of a VAE trained
+  here (both halves, with the KL term; not in the paper, whose SD VAE is frozen): a new latent space whose
+  ``latent_scale`` is measured again, so the diffusion networks must be trained on it anew.
 - ``emo.image`` (:class:`ImageSolver`, stage 1 "image pretraining"): "the Backbone Network, the ReferenceNet, and the
   Face Locator are taken into training; ... the Backbone takes a single frame as input, while ReferenceNet handles a
   distinct, randomly chosen frame from the same video clip" (frame pairs, :meth:`VideoSampler.pairs`; the mask is the
@@ -37,6 +39,7 @@ batch 48 in stage 1 and 4 in stages 2-3, EMO 4.1).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -152,16 +155,20 @@ class VAESolver(Solver):
 
     def __init__(self, sampler: VideoSampler, config: LatentVAEConfig, train_config: EMOTrainConfig,
                  perceptual: nn.Module | None = None, vae: str | Path | None = None,
-                 decoder_only: str | Path | None = None, augment: bool = False) -> None:
-        if vae is not None and decoder_only is not None:
-            raise TalkingHeadError("Give either --vae (start from a Stable Diffusion VAE) or --decoder-only (fine-tune "
-                                   "a VAE trained here), not both.")
+                 decoder_only: str | Path | None = None, augment: bool = False,
+                 init: str | Path | None = None) -> None:
+        if sum(x is not None for x in (vae, decoder_only, init)) > 1:
+            raise TalkingHeadError("Give one of --vae (start from a Stable Diffusion VAE), --decoder-only (fine-tune "
+                                   "the decoder of a VAE trained here) and --init (fine-tune all of it), not more.")
         self.sampler = sampler
         self.vae = vae
         self.decoder_only = decoder_only
         self.augment = augment
-        if decoder_only is not None:
-            self.model_config = LatentVAE.from_pretrained(decoder_only).config
+        trained = decoder_only if decoder_only is not None else init
+        # a fine-tuning's starting VAE, loaded once; build_model copies it (the loop builds its export model there)
+        self.started = None if trained is None else LatentVAE.from_pretrained(trained)
+        if self.started is not None:
+            self.model_config = self.started.config
         else:
             self.model_config = LatentVAE.from_diffusers(vae).config if vae is not None else config
         self.train_config = train_config
@@ -174,10 +181,11 @@ class VAESolver(Solver):
         return int(self.model_config.image_size)  # type: ignore[attr-defined]
 
     def build_model(self) -> LatentVAE:
-        if self.decoder_only is not None:                   # the encoder side frozen: the latent space is kept
-            model = LatentVAE.from_pretrained(self.decoder_only).train()
-            freeze_encoder(model.vae)
-            return model
+        if self.started is not None:
+            model = copy.deepcopy(self.started).train()
+            if self.decoder_only is not None:               # the encoder side frozen: the latent space is kept
+                freeze_encoder(model.vae)
+            return model                                    # --init: both halves learn (a new latent space)
         return LatentVAE.from_diffusers(self.vae).train() if self.vae is not None else \
             LatentVAE(self.model_config)  # type: ignore[arg-type]
 
@@ -405,16 +413,18 @@ def _init(init: str | Path | None, previous: str) -> Path:
 def build_vae(data: str | Path, preset: str, *, features: tuple[str, ...] = (),
               train_overrides: dict[str, Any] | None = None, real: str | Path | None = None,
               perceptual: str | Path | None = None, vae: str | Path | None = None,
-              decoder_only: str | Path | None = None, augment: bool = False) -> SolverBuild:
+              decoder_only: str | Path | None = None, augment: bool = False,
+              init: str | Path | None = None) -> SolverBuild:
     """The registry's builder of ``emo.vae``."""
     config = _train_config(preset, "vae", train_overrides)
     sampler = training_sampler(data, real, features)
     net = None if perceptual is None else load_perceptual(perceptual)
-    solver = VAESolver(sampler, LatentVAEConfig.preset(preset), config, net, vae, decoder_only, augment)
+    solver = VAESolver(sampler, LatentVAEConfig.preset(preset), config, net, vae, decoder_only, augment, init)
     kl_weight = 0.0 if decoder_only else config.kl_weight
     extra = {**dataset_extra(sampler), "perceptual": str(perceptual) if perceptual else None,
              "vae": str(vae) if vae else None, "decoder_only": str(decoder_only) if decoder_only else None,
-             "augment": augment, "losses": {"kl_weight": kl_weight, "perceptual_weight": config.perceptual_weight}}
+             "augment": augment, "init": str(init) if init else None,
+             "losses": {"kl_weight": kl_weight, "perceptual_weight": config.perceptual_weight}}
     return SolverBuild(solver, config, extra)
 
 
