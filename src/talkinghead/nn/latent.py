@@ -16,6 +16,7 @@ Deviation (``cpu``): a factor of 4 instead of SD's 8, so that 128 px faces keep 
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from talkinghead.config import Config
 from talkinghead.errors import TalkingHeadError
 
 C = TypeVar("C", bound="LatentVAEConfig")
+M = TypeVar("M", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,24 @@ def freeze_encoder(vae: nn.Module) -> None:
     gets no gradients, so the latent space, and every diffusion network trained in it, stays as it was."""
     for part in (vae.encoder, vae.quant_conv):
         part.requires_grad_(False)
+
+
+def check_one_start(vae: object, decoder_only: object, init: object, model: str) -> None:
+    """One sentence when more than one of an autoencoder's starting points is given: ``--vae`` (a Stable Diffusion
+    VAE), ``--decoder-only`` and ``--init`` (a ``model`` trained here, its decoder or all of it fine-tuned)."""
+    if sum(x is not None for x in (vae, decoder_only, init)) > 1:
+        raise TalkingHeadError(f"Give one of --vae (start from a Stable Diffusion VAE), --decoder-only (fine-tune the "
+                               f"decoder of {model} trained here) and --init (fine-tune all of it).")
+
+
+def fine_tuning_copy(started: M, *, decoder_only: bool) -> M:
+    """A fresh trainable copy of a fine-tuning's starting model (one holding a diffusers ``AutoencoderKL`` as
+    ``.vae``), its encoder side frozen when ``decoder_only``. A copy per call: the training loop builds its export
+    model with ``build_model`` and loads the EMA weights into it, which must not be the model being trained."""
+    model = copy.deepcopy(started).train()
+    if decoder_only:                                       # the latent space, and what was trained in it, is kept
+        freeze_encoder(model.get_submodule("vae"))
+    return model
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:

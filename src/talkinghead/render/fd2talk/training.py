@@ -72,7 +72,7 @@ from talkinghead.data.video.loader import VideoSampler
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
 from talkinghead.errors import TalkingHeadError
 from talkinghead.nn.adversarial import DiscriminatorConfig, PatchDiscriminator, adaptive_weight, hinge_losses
-from talkinghead.nn.latent import freeze_encoder, trainable_parameters
+from talkinghead.nn.latent import check_one_start, fine_tuning_copy, trainable_parameters
 from talkinghead.render.fd2talk.autoencoder import AutoencoderConfig, FrameAutoencoder
 from talkinghead.render.fd2talk.perceptual import (
     FacePerceptualNet,
@@ -243,9 +243,7 @@ class AutoencoderSolver(Solver):
                  perceptual: nn.Module, vae: str | Path | None = None,
                  decoder_only: str | Path | None = None, discriminator: DiscriminatorConfig | None = None,
                  augment: bool = False, init: str | Path | None = None) -> None:
-        if sum(x is not None for x in (vae, decoder_only, init)) > 1:
-            raise TalkingHeadError("Give one of --vae (start from a Stable Diffusion VAE), --decoder-only (fine-tune "
-                                   "the decoder of an autoencoder trained here) and --init (fine-tune all of it).")
+        check_one_start(vae, decoder_only, init, "an autoencoder")
         self.sampler = sampler
         self.vae = vae
         self.decoder_only = decoder_only
@@ -266,11 +264,8 @@ class AutoencoderSolver(Solver):
         self._scale_frames = images_to_tensor(np.concatenate([held.target, held.reference]))
 
     def build_model(self) -> FrameAutoencoder:
-        if self.started is not None:                       # a fresh copy per call: the loop builds its export model
-            model = copy.deepcopy(self.started).train()     # here and loads the EMA weights into it
-            if self.decoder_only is not None:              # the encoder side frozen: the UNet's latent space is kept
-                freeze_encoder(model.vae)
-            return model                                   # --init: both halves learn (a new latent space)
+        if self.started is not None:                       # --init: both halves learn (a new latent space)
+            return fine_tuning_copy(self.started, decoder_only=self.decoder_only is not None)
         return FrameAutoencoder.from_diffusers(self.vae) if self.vae is not None else \
             FrameAutoencoder(self.model_config)  # type: ignore[arg-type]
 
@@ -383,7 +378,7 @@ class UNetSolver(Solver):
 
     def build_model(self) -> FrameUNet:
         if self.started is not None:                        # a fine-tuning: its weights and motion statistics,
-            return copy.deepcopy(self.started).train()      # a fresh copy per call (see AutoencoderSolver)
+            return copy.deepcopy(self.started).train()      # a fresh copy per call (see fine_tuning_copy)
         net = FrameUNet(self.model_config, layout=self.layout)
         net.motion_norm.set_stats(*motion_stats(self.sampler))
         return net

@@ -39,7 +39,6 @@ batch 48 in stage 1 and 4 in stages 2-3, EMO 4.1).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,7 +52,14 @@ from talkinghead.data.video.appearance import augment_pairs
 from talkinghead.data.video.loader import VideoSampler
 from talkinghead.diffusion import ScheduleConfig, add_noise, make_scheduler, sample_timesteps
 from talkinghead.errors import TalkingHeadError
-from talkinghead.nn.latent import LatentVAE, LatentVAEConfig, frames_to_tensor, freeze_encoder, trainable_parameters
+from talkinghead.nn.latent import (
+    LatentVAE,
+    LatentVAEConfig,
+    check_one_start,
+    fine_tuning_copy,
+    frames_to_tensor,
+    trainable_parameters,
+)
 from talkinghead.render.fd2talk.perceptual import load_perceptual, perceptual_distance
 from talkinghead.training.loop import Solver, TrainConfig
 from talkinghead.training.registry import SolverBuild
@@ -157,15 +163,13 @@ class VAESolver(Solver):
                  perceptual: nn.Module | None = None, vae: str | Path | None = None,
                  decoder_only: str | Path | None = None, augment: bool = False,
                  init: str | Path | None = None) -> None:
-        if sum(x is not None for x in (vae, decoder_only, init)) > 1:
-            raise TalkingHeadError("Give one of --vae (start from a Stable Diffusion VAE), --decoder-only (fine-tune "
-                                   "the decoder of a VAE trained here) and --init (fine-tune all of it), not more.")
+        check_one_start(vae, decoder_only, init, "a VAE")
         self.sampler = sampler
         self.vae = vae
         self.decoder_only = decoder_only
         self.augment = augment
         trained = decoder_only if decoder_only is not None else init
-        # a fine-tuning's starting VAE, loaded once; build_model copies it (the loop builds its export model there)
+        # a fine-tuning's starting VAE, loaded once (build_model copies it)
         self.started = None if trained is None else LatentVAE.from_pretrained(trained)
         if self.started is not None:
             self.model_config = self.started.config
@@ -181,11 +185,8 @@ class VAESolver(Solver):
         return int(self.model_config.image_size)  # type: ignore[attr-defined]
 
     def build_model(self) -> LatentVAE:
-        if self.started is not None:
-            model = copy.deepcopy(self.started).train()
-            if self.decoder_only is not None:               # the encoder side frozen: the latent space is kept
-                freeze_encoder(model.vae)
-            return model                                    # --init: both halves learn (a new latent space)
+        if self.started is not None:                        # --init: both halves learn (a new latent space)
+            return fine_tuning_copy(self.started, decoder_only=self.decoder_only is not None)
         return LatentVAE.from_diffusers(self.vae).train() if self.vae is not None else \
             LatentVAE(self.model_config)  # type: ignore[arg-type]
 
