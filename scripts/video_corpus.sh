@@ -5,6 +5,8 @@
 #            videos, and scikit-image's astronaut; identities split 10 train / 2 val / 2 test;
 #   real/    the three real talking-face videos of ../shared/realdata (no audio), tracked and cropped;
 #   sheets/  contact sheets of a few clips per split.
+# With EXTRA_PORTRAITS=DIR (scripts/extra_portraits.py's --out; fetched and never committed either) the faces in
+# DIR/faces join the training identities (test and validation identities stay the pinned four).
 # Then prints both datasets' summaries, the build times and the sizes on disk.
 # Needs the motion corpus of scripts/train_default.sh (made here when missing: about 10 more minutes).
 set -euo pipefail
@@ -28,6 +30,10 @@ for f in "$REAL"/faces/*.png; do
         *) ln -s "$f" "$P/" ;;
     esac
 done
+if [ -n "${EXTRA_PORTRAITS:-}" ]; then
+    [ -d "$EXTRA_PORTRAITS/faces" ] || $PY scripts/extra_portraits.py --out "$EXTRA_PORTRAITS"
+    ln -s "$EXTRA_PORTRAITS"/faces/*.png "$P/"
+fi
 $PY - "$REAL/video" "$P" <<'EOF'
 import sys
 from pathlib import Path
