@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from talkinghead.errors import TalkingHeadError
-    from talkinghead.face.landmarks import _mesh_in_crop, detect_faces
+    from talkinghead.face.landmarks import detect_faces, detect_landmarks
 
     tarball = fetch_package(args.out / "downloads")
     faces_dir = args.out / "faces"
@@ -108,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"sample{n}.jpg: {error}") from None
             for k, box in enumerate(boxes):
                 name = f"faceapi_s{n}_{k}"
-                points = _mesh_in_crop(image, *box.center, 2.0 * box.size)
                 if box.size < args.min_face:
                     rows.append((name, f"{box.size:.0f}", "", "", f"left out: face under {args.min_face:.0f} px"))
                     continue
-                if points is None:
+                try:
+                    points = detect_landmarks(image, face_index=k).points
+                except TalkingHeadError:
                     rows.append((name, f"{box.size:.0f}", "", "", "left out: no landmarks"))
                     continue
                 turn, roll = face_pose(points)
