@@ -3,23 +3,18 @@ the network or real photos."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
+from script_helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("extra_portraits", ROOT / "scripts" / "extra_portraits.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("extra_portraits")
 
 
 def _face(script, nose_x: float = 0.0, angle: float = 0.0, centre=(100.0, 100.0)) -> np.ndarray:

@@ -133,17 +133,15 @@ def test_two_process_cpu_ddp_run_completes(data: Path, tmp_path: Path) -> None:
 
 
 def test_loss_curves_are_drawn_from_a_state_folder_and_from_logs(data: Path, tmp_path: Path) -> None:
-    import importlib.util
     import subprocess
     import sys
 
     from PIL import Image
 
+    from script_helpers import load_script
+
     root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("plot_losses", root / "scripts" / "plot_losses.py")
-    assert spec is not None and spec.loader is not None
-    plot = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plot)
+    plot = load_script("plot_losses")
     first, second = tmp_path / "part1.log", tmp_path / "part2.log"
     first.write_text("INFO dice.video step step=25 loss=2.5 denoising=0.5\nprogress 3/9\r"
                      "INFO dice.video step step=50 loss=2.0 denoising=0.4\n")
