@@ -13,6 +13,7 @@ and keeps the generated videos under ``--out``.
     .venv/bin/python scripts/measure_mouth.py --jobs 2
     .venv/bin/python scripts/measure_mouth.py --portraits 5 --voices 3 --emotion happy --intensity 3 \\
         --table out/mouth/happy3
+    .venv/bin/python scripts/measure_mouth.py --portrait grace_hopper --voice en_m_arctic_a0007
 """
 
 from __future__ import annotations
@@ -191,11 +192,25 @@ def write_table(stem: Path, report: dict[str, Any]) -> None:
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
+def choose(files: list[Path], first: int | None, names: list[str] | None, kind: str) -> list[Path]:
+    """The first ``first`` of ``files`` (sorted), then only those named ``names`` (stems); LookupError names any
+    of ``names`` not among them."""
+    files = files[:first]
+    missing = sorted(set(names or ()) - {f.stem for f in files})
+    if missing:
+        raise LookupError(f"No {kind} named {', '.join(missing)}")
+    return [f for f in files if f.stem in names] if names else files
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the real development set (faces/, voices/, video/)")
     p.add_argument("--portraits", type=int, default=None, help="only the first N portraits (by name)")
     p.add_argument("--voices", type=int, default=None, help="only the first M voices (by name)")
+    p.add_argument("--portrait", action="append", default=None, metavar="NAME",
+                   help="only this portrait (file name without .png; repeat for more; after --portraits)")
+    p.add_argument("--voice", action="append", default=None, metavar="NAME",
+                   help="only this voice (file name without .wav; repeat for more; after --voices)")
     p.add_argument("--max-seconds", type=float, default=None, help="only voices at most this long")
     p.add_argument("--emotion", default=None, help="generate with this emotion style (default: predicted style)")
     p.add_argument("--intensity", type=int, default=None, help="emotion intensity 1-3")
@@ -212,8 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="the generation's noise seed (default 0, generate's)")
     args = p.parse_args(argv)
 
-    faces = sorted((args.data / "faces").glob("*.png"))[:args.portraits]
-    voices = sorted((args.data / "voices").glob("*.wav"))[:args.voices]
+    try:
+        faces = choose(sorted((args.data / "faces").glob("*.png")), args.portraits, args.portrait, "portrait")
+        voices = choose(sorted((args.data / "voices").glob("*.wav")), args.voices, args.voice, "voice")
+    except LookupError as err:
+        print(f"{err} under {args.data}.", file=sys.stderr)
+        return 2
     if args.max_seconds is not None:
         from talkinghead.io.audio import load_audio
 
