@@ -363,6 +363,35 @@ def test_bfloat16_precision_gives_nearly_the_same_crops(folder: Path, portrait: 
         FrameSampling(precision="half")  # type: ignore[arg-type]
 
 
+def test_mouth_guidance_extrapolates_from_the_reference_mouth_to_the_motions(folder: Path) -> None:
+    """Guidance ``w`` steps with ``rest + w (moving - rest)``: 0 renders the rest condition (the motion with the
+    reference's mouth), 1 the motion itself; a motion whose mouth is the reference's is untouched by any ``w``."""
+    base = FD2TalkFrameRenderer.from_pretrained(folder)
+    crop = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    motion = np.zeros((4, ARKIT_LAYOUT.size + 6), np.float32)
+    motion[:, ARKIT_LAYOUT.indices("brows")] = 0.3
+    motion[1:, ARKIT_LAYOUT.indices("mouth")] = np.linspace(0.2, 0.9, 3)[:, None]   # the mouth moves after frame 0
+    own = motion[0].copy()
+    own[0] = 0.4                                                          # the reference crop shows an open jaw
+
+    def crops(w: float, coefficients: np.ndarray, reference: np.ndarray | None = own) -> np.ndarray:
+        r = FD2TalkFrameRenderer(base.autoencoder, base.unet, base.crop_scale,
+                                 FrameSampling.preset("tiny", paste_back=False, mouth_guidance=w))
+        return np.stack(list(r.generate_crops(crop, coefficients, reference))).astype(int)
+
+    rest = base.rest_coefficients(motion, own)
+    assert np.array_equal(rest[:, ARKIT_LAYOUT.indices("brows")], motion[:, ARKIT_LAYOUT.indices("brows")])
+    assert (rest[:, ARKIT_LAYOUT.indices("mouth")] == own[ARKIT_LAYOUT.indices("mouth")]).all()
+    plain = crops(1.0, motion)
+    assert np.abs(crops(0.0, motion) - crops(1.0, rest)).max() <= 1            # batching may move one level
+    assert np.abs(crops(2.5, rest) - crops(1.0, rest)).max() <= 1
+    assert np.abs(crops(2.5, motion) - plain).max() > 1                         # amplified where the mouth moved
+    # without the reference's coefficients the first frame's are the rest: frame 0 is then its own rest
+    assert np.abs(crops(3.0, motion, None)[0] - plain[0]).max() <= 1
+    with pytest.raises(TalkingHeadError, match="mouth guidance"):
+        FrameSampling(mouth_guidance=-1.0)
+
+
 def test_the_renderer_is_registered_and_a_folder_without_it_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TalkingHeadError) as err:
         FD2TalkFrameRenderer.from_pretrained(tmp_path)

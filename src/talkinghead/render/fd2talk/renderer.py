@@ -25,10 +25,18 @@ are generated one by one and independent draws make the appearance flicker from 
 ``float32`` by default; ``bfloat16`` or ``auto`` (bfloat16 where the processor computes it natively,
 :mod:`talkinghead.nn.precision`) run the UNet and the decoder under bfloat16 autocast, the sampler's arithmetic in
 float32; the shipped manifest sets ``auto``.
+
+Mouth guidance (the project's addition, not in the paper; ``mouth_guidance``, 1 = off): the UNet follows the mouth
+channels of its condition weakly on faces it never saw (docs/fd2talk.md). With ``w != 1`` every step also predicts
+the frame for the same condition with the mouth channels set to the reference's own (the mouth the reference crop
+shows), and steps with ``x0 = x0_rest + w (x0_motion - x0_rest)``: classifier-free guidance's extrapolation (Ho and
+Salimans 2022) against a *negative* condition instead of an empty one, so it needs no condition dropout in training
+and amplifies only what the mouth's motion changes in the frame. It costs a second UNet pass per step.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +84,7 @@ class FrameSampling(Config):
     every frame), ``seed``, ``paste_back`` and its ``feather`` (fraction of the crop side), ``follow`` (how closely
     the crop follows the face, as in the corpus), ``paste_region``: ``face`` (only the face: the hull of the
     photo's and the frame's face oval, :mod:`talkinghead.render.paste`) or ``crop`` (the whole crop); ``precision``
-    of the UNet and the decoder (see the module docstring)."""
+    of the UNet and the decoder; ``mouth_guidance`` (1: off; see the module docstring)."""
 
     steps: int = 50
     eta: float = 0.0
@@ -88,12 +96,15 @@ class FrameSampling(Config):
     follow: float = 0.5
     paste_region: PasteRegion = "face"
     precision: Precision = "float32"
+    mouth_guidance: float = 1.0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {"steps": 2, "batch_frames": 4},
                                                     "cpu": {"steps": 20}, "paper": {}}
 
     def __post_init__(self) -> None:
         resolve_precision(self.precision)
+        if not (math.isfinite(self.mouth_guidance) and self.mouth_guidance >= 0):
+            raise TalkingHeadError(f"The mouth guidance must be a number of 0 or more, not {self.mouth_guidance}.")
 
 
 class FD2TalkFrameRenderer:
@@ -147,6 +158,15 @@ class FD2TalkFrameRenderer:
         layout = ChannelLayout.from_dict(self.unet.layout) if self.unet.layout else ARKIT_LAYOUT
         return np.concatenate([expression_for_layout(motion, layout), motion.pose], axis=1).astype(np.float32)
 
+    def portrait_coefficients(self, portrait: Any) -> np.ndarray:
+        """The coefficients ``[E + 6]`` the portrait's photo shows (its own expression and pose), in the UNet's
+        layout: the reference crop's motion, read by mouth guidance."""
+        from talkinghead.face.model import ARKIT_LAYOUT
+
+        still = MotionSequence(np.asarray(portrait.expression, np.float32)[None],
+                               np.asarray(portrait.pose, np.float32)[None], ARKIT_LAYOUT)
+        return self.coefficients(still)[0]
+
     def frame_motion(self, portrait: Any, motion: MotionSequence, pose_mode: str) -> tuple[np.ndarray, np.ndarray]:
         """Stage 2: the per-frame coefficients ``[T, E + 6]`` in the UNet's layout (:meth:`coefficients`) and the
         face meshes ``[T, 468, 2]`` (image px)."""
@@ -160,10 +180,29 @@ class FD2TalkFrameRenderer:
         vertices = np.asarray(project(portrait.identity, expression, pose), np.float64)
         return self.coefficients(composed), vertices
 
+    def rest_coefficients(self, coefficients: np.ndarray, reference_coefficients: np.ndarray) -> np.ndarray:
+        """Mouth guidance's negative condition: ``coefficients [T, E + 6]`` with the mouth channels of the UNet's
+        layout set to those of ``reference_coefficients [E + 6]`` (the reference crop's own)."""
+        from talkinghead.face.model import ARKIT_LAYOUT
+        from talkinghead.sequence import ChannelLayout
+
+        layout = ChannelLayout.from_dict(self.unet.layout) if self.unet.layout else ARKIT_LAYOUT
+        mouth = layout.indices("mouth")
+        rest = np.array(coefficients, np.float32, copy=True)
+        rest[:, mouth] = np.asarray(reference_coefficients, np.float32)[mouth]
+        return rest
+
     @torch.no_grad()
-    def generate_crops(self, reference_crop: np.ndarray, coefficients: np.ndarray) -> Iterator[np.ndarray]:
-        """Stage 3: crops ``[S, S, 3]`` uint8 for ``coefficients [T, E + 6]`` given the reference crop, lazily."""
+    def generate_crops(self, reference_crop: np.ndarray, coefficients: np.ndarray,
+                       reference_coefficients: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """Stage 3: crops ``[S, S, 3]`` uint8 for ``coefficients [T, E + 6]`` given the reference crop, lazily.
+        ``reference_coefficients [E + 6]``: the coefficients the reference crop shows, read by mouth guidance only
+        (default: the first frame's, as when the reference is the clip's first frame)."""
         cfg = self.sampling
+        guided = cfg.mouth_guidance != 1.0
+        rest_all = self.rest_coefficients(
+            coefficients, coefficients[0] if reference_coefficients is None else reference_coefficients) \
+            if guided and len(coefficients) else None
         x = self.autoencoder.encode(images_to_tensor(reference_crop[None]))           # [1, d, h, w]
         shape = tuple(x.shape[1:])
         g = torch.Generator().manual_seed(cfg.seed)
@@ -174,13 +213,20 @@ class FD2TalkFrameRenderer:
             n = len(motion)
             ref = x.expand(n, -1, -1, -1)
             noise = shared.expand(n, -1, -1, -1).clone() if cfg.shared_noise else torch.randn((n, *shape), generator=g)
+            if rest_all is not None:                                           # [2n]: the motion, then the rest
+                motion = torch.cat([motion, torch.from_numpy(rest_all[start:start + n])])
+            twice = x.expand(len(motion), -1, -1, -1)
             with inference_precision(cfg.precision):
-                tokens = self.unet.conditions(motion, ref)
+                tokens = self.unet.conditions(motion, twice)
 
-                def denoise(latent: torch.Tensor, t: torch.Tensor, ref: torch.Tensor = ref,
+                def denoise(latent: torch.Tensor, t: torch.Tensor, ref: torch.Tensor = twice,
                             motion: torch.Tensor = motion,
                             tokens: tuple[torch.Tensor, torch.Tensor] = tokens) -> torch.Tensor:
-                    return self.unet(latent, t, motion, ref, tokens=tokens).float()  # type: ignore[no-any-return]
+                    if len(motion) == len(latent):
+                        return self.unet(latent, t, motion, ref, tokens=tokens).float()  # type: ignore[no-any-return]
+                    both = self.unet(torch.cat([latent, latent]), torch.cat([t, t]), motion, ref, tokens=tokens).float()
+                    moving, rest = both.chunk(2)
+                    return rest + cfg.mouth_guidance * (moving - rest)
 
                 j0 = sample(denoise, (n, *shape), scheduler, cfg.steps, eta=cfg.eta, initial_noise=noise)
                 images = self.autoencoder.decode(ref, j0).float()
@@ -196,7 +242,7 @@ class FD2TalkFrameRenderer:
         coefficients, vertices = self.frame_motion(portrait, motion, pose_mode)
         _, boxes = crops_renderer.place(follow_crop(face_boxes(vertices), crops_renderer.side, motion.fps,
                                                     self.sampling.follow))
-        crops = self.generate_crops(crops_renderer.still(), coefficients)
+        crops = self.generate_crops(crops_renderer.still(), coefficients, self.portrait_coefficients(portrait))
         if not self.sampling.paste_back:
             return (cv2.resize(c, (size, size), interpolation=cv2.INTER_CUBIC) for c in crops)
         if self.sampling.paste_region == "crop":
