@@ -3,8 +3,9 @@
 - DiTs (stage 1): motion for 30 s of speech (the expression and pose DiTs, DDIM 10), best of ``--repeats``;
   seconds of compute per second of video;
 - frame generator (stage 2): ``--frames-seconds`` of video rendered by the UNet renderer on the astronaut (the
-  shipped sampling, 20 DDIM steps and the shipped precision, the same in float32, and the paper's 50 steps in the
-  same run), pasted back into the photo, frames consumed as an encoder would; seconds of compute per second of video;
+  shipped sampling, 20 DDIM steps and the shipped precision and mouth guidance, the same in float32, the paper's 50
+  steps, and the shipped sampling without mouth guidance, in the same run), pasted back into the photo, frames
+  consumed as an encoder would; seconds of compute per second of video;
 - memory: peak resident memory of fresh processes: the DiTs for 1, 5 and 10 minutes of speech, and the frame
   generator streaming 2 and 8 s of video (frames are made chunk by chunk, so the peak must not grow with length).
 
@@ -48,19 +49,23 @@ def motion_once(checkpoint: str, audio: Any) -> tuple[dict[str, float], Any]:
     return {"seconds": seconds, "frames": float(len(made.motion))}, placed_motion(made, face, 1.0)
 
 
-def frames_once(checkpoint: str, motion: Any, steps: int, precision: str | None = None) -> dict[str, float]:
+def frames_once(checkpoint: str, motion: Any, steps: int, precision: str | None = None,
+                guidance: float | None = None) -> dict[str, float]:
     from talkinghead.render.fd2talk.renderer import FD2TalkFrameRenderer, FrameSampling
 
     renderer = FD2TalkFrameRenderer.from_pretrained(checkpoint)
     renderer.sampling = renderer.sampling.replace(steps=steps) if steps else renderer.sampling
     if precision is not None:
         renderer.sampling = renderer.sampling.replace(precision=precision)
+    if guidance is not None:
+        renderer.sampling = renderer.sampling.replace(mouth_guidance=guidance)
     assert isinstance(renderer.sampling, FrameSampling)
     face = portrait()
     start = time.perf_counter()
     count = sum(1 for _ in renderer.render(face, motion, 256))
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "frames": float(count), "steps": float(renderer.sampling.steps),
+            "mouth_guidance": float(renderer.sampling.mouth_guidance),
             "seconds_per_video_second": seconds / (count / motion.fps)}
 
 
@@ -102,9 +107,10 @@ def main() -> None:
     print(f"DiTs, 30 s of speech: {best['seconds']:.2f} s ({best['seconds'] / 30:.3f} s per second of video)",
           flush=True)
     _, motion = motion_once(args.checkpoint, speech(args.audio, args.frames_seconds))
-    for steps, precision in ((0, None), (0, "float32"), (50, None)):
-        row = frames_once(args.checkpoint, motion, steps, precision)
-        name = f"frames_steps{int(row['steps'])}" + (f"_{precision}" if precision else "")
+    for steps, precision, guidance in ((0, None, None), (0, "float32", None), (50, None, None), (0, None, 1.0)):
+        row = frames_once(args.checkpoint, motion, steps, precision, guidance)
+        name = (f"frames_steps{int(row['steps'])}" + (f"_{precision}" if precision else "")
+                + ("_no_mouth_guidance" if guidance == 1.0 else ""))
         results[name] = {k: round(v, 3) for k, v in row.items()}
         print(f"frame generator, {name}: {row['seconds']:.1f} s for {row['frames']:.0f} frames "
               f"({row['seconds_per_video_second']:.2f} s per second of video)", flush=True)

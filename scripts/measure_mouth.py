@@ -59,9 +59,10 @@ def _portrait_gap(path: str) -> float:
 
 
 def _generated(portrait: str, voice: str, out_dir: str, emotion: str | None, intensity: int | None,
-               transcript: str | None = None, seed: int = 0) -> dict[str, Any]:
+               transcript: str | None = None, seed: int = 0, reuse: bool = False) -> dict[str, Any]:
     """Generate one video and measure it (in a worker); ``transcript``: what the voice says, for generators that
-    read it (Dimitra); ``seed``: the generation's noise seed."""
+    read it (Dimitra); ``seed``: the generation's noise seed; ``reuse``: measure the video already there, if any
+    (``generate`` writes a video whole or not at all), instead of generating it again."""
     from talkinghead import api
     from talkinghead.evaluation.mouth import measure_track, speech_envelope, video_gaps
     from talkinghead.io.audio import load_audio
@@ -69,17 +70,20 @@ def _generated(portrait: str, voice: str, out_dir: str, emotion: str | None, int
     name = f"{Path(portrait).stem}__{Path(voice).stem}.mp4"
     output = Path(out_dir) / name
     start = time.perf_counter()
-    result = api.generate(portrait, voice, output=output, emotion=emotion, intensity=intensity, transcript=transcript,
-                          seed=seed, models=_models)
+    style_source, reused = None, reuse and output.is_file()
+    if not reused:
+        style_source = api.generate(portrait, voice, output=output, emotion=emotion, intensity=intensity,
+                                    transcript=transcript, seed=seed, models=_models).style_source
     generated = time.perf_counter() - start
     gaps, fps = video_gaps(output)
     audio = load_audio(voice)
     envelope = speech_envelope(audio.samples, audio.sample_rate, len(gaps), fps)
     m = measure_track(gaps, envelope, fps)
     return {"portrait": Path(portrait).stem, "voice": Path(voice).stem, "seconds": round(audio.duration, 2),
-            "frames": len(gaps), "fps": fps, "style_source": result.style_source,
+            "frames": len(gaps), "fps": fps, "style_source": style_source, "reused": reused,
             "portrait_gap": _portrait_gap(portrait), **m.to_dict(),
-            "time_generate_s": round(generated, 2), "time_measure_s": round(time.perf_counter() - start - generated, 2)}
+            "time_generate_s": None if reused else round(generated, 2),
+            "time_measure_s": round(time.perf_counter() - start - generated, 2)}
 
 
 def _reference(video: str) -> dict[str, Any]:
@@ -225,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transcripts", action="store_true",
                    help="give each voice's transcript (manifest.json) to the generator (Dimitra reads it)")
     p.add_argument("--seed", type=int, default=0, help="the generation's noise seed (default 0, generate's)")
+    p.add_argument("--reuse", action="store_true",
+                   help="measure the videos already in --out instead of generating them again (resumes a run)")
     args = p.parse_args(argv)
 
     try:
@@ -258,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                              initializer=_init_worker, initargs=(args.model, args.checkpoint)) as pool:
         futures = {pool.submit(_reference, str(v)): ("reference", v.stem) for v in videos}
         futures.update({pool.submit(_generated, str(f), str(v), str(args.out), args.emotion, args.intensity,
-                                    said.get(v.stem), args.seed):
+                                    said.get(v.stem), args.seed, args.reuse):
                         ("pair", f"{f.stem} x {v.stem}") for f, v in pairs})
         for n, fut in enumerate(as_completed(futures), 1):
             kind, label = futures[fut]
