@@ -149,14 +149,18 @@ class FD2TalkFrameRenderer:
             raise TalkingHeadError("FD2Talk's frame generator needs the portrait's photo.")
         return PortraitRenderer.for_portrait(portrait, self.image_size, self.crop_scale)
 
-    def coefficients(self, motion: MotionSequence) -> np.ndarray:
-        """The UNet's condition ``[T, E + 6]`` for a motion that is already the frames' own (expression composed with
-        the portrait's, pose as rendered): its expression in the UNet's layout, then its pose."""
+    @property
+    def layout(self) -> Any:
+        """The UNet's expression layout (:class:`talkinghead.sequence.ChannelLayout`; ARKit when it names none)."""
         from talkinghead.face.model import ARKIT_LAYOUT
         from talkinghead.sequence import ChannelLayout
 
-        layout = ChannelLayout.from_dict(self.unet.layout) if self.unet.layout else ARKIT_LAYOUT
-        return np.concatenate([expression_for_layout(motion, layout), motion.pose], axis=1).astype(np.float32)
+        return ChannelLayout.from_dict(self.unet.layout) if self.unet.layout else ARKIT_LAYOUT
+
+    def coefficients(self, motion: MotionSequence) -> np.ndarray:
+        """The UNet's condition ``[T, E + 6]`` for a motion that is already the frames' own (expression composed with
+        the portrait's, pose as rendered): its expression in the UNet's layout, then its pose."""
+        return np.concatenate([expression_for_layout(motion, self.layout), motion.pose], axis=1).astype(np.float32)
 
     def portrait_coefficients(self, portrait: Any) -> np.ndarray:
         """The coefficients ``[E + 6]`` the portrait's photo shows (its own expression and pose), in the UNet's
@@ -183,11 +187,7 @@ class FD2TalkFrameRenderer:
     def rest_coefficients(self, coefficients: np.ndarray, reference_coefficients: np.ndarray) -> np.ndarray:
         """Mouth guidance's negative condition: ``coefficients [T, E + 6]`` with the mouth channels of the UNet's
         layout set to those of ``reference_coefficients [E + 6]`` (the reference crop's own)."""
-        from talkinghead.face.model import ARKIT_LAYOUT
-        from talkinghead.sequence import ChannelLayout
-
-        layout = ChannelLayout.from_dict(self.unet.layout) if self.unet.layout else ARKIT_LAYOUT
-        mouth = layout.indices("mouth")
+        mouth = self.layout.indices("mouth")
         rest = np.array(coefficients, np.float32, copy=True)
         rest[:, mouth] = np.asarray(reference_coefficients, np.float32)[mouth]
         return rest
