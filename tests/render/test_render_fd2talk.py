@@ -392,6 +392,35 @@ def test_mouth_guidance_extrapolates_from_the_reference_mouth_to_the_motions(fol
         FrameSampling(mouth_guidance=-1.0)
 
 
+def test_mouth_guidance_max_gap_guides_only_references_whose_lips_are_shut(folder: Path, portrait: np.ndarray) -> None:
+    """``mouth_guidance_max_gap``: the reference crop's own inner-lip gap decides. With the limit below the photo's
+    gap (the astronaut smiles with parted lips) it renders exactly as without guidance; above it, as guided."""
+    from talkinghead.evaluation.mouth import image_gap
+
+    base = FD2TalkFrameRenderer.from_pretrained(folder)
+    fitted = Portrait.fit(portrait)
+    gap = image_gap(portrait)
+    assert 0.05 < gap < 0.3
+    expression = np.zeros((3, ARKIT_LAYOUT.size), np.float32)
+    expression[1:, ARKIT_LAYOUT.indices("mouth")] = 0.6
+    motion = MotionSequence(expression, np.repeat(fitted.pose[None], 3, 0), ARKIT_LAYOUT)
+
+    def frames(w: float, max_gap: float | None) -> np.ndarray:
+        r = FD2TalkFrameRenderer(base.autoencoder, base.unet, base.crop_scale,
+                                 FrameSampling.preset("tiny", paste_back=False, mouth_guidance=w,
+                                                      mouth_guidance_max_gap=max_gap))
+        expected = 1.0 if max_gap is not None and max_gap < gap else w
+        assert r.mouth_guidance_for(r.reference(fitted).still()) == expected
+        return np.stack(list(r.render(fitted, motion, 64))).astype(int)
+
+    unguided, guided = frames(1.0, None), frames(3.0, None)
+    assert np.abs(guided - unguided).max() > 1
+    assert np.array_equal(frames(3.0, gap - 0.03), unguided)
+    assert np.array_equal(frames(3.0, gap + 0.03), guided)
+    with pytest.raises(TalkingHeadError, match="lip gap"):
+        FrameSampling(mouth_guidance_max_gap=float("nan"))
+
+
 def test_the_renderer_is_registered_and_a_folder_without_it_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TalkingHeadError) as err:
         FD2TalkFrameRenderer.from_pretrained(tmp_path)

@@ -32,6 +32,12 @@ the frame for the same condition with the mouth channels set to the reference's 
 shows), and steps with ``x0 = x0_rest + w (x0_motion - x0_rest)``: classifier-free guidance's extrapolation (Ho and
 Salimans 2022) against a *negative* condition instead of an empty one, so it needs no condition dropout in training
 and amplifies only what the mouth's motion changes in the frame. It costs a second UNet pass per step.
+``mouth_guidance_max_gap``: guidance only where the reference crop's lips are shut (its inner-lip gap over the
+eye-corner distance as MediaPipe reads it, :func:`talkinghead.evaluation.mouth.image_gap`, the measure of
+docs/mouth/measurements.md, at most this; a crop whose face is not found is not guided; None: every reference).
+On real portraits (docs/fd2talk.md, "Mouth guidance") guidance made closed-lip photos follow the speech better and
+open-mouthed ones worse. A likely reason: against a reference mouth open wider than speech opens it, the rest
+condition is the widest mouth of the clip, so the guided difference points towards closing on every syllable.
 """
 
 from __future__ import annotations
@@ -84,7 +90,8 @@ class FrameSampling(Config):
     every frame), ``seed``, ``paste_back`` and its ``feather`` (fraction of the crop side), ``follow`` (how closely
     the crop follows the face, as in the corpus), ``paste_region``: ``face`` (only the face: the hull of the
     photo's and the frame's face oval, :mod:`talkinghead.render.paste`) or ``crop`` (the whole crop); ``precision``
-    of the UNet and the decoder; ``mouth_guidance`` (1: off; see the module docstring)."""
+    of the UNet and the decoder; ``mouth_guidance`` (1: off) and ``mouth_guidance_max_gap`` (the largest lip gap of
+    the portrait that is guided; None: any; see the module docstring)."""
 
     steps: int = 50
     eta: float = 0.0
@@ -97,6 +104,7 @@ class FrameSampling(Config):
     paste_region: PasteRegion = "face"
     precision: Precision = "float32"
     mouth_guidance: float = 1.0
+    mouth_guidance_max_gap: float | None = None
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {"steps": 2, "batch_frames": 4},
                                                     "cpu": {"steps": 20}, "paper": {}}
@@ -105,6 +113,9 @@ class FrameSampling(Config):
         resolve_precision(self.precision)
         if not (math.isfinite(self.mouth_guidance) and self.mouth_guidance >= 0):
             raise TalkingHeadError(f"The mouth guidance must be a number of 0 or more, not {self.mouth_guidance}.")
+        gap = self.mouth_guidance_max_gap
+        if gap is not None and not (math.isfinite(gap) and gap >= 0):
+            raise TalkingHeadError(f"The mouth guidance's largest lip gap must be a number of 0 or more, not {gap}.")
 
 
 class FD2TalkFrameRenderer:
@@ -192,14 +203,33 @@ class FD2TalkFrameRenderer:
         rest[:, mouth] = np.asarray(reference_coefficients, np.float32)[mouth]
         return rest
 
+    def mouth_guidance_for(self, reference_crop: np.ndarray) -> float:
+        """The mouth guidance for a reference crop ``[S, S, 3]`` uint8: the sampling's, or 1 (off) where the crop's
+        inner-lip gap is above ``mouth_guidance_max_gap`` or no face is found in it (the crop upscaled to 256 px for
+        the detector, as the mouth probe reads crops)."""
+        from talkinghead.evaluation.mouth import image_gap
+
+        cfg = self.sampling
+        if cfg.mouth_guidance_max_gap is None or cfg.mouth_guidance == 1.0:
+            return cfg.mouth_guidance
+        big = cv2.resize(np.ascontiguousarray(reference_crop), (256, 256), interpolation=cv2.INTER_CUBIC)
+        try:
+            gap = image_gap(big)
+        except TalkingHeadError:
+            return 1.0
+        return cfg.mouth_guidance if gap <= cfg.mouth_guidance_max_gap else 1.0
+
     @torch.no_grad()
     def generate_crops(self, reference_crop: np.ndarray, coefficients: np.ndarray,
-                       reference_coefficients: np.ndarray | None = None) -> Iterator[np.ndarray]:
+                       reference_coefficients: np.ndarray | None = None,
+                       mouth_guidance: float | None = None) -> Iterator[np.ndarray]:
         """Stage 3: crops ``[S, S, 3]`` uint8 for ``coefficients [T, E + 6]`` given the reference crop, lazily.
         ``reference_coefficients [E + 6]``: the coefficients the reference crop shows, read by mouth guidance only
-        (default: the first frame's, as when the reference is the clip's first frame)."""
+        (default: the first frame's, as when the reference is the clip's first frame); ``mouth_guidance``: this
+        call's (default: :meth:`mouth_guidance_for` the reference crop)."""
         cfg = self.sampling
-        guided = cfg.mouth_guidance != 1.0
+        w = self.mouth_guidance_for(reference_crop) if mouth_guidance is None else float(mouth_guidance)
+        guided = w != 1.0
         rest_all = self.rest_coefficients(
             coefficients, coefficients[0] if reference_coefficients is None else reference_coefficients) \
             if guided and len(coefficients) else None
@@ -226,7 +256,7 @@ class FD2TalkFrameRenderer:
                         return self.unet(latent, t, motion, ref, tokens=tokens).float()  # type: ignore[no-any-return]
                     both = self.unet(torch.cat([latent, latent]), torch.cat([t, t]), motion, ref, tokens=tokens).float()
                     moving, rest = both.chunk(2)
-                    return rest + cfg.mouth_guidance * (moving - rest)
+                    return rest + w * (moving - rest)
 
                 j0 = sample(denoise, (n, *shape), scheduler, cfg.steps, eta=cfg.eta, initial_noise=noise)
                 images = self.autoencoder.decode(ref, j0).float()
