@@ -413,6 +413,9 @@ def test_mouth_guidance_max_gap_guides_only_references_whose_lips_are_shut(folde
         assert r.mouth_guidance_for(r.reference(fitted).still()) == expected
         return np.stack(list(r.render(fitted, motion, 64))).astype(int)
 
+    faceless = FD2TalkFrameRenderer(base.autoencoder, base.unet, base.crop_scale,
+                                    FrameSampling.preset("tiny", mouth_guidance=3.0, mouth_guidance_max_gap=1.0))
+    assert faceless.mouth_guidance_for(np.full((64, 64, 3), 128, np.uint8)) == 1.0     # no face found: unguided
     unguided, guided = frames(1.0, None), frames(3.0, None)
     assert np.abs(guided - unguided).max() > 1
     assert np.array_equal(frames(3.0, gap - 0.03), unguided)
